@@ -1,0 +1,1 @@
+"""Connection Wizard backend: the Database Connections API."""

@@ -1,0 +1,137 @@
+"""What every connector is: a request model, its metadata, its functionalities and its test."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from backend.diagnosis import Deadline, Diagnosis, Failure
+from backend.fields import PropertyDict, iter_fields, property_of
+from backend.messages import Code
+from backend.policy import TargetPolicy
+from backend.schemas import (
+    ApplicationMessage,
+    CreateConnectionHooksSchema,
+    FunctionalitySchema,
+    SystemMessageKind,
+)
+from backend.settings import Settings
+
+log = logging.getLogger("wizard.test")
+
+DATABASE_STAGES = ("parameters", "dns", "tcp", "ssh", "tls", "authentication", "database", "query")
+
+
+class ConnectorModel(BaseModel):
+    """The two fields every ``Create…Connector`` of the spec starts with."""
+
+    hooks_params: CreateConnectionHooksSchema | None = None
+    is_source: bool | None = Field(default=None, title="Is Source")
+
+
+@dataclass
+class TestContext:
+    """Everything one test run needs, and everything it must clean up."""
+
+    settings: Settings
+    policy: TargetPolicy
+    deadline: Deadline
+    diagnosis: Diagnosis
+    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    secrets: list[str] = field(default_factory=list)
+
+
+class Connector(ABC):
+    """One kind of connection. Subclass it in a module of its own under ``backend/connectors/``."""
+
+    type_name: ClassVar[str]
+    """The ``connector_type`` discriminator, e.g. ``PostgreSQLConnector``."""
+    label: ClassVar[str]
+    """The plain name people know, e.g. ``PostgreSQL``."""
+    position: ClassVar[int]
+    """Place in the spec's ``CreateConnectorSchema.oneOf``."""
+    model: ClassVar[type[ConnectorModel]]
+    source: ClassVar[bool] = True
+    """Usable as a source (read from). Every connector is usable as a destination."""
+    hooks: ClassVar[frozenset[str]] = frozenset()
+    """Hooks that make sense for this connector (``SSHTunnel``, ``SSL``, ``Kerberos``)."""
+    ssl_modes: ClassVar[tuple[str, ...]] = ()
+    """The ``hooks_params.SSL.ssl_mode`` values this connector's drivers really support."""
+    stage_names: ClassVar[tuple[str, ...]] = DATABASE_STAGES
+    functionalities: ClassVar[tuple[FunctionalitySchema, ...]] = ()
+    hook_notes: ClassVar[dict[str, str]] = {}
+    """Why a hook does not apply, in plain words (shown when one is sent anyway)."""
+
+    # --- metadata ---------------------------------------------------------------------------
+
+    def properties(self) -> dict[str, PropertyDict]:
+        """The connector's Property metadata, generated from its model."""
+        props = {name: property_of(info) for name, info in iter_fields(self.model, skip=("connector_type",))}
+        props["hooks_params"]["values"] = [h for h in ("SSHTunnel", "SSL", "Kerberos") if h in self.hooks]
+        if "SSL" in self.hooks and self.ssl_modes:
+            props["hooks_params.SSL.ssl_mode"] = {
+                "type": ["string", "null"],
+                "default": None,
+                "values": list(self.ssl_modes),
+            }
+        return props
+
+    # --- the test ---------------------------------------------------------------------------
+
+    async def run(self, params: ConnectorModel, ctx: TestContext) -> ApplicationMessage:
+        """Diagnose ``params`` stage by stage; always return one verdict, never raise."""
+        d = ctx.diagnosis
+        try:
+            with ctx.stack:
+                return await self.diagnose(params, ctx)
+        except Failure as failure:
+            return d.failure_message(failure)
+        except Exception as exc:  # noqa: BLE001 - every input gets a verdict, never a 500
+            log.warning("unexpected %s in %s test at stage %s", type(exc).__name__, self.type_name, d.current)
+            stage = d.current or "parameters"
+            d.mark(stage, "failed", f"{type(exc).__name__}: {exc}")
+            return d.message(
+                Code.UNEXPECTED_ERROR,
+                kind=SystemMessageKind.error,
+                detail=f"{type(exc).__name__}: {exc}",
+            )
+
+    @abstractmethod
+    async def diagnose(self, params: Any, ctx: TestContext) -> ApplicationMessage:
+        """Run every stage; raise :class:`Failure` to stop with a verdict."""
+
+    # --- shared checks ----------------------------------------------------------------------
+
+    def check_hooks(self, params: ConnectorModel) -> None:
+        """Refuse hooks that make no sense for this connector, naming the field."""
+        hooks = params.hooks_params
+        if hooks is None:
+            return
+        bad: dict[str, str] = {}
+        for name in ("SSHTunnel", "SSL", "Kerberos"):
+            if getattr(hooks, name) is not None and name not in self.hooks:
+                bad[f"hooks_params.{name}"] = self.hook_notes.get(
+                    name, f"{self.label} connections cannot use the {name} hook."
+                )
+        if bad:
+            raise Failure(Code.INVALID_PARAMETERS, " ".join(bad.values()), fields=bad, stage="parameters")
+
+
+def functionality(
+    name: str, kind: str, applicability: str, description: str, capabilities: dict[str, list[str]]
+) -> FunctionalitySchema:
+    """A functionality in a connector module: ``capabilities`` maps each capability to what it depends on."""
+    return FunctionalitySchema.model_validate(
+        {
+            "name": name,
+            "kind": kind,
+            "applicability": applicability,
+            "description": description,
+            "capabilities": [{"name": cap, "depends_on": deps} for cap, deps in capabilities.items()],
+        }
+    )

@@ -1,0 +1,228 @@
+"""A staged diagnosis: each step is timed, recorded and bounded by one deadline.
+
+A step either returns, or raises :class:`Failure` with a verdict code. The diagnosis
+records every stage (``passed``, ``failed``, ``skipped`` or ``warning``) and turns the
+outcome into one ApplicationMessage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from backend.messages import CATALOG, Code
+from backend.schemas import ApplicationMessage, Display, Durability, SystemMessageKind
+
+T = TypeVar("T")
+
+
+class Failure(Exception):
+    """A step's verdict: what went wrong (``code``), which fields to fix, and what to do."""
+
+    def __init__(
+        self,
+        code: Code,
+        detail: str = "",
+        *,
+        fields: Mapping[str, str | list[str]] | None = None,
+        title: str | None = None,
+        body: str | None = None,
+        stage: str | None = None,
+        kind: SystemMessageKind = SystemMessageKind.error,
+    ) -> None:
+        super().__init__(f"{code.value}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.fields: dict[str, list[str]] = {
+            k: [v] if isinstance(v, str) else list(v) for k, v in (fields or {}).items()
+        }
+        self.title = title
+        self.body = body
+        self.stage = stage
+        self.kind = kind
+
+
+class Deadline:
+    """One budget of seconds shared by every step of a test."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.started = time.monotonic()
+        self.at = self.started + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+    def elapsed_ms(self) -> int:
+        return int((time.monotonic() - self.started) * 1000)
+
+    def timeout_failure(self, what: str, stage: str | None = None) -> Failure:
+        return Failure(
+            Code.CONNECTION_TIMEOUT,
+            f"{what} did not answer within the {self.seconds:g} s deadline.",
+            stage=stage,
+        )
+
+
+async def run_blocking(
+    fn: Callable[[], T],
+    deadline: Deadline,
+    what: str,
+    stage: str | None = None,
+    *,
+    cleanup: Callable[[T], None] | None = None,
+) -> T:
+    """Run a blocking driver call in its own daemon thread, bounded by the deadline.
+
+    A call still running at the deadline is abandoned (its driver has been given the
+    same deadline, so it ends on its own shortly after) and the test answers at once;
+    if the abandoned call still succeeds, ``cleanup`` closes what it opened.
+    A thread per call, not a shared pool: an abandoned call never starves the next test.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if future.done():
+            if ok and cleanup is not None:
+                threading.Thread(target=cleanup, args=(value,), daemon=True).start()
+            return
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
+
+    def target() -> None:
+        try:
+            result = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            outcome: tuple[bool, Any] = (False, exc)
+        else:
+            outcome = (True, result)
+        try:
+            loop.call_soon_threadsafe(deliver, *outcome)
+        except RuntimeError:  # the loop is gone: nobody is waiting any more
+            if outcome[0] and cleanup is not None:
+                cleanup(outcome[1])
+
+    threading.Thread(target=target, name=f"wizard-{what}", daemon=True).start()
+    try:
+        return await asyncio.wait_for(asyncio.shield(future), timeout=deadline.remaining())
+    except TimeoutError:
+        future.cancel()  # a late result now goes to ``cleanup``
+        raise deadline.timeout_failure(what, stage) from None
+
+
+@dataclass
+class Stage:
+    name: str
+    status: str = "skipped"
+    duration_ms: int | None = None
+    detail: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "duration_ms": self.duration_ms, "detail": self.detail}
+
+
+@dataclass
+class Diagnosis:
+    """Records the stages of one test and builds its verdict."""
+
+    stage_names: Iterable[str]
+    deadline: Deadline
+    stages: dict[str, Stage] = field(init=False)
+    payload: dict[str, Any] = field(default_factory=dict)
+    current: str | None = None
+
+    def __post_init__(self) -> None:
+        self.stages = {name: Stage(name) for name in self.stage_names}
+
+    async def step(self, name: str, fn: Callable[[], Awaitable[T]], covers: tuple[str, ...] = ()) -> T:
+        """Run one step, timed, that settles stage ``name`` (and the later stages in ``covers``).
+
+        A driver's login is one handshake that settles several stages at once (tls,
+        authentication, database): on :class:`Failure`, the failure's own stage is marked
+        failed, the covered stages before it passed and those after it stay skipped.
+        """
+        names = (name, *covers)
+        self.current = name
+        started = time.monotonic()
+        try:
+            result = await fn()
+        except Failure as failure:
+            elapsed = int((time.monotonic() - started) * 1000)
+            failed = failure.stage if failure.stage in names else name
+            if failure.stage in self.stages and failure.stage not in names:
+                failed = failure.stage  # e.g. a tunnel step that failed beyond the tunnel
+            for stage_name in names:
+                if stage_name == failed:
+                    break
+                self._settle(stage_name, "passed", None)
+            self._settle(failed, "failed", elapsed)
+            self.stages[failed].detail = failure.detail or CATALOG[failure.code].title
+            raise
+        elapsed = int((time.monotonic() - started) * 1000)
+        for index, stage_name in enumerate(names):
+            self._settle(stage_name, "passed", elapsed if index == 0 else None)
+        return result
+
+    def _settle(self, name: str, status: str, duration_ms: int | None) -> None:
+        stage = self.stages[name]
+        if stage.status in ("skipped",) or status == "failed":
+            stage.status = status
+        if duration_ms is not None or stage.duration_ms is None:
+            stage.duration_ms = duration_ms if duration_ms is not None else 0
+
+    def mark(self, name: str, status: str, detail: str | None = None, duration_ms: int | None = None) -> None:
+        stage = self.stages[name]
+        stage.status = status
+        if detail is not None:
+            stage.detail = detail
+        if duration_ms is not None:
+            stage.duration_ms = duration_ms
+
+    def note(self, name: str, detail: str) -> None:
+        self.stages[name].detail = detail
+
+    def stage_list(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self.stages.values()]
+
+    def message(
+        self,
+        code: Code,
+        *,
+        kind: SystemMessageKind,
+        title: str | None = None,
+        body: str | None = None,
+        detail: str = "",
+        fields: Mapping[str, list[str]] | None = None,
+    ) -> ApplicationMessage:
+        advice = CATALOG.get(code)
+        text = body or (advice.body if advice else "")
+        if detail and detail not in text:
+            text = f"{detail} {text}".strip()
+        payload = {"stages": self.stage_list(), "elapsed_ms": self.deadline.elapsed_ms(), **self.payload}
+        return ApplicationMessage(
+            code=code.value,
+            title=title or (advice.title if advice else code.value),
+            body=text,
+            kind=kind,
+            durability=Durability.temporary,
+            details=dict(fields) if fields else None,
+            display=Display.field if fields else Display.notification,
+            payload=payload,
+        )
+
+    def failure_message(self, failure: Failure) -> ApplicationMessage:
+        return self.message(
+            failure.code,
+            kind=failure.kind,
+            title=failure.title,
+            body=failure.body,
+            detail=failure.detail,
+            fields=failure.fields,
+        )

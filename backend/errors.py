@@ -1,0 +1,135 @@
+"""Every error the API returns is an ApplicationMessage: the exception handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend.connectors import registry
+from backend.messages import Code
+from backend.schemas import ApplicationMessage, Display, SystemMessageKind
+from backend.secrets import scrub
+
+log = logging.getLogger("wizard.api")
+
+
+class APIError(Exception):
+    """An HTTP-level refusal with an ApplicationMessage body."""
+
+    def __init__(
+        self,
+        status: int,
+        code: Code,
+        title: str,
+        body: str,
+        details: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.status, self.code, self.title, self.body = status, code, title, body
+        self.details, self.headers = details, headers
+
+
+def message_response(
+    status: int,
+    code: Code | str,
+    title: str,
+    body: str,
+    details: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+    kind: SystemMessageKind = SystemMessageKind.error,
+) -> JSONResponse:
+    msg = ApplicationMessage(
+        code=code.value if isinstance(code, Code) else code,
+        title=title,
+        body=body,
+        kind=kind,
+        details=details,
+        display=Display.field if details else Display.notification,
+    )
+    return JSONResponse(msg.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """``("body", "PostgreSQLConnector", "hooks_params", "SSL", "ca")`` → ``hooks_params.SSL.ca``."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    tags = set(registry())
+    parts = [p for p in parts if p not in tags and not p.startswith("function-")]
+    return ".".join(parts) or "body"
+
+
+_READABLE = {
+    "missing": "This field is required.",
+    "string_too_short": "This field may not be empty.",
+    "json_invalid": "The request body is not valid JSON.",
+    "model_attributes_type": "Expected an object with the connector's fields.",
+    "dict_type": "Expected an object.",
+}
+
+
+def readable(error: dict[str, Any]) -> str:
+    kind = error.get("type", "")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        valid = ", ".join(registry())
+        return f"connector_type must be one of: {valid}."
+    if kind in _READABLE:
+        return _READABLE[kind]
+    msg = str(error.get("msg", "Invalid value."))
+    return msg[0].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
+
+
+def validation_details(errors: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+    details: dict[str, list[str]] = {}
+    for error in errors:
+        loc = error.get("loc", ())
+        path = field_path(loc)
+        if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+            path = "connector_type"
+        messages = details.setdefault(path, [])
+        text = readable(error)
+        if text not in messages:
+            messages.append(text)
+    return details
+
+
+def invalid_parameters(details: dict[str, list[str]]) -> JSONResponse:
+    fields = ", ".join(details)
+    return message_response(
+        422,
+        Code.INVALID_PARAMETERS,
+        "Some settings are not valid",
+        f"Correct these fields and try again: {fields}.",
+        details=details,
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return invalid_parameters(validation_details(exc.errors()))
+
+    @app.exception_handler(APIError)
+    async def on_api_error(request: Request, exc: APIError) -> JSONResponse:
+        return message_response(exc.status, exc.code, exc.title, exc.body, exc.details, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: Code.NOT_FOUND, 401: Code.NOT_AUTHENTICATED, 413: Code.REQUEST_TOO_LARGE}.get(
+            exc.status_code, Code.UNEXPECTED_ERROR
+        )
+        return message_response(exc.status_code, code, str(exc.detail), str(exc.detail), headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def on_error(request: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled %s on %s: %s", type(exc).__name__, request.url.path, scrub(str(exc)))
+        return message_response(
+            500, Code.UNEXPECTED_ERROR, "Internal error", "The wizard hit an internal error. It has been logged."
+        )

@@ -1,0 +1,107 @@
+"""Field markers that turn pydantic models into ``supported_types`` Property metadata.
+
+A marker lives in a field's ``Annotated`` metadata, so it never changes the field's
+JSON schema (the OpenAPI stays identical to the spec) but tells the metadata builder,
+the secret sanitiser and the UI what kind of value the field holds.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypedDict, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+
+class PropertyDict(TypedDict):
+    type: str | list[str]
+    default: str | int | float | bool | None
+    values: list[str] | None
+
+
+@dataclass(frozen=True)
+class _Marker:
+    name: str
+
+
+SECRET = _Marker("secret")
+"""A password, token, key or connection string: ``password`` typed, never echoed back."""
+
+TEXT = _Marker("text")
+"""Multi-line text, e.g. PEM contents."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The field takes one of ``values()`` (computed when the metadata is built)."""
+
+    values: Callable[[], list[str]]
+
+
+_SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _unwrap(annotation: Any) -> tuple[Any, bool]:
+    """Return (inner type, optional?) of ``X | None``."""
+    origin = get_origin(annotation)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        optional = len(args) < len(get_args(annotation))
+        return (args[0] if len(args) == 1 else args), optional
+    return annotation, False
+
+
+def has_marker(info: FieldInfo, marker: object) -> bool:
+    return any(m is marker for m in info.metadata)
+
+
+def is_secret(info: FieldInfo) -> bool:
+    return has_marker(info, SECRET)
+
+
+def choice_of(info: FieldInfo) -> Choice | None:
+    for m in info.metadata:
+        if isinstance(m, Choice):
+            return m
+    return None
+
+
+def property_of(info: FieldInfo) -> PropertyDict:
+    """Property metadata (type, default, values) of one model field, per DESIGN.md."""
+    inner, optional = _unwrap(info.annotation)
+    if is_secret(info):
+        kind = "password"
+    elif has_marker(info, TEXT):
+        kind = "text"
+    elif isinstance(inner, type) and issubclass(inner, BaseModel):
+        kind = "object"
+    else:
+        kind = _SCALARS.get(inner, "string") if isinstance(inner, type) else "string"
+    choice = choice_of(info)
+    default = None if info.is_required() else info.default
+    if isinstance(default, BaseModel):
+        default = None
+    return {
+        "type": [kind, "null"] if optional else kind,
+        "default": default,
+        "values": choice.values() if choice else None,
+    }
+
+
+def iter_fields(model: type[BaseModel], skip: tuple[str, ...] = ()) -> Iterator[tuple[str, FieldInfo]]:
+    for name, info in model.model_fields.items():
+        if name not in skip:
+            yield name, info
+
+
+def secret_values(model: BaseModel) -> Iterator[str]:
+    """Every non-empty secret value in a model, nested models included."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            yield from secret_values(value)
+        elif is_secret(info) and isinstance(value, str) and value:
+            yield value

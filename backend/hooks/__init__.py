@@ -1,0 +1,1 @@
+"""Connection hooks: SSH tunnel, SSL/TLS material and Kerberos."""

@@ -1,0 +1,30 @@
+"""``supported_types`` and ``functionalities``, generated once from the registry."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from backend.connectors import registry
+from backend.fields import iter_fields, property_of
+from backend.schemas import HOOK_MODELS, FunctionalityListSchema, SupportedConnectionTypes
+
+
+@lru_cache
+def supported_types() -> SupportedConnectionTypes:
+    connectors = registry().values()
+    return SupportedConnectionTypes.model_validate(
+        {
+            "connectors": {c.type_name: c.properties() for c in connectors if c.source},
+            "write_connectors": {c.type_name: c.properties() for c in connectors},
+            "hooks": {
+                name: {field: property_of(info) for field, info in iter_fields(model)}
+                for name, model in HOOK_MODELS.items()
+            },
+        }
+    )
+
+
+@lru_cache
+def functionalities(connector_type: str) -> FunctionalityListSchema:
+    connector = registry()[connector_type]
+    return FunctionalityListSchema(functionalities=list(connector.functionalities))

@@ -1,0 +1,111 @@
+"""The dns and tcp stages: resolve once, check the policy, then reach the checked address."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import socket
+
+from backend.diagnosis import Deadline, Failure
+from backend.messages import Code
+from backend.policy import TargetPolicy
+
+# RFC 6761: ".invalid" never resolves, and resolvers should say so at once without asking
+# the network; ".localhost" is always loopback.
+_SPECIAL_INVALID = (".invalid",)
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+async def resolve(
+    host: str, port: int, deadline: Deadline, policy: TargetPolicy, *, field: str = "host", port_field: str = "port"
+) -> list[str]:
+    """All addresses of ``host`` (IP literals as they are), each checked against the policy."""
+    host = host.strip()
+    bare = host.strip("[]")
+    if is_ip(bare):
+        addresses = [bare]
+    else:
+        name = bare.lower().rstrip(".")
+        if name == "invalid" or name.endswith(_SPECIAL_INVALID) or any(c.isspace() for c in name):
+            raise _not_found(host, field, "the name is reserved as invalid (RFC 6761)" if "invalid" in name else "")
+        if name == "localhost" or name.endswith(".localhost"):
+            addresses = ["127.0.0.1"]
+        else:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await asyncio.wait_for(
+                    loop.getaddrinfo(bare, port, type=socket.SOCK_STREAM), timeout=deadline.remaining()
+                )
+            except TimeoutError:
+                raise Failure(
+                    Code.CONNECTION_TIMEOUT,
+                    f"The name server did not resolve {host} before the deadline.",
+                    fields={field: "The name of this host could not be resolved in time."},
+                    stage="dns",
+                ) from None
+            except (socket.gaierror, UnicodeError) as exc:
+                raise _not_found(host, field, str(getattr(exc, "strerror", "") or "")) from None
+            addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    policy.check(field, host, addresses, port)
+    return addresses
+
+
+def _not_found(host: str, field: str, why: str) -> Failure:
+    text = f"No address is known for '{host}'" + (f" ({why})." if why else ".")
+    return Failure(Code.HOST_NOT_FOUND, text, fields={field: "Host name not found: check the spelling."}, stage="dns")
+
+
+async def reach(
+    addresses: list[str], port: int, deadline: Deadline, *, host: str, field: str = "host", port_field: str = "port"
+) -> str:
+    """Open (and close) a TCP connection to the first address that accepts; return that address."""
+    last: Failure | None = None
+    for address in addresses:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(address, port), timeout=deadline.remaining())
+        except TimeoutError:
+            raise Failure(
+                Code.CONNECTION_TIMEOUT,
+                f"{host}:{port} did not answer within the {deadline.seconds:g} s deadline.",
+                fields={field: "No answer from this host and port: check both, and any firewall in between."},
+                stage="tcp",
+            ) from None
+        except OSError as exc:
+            last = _classify_oserror(exc, host, port, field, port_field)
+            continue
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), timeout=min(0.5, deadline.remaining()))
+        except (TimeoutError, OSError):
+            pass
+        return address
+    assert last is not None
+    raise last
+
+
+def _classify_oserror(exc: OSError, host: str, port: int, field: str, port_field: str) -> Failure:
+    if exc.errno == errno.ECONNREFUSED:
+        return Failure(
+            Code.PORT_CLOSED,
+            f"{host} refused the connection on port {port}.",
+            fields={port_field: f"Nothing is listening on port {port}."},
+            stage="tcp",
+        )
+    if exc.errno in (errno.ETIMEDOUT,):
+        return Failure(Code.CONNECTION_TIMEOUT, f"{host}:{port} did not answer.", fields={field: "No answer."}, stage="tcp")
+    if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL, errno.EACCES, errno.EPERM):
+        return Failure(
+            Code.CONNECTION_TIMEOUT,
+            f"There is no network route to {host}:{port} ({exc.strerror}).",
+            fields={field: "This host cannot be reached from the wizard's network."},
+            stage="tcp",
+        )
+    return Failure(Code.UNEXPECTED_ERROR, f"Connecting to {host}:{port} failed: {exc.strerror or exc}.", stage="tcp")

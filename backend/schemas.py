@@ -1,0 +1,162 @@
+"""Response and hook schemas of the HTTP contract (``docs/spec``), apart from any logic.
+
+The request models of the connectors live with their connector modules; the hook
+models live here because every connector shares them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from backend.fields import SECRET, TEXT
+
+# --- ApplicationMessage ------------------------------------------------------------------------
+
+
+class Durability(StrEnum):
+    transient = "transient"
+    persistent = "persistent"
+    temporary = "temporary"
+
+
+class SystemMessageKind(StrEnum):
+    success = "success"
+    error = "error"
+    warning = "warning"
+    info = "info"
+
+
+class Display(StrEnum):
+    field = "field"
+    screen = "screen"
+    notification = "notification"
+
+
+class ApplicationMessage(BaseModel):
+    id: str | None = Field(default=None, title="Id")
+    code: str = Field(title="Code")
+    title: str = Field(title="Title")
+    body: str = Field(title="Body")
+    durability: Durability | None = Durability.temporary
+    duration: int | None = Field(default=5000, title="Duration")
+    kind: SystemMessageKind | None = SystemMessageKind.info
+    details: dict[str, list[str]] | None = Field(default=None, title="Details")
+    payload: Any = Field(default=None, title="Payload")
+    action: dict[str, Any] | None = Field(default=None, title="Action")
+    display: Display | None = Display.notification
+    created_at: str | None = Field(default=None, title="Created At")
+
+
+# --- supported_types ---------------------------------------------------------------------------
+
+
+class Property(BaseModel):
+    type: str | list[str] | None = Field(default=None, title="Type")
+    default: str | int | float | bool | None = Field(default=None, title="Default")
+    values: list[str] | None = Field(default=None, title="Values")
+
+
+PropertyMap = dict[str, dict[str, Property]]
+
+
+class SupportedConnectionTypes(BaseModel):
+    connectors: PropertyMap | None = Field(default=None, title="Connectors")
+    write_connectors: PropertyMap | None = Field(default=None, title="Write Connectors")
+    hooks: PropertyMap | None = Field(default=None, title="Hooks")
+
+
+# --- functionalities ---------------------------------------------------------------------------
+
+
+class FunctionalityName(StrEnum):
+    HIGH_PERFORMANCE_WRITING = "HIGH_PERFORMANCE_WRITING"
+    IDEMPOTENT_WRITING = "IDEMPOTENT_WRITING"
+
+
+class FunctionalityKind(StrEnum):
+    ADDITIVE = "ADDITIVE"
+    PREVENTIVE = "PREVENTIVE"
+
+
+class FunctionalityApplicability(StrEnum):
+    FULL = "FULL"
+    PARTIAL = "PARTIAL"
+
+
+class FunctionalityCapabilityName(StrEnum):
+    IDENTITY_WRITING = "IDENTITY_WRITING"
+    DATA_TRUNCATION = "DATA_TRUNCATION"
+    DATA_DELETION = "DATA_DELETION"
+    INDEX_MANAGEMENT = "INDEX_MANAGEMENT"
+    FOREIGN_KEY_MANAGEMENT = "FOREIGN_KEY_MANAGEMENT"
+    UNIQUE_CONSTRAINT_MANAGEMENT = "UNIQUE_CONSTRAINT_MANAGEMENT"
+    TRIGGER_MANAGEMENT = "TRIGGER_MANAGEMENT"
+    SCHEMA_MANAGEMENT = "SCHEMA_MANAGEMENT"
+
+
+class FunctionalityCapabilitySchema(BaseModel):
+    name: FunctionalityCapabilityName | None = None
+    depends_on: list[str] | None = Field(default=None, title="Depends On")
+
+
+class FunctionalitySchema(BaseModel):
+    name: FunctionalityName | None = None
+    description: str | None = Field(default=None, title="Description")
+    kind: FunctionalityKind | None = None
+    applicability: FunctionalityApplicability | None = None
+    capabilities: list[FunctionalityCapabilitySchema] | None = Field(default=None, title="Capabilities")
+
+
+class FunctionalityListSchema(BaseModel):
+    functionalities: list[FunctionalitySchema] | None = Field(default=[], title="Functionalities")
+
+
+# --- hooks -------------------------------------------------------------------------------------
+
+
+class CreateSSHTunnelHooksSchema(BaseModel):
+    """An SSH tunnel to the connector's host and port, opened before the database is reached."""
+
+    host: str | None = Field(default=None, title="Host")
+    port: int | None = Field(default=None, title="Port")
+    username: str | None = Field(default=None, title="Username")
+    local_port: int | None = Field(default=None, title="Local Port")
+    local_host: str | None = Field(default=None, title="Local Host")
+    password: Annotated[str | None, SECRET] = Field(default=None, title="Password", repr=False)
+    pkey_password: Annotated[str | None, SECRET] = Field(default=None, title="Pkey Password", repr=False)
+    pkey: Annotated[str | None, SECRET, TEXT] = Field(default=None, title="Pkey", repr=False)
+
+
+class CreateSSLHooksSchema(BaseModel):
+    """TLS settings: a mode, and the CA, client certificate and key as server-side files or inline PEM."""
+
+    ca_filename: str | None = Field(default=None, title="Ca Filename")
+    cert_filename: str | None = Field(default=None, title="Cert Filename")
+    key_filename: str | None = Field(default=None, title="Key Filename")
+    ssl_mode: str | None = Field(default=None, title="Ssl Mode")
+    ca: Annotated[str | None, TEXT] = Field(default=None, title="Ca")
+    cert: Annotated[str | None, TEXT] = Field(default=None, title="Cert")
+    key: Annotated[str | None, SECRET, TEXT] = Field(default=None, title="Key", repr=False)
+
+
+class CreateKerberosHooksSchema(BaseModel):
+    """Kerberos (GSSAPI) login with a principal and a keytab inside ``WIZARD_FILES_DIR``."""
+
+    principal: str | None = Field(default=None, title="Principal")
+    keytab_file: str | None = Field(default=None, title="Keytab File")
+
+
+class CreateConnectionHooksSchema(BaseModel):
+    SSHTunnel: CreateSSHTunnelHooksSchema | None = None
+    SSL: CreateSSLHooksSchema | None = None
+    Kerberos: CreateKerberosHooksSchema | None = None
+
+
+HOOK_MODELS: dict[str, type[BaseModel]] = {
+    "SSHTunnel": CreateSSHTunnelHooksSchema,
+    "SSL": CreateSSLHooksSchema,
+    "Kerberos": CreateKerberosHooksSchema,
+}

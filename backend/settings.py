@@ -1,0 +1,44 @@
+"""All settings, read once from ``WIZARD_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The one settings class. Every field is ``WIZARD_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="WIZARD_", extra="ignore")
+
+    test_timeout_s: float = Field(10.0, gt=0, le=300, description="Deadline for one connection test, every step included.")
+    max_concurrent_tests: int = Field(16, ge=1, le=1024, description="Connection tests in flight at once; beyond, 503.")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After sent with a 503.")
+    files_dir: Path = Field(Path("files"), description="The only folder server-side files (*_filename, keytab_file) are read from.")
+    max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted request body.")
+    log_level: str = Field("INFO", description="Python log level of the wizard's loggers.")
+
+    # Target policy (server-side request forgery).
+    allowed_targets: str = Field("", description="Comma-separated host names and CIDR ranges; when set, the only targets allowed.")
+    blocked_targets: str = Field("", description="Comma-separated host names and CIDR ranges refused on top of the built-in blocks.")
+
+    # Authentication.
+    auth_enabled: bool = Field(True, description="Require a session or a bearer token on every Database Connections endpoint.")
+    admin_username: str = Field("admin", description="The first user's name.")
+    admin_password: str | None = Field(None, description="The first user's password; generated and printed once when unset.")
+    database_url: str = Field("sqlite:///.wizard/wizard.db", description="SQLAlchemy URL of the user and session store.")
+    session_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a login session.")
+    oidc_issuer: str | None = Field(None, description="Expected `iss` of bearer tokens.")
+    oidc_audience: str | None = Field(None, description="Expected `aud` of bearer tokens.")
+    oidc_jwks_url: str | None = Field(None, description="Where the issuer's signing keys are published.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per user or client address before 429.")
+    login_window_s: int = Field(300, ge=1, description="Window of the login throttle.")
+    test_rate_per_minute: int = Field(60, ge=1, description="Connection tests per user and minute.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
