@@ -93,6 +93,8 @@ def validation_details(errors: Iterable[dict[str, Any]]) -> dict[str, list[str]]
         path = field_path(loc)
         if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
             path = "connector_type"
+        elif error.get("type") == "json_invalid":
+            path = "body"
         messages = details.setdefault(path, [])
         text = readable(error)
         if text not in messages:

@@ -116,16 +116,39 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+    # FastAPI drops every `"default": null` when it serialises the document; the spec keeps
+    # them, so the components come straight from pydantic.
+    schemas.update(_component_schemas())
     message = {"application/json": {"schema": {"$ref": "#/components/schemas/ApplicationMessage"}}}
     for path in schema.get("paths", {}).values():
         for operation in path.values():
             responses = operation.get("responses", {})
+            for parameter in operation.get("parameters", []):
+                # `str | None = None` is "optional" in the spec's words: a plain string schema.
+                any_of = parameter.get("schema", {}).get("anyOf")
+                if any_of and len(any_of) == 2 and {"type": "null"} in any_of:
+                    parameter["schema"] = next(s for s in any_of if s != {"type": "null"})
             if "422" in responses:
                 responses["422"] = {"description": "Message: invalid parameters", "content": message}
             if "503" in responses:
                 responses["503"]["content"] = message
     app.openapi_schema = schema
     return schema
+
+
+def _component_schemas() -> dict[str, Any]:
+    from pydantic import BaseModel
+    from pydantic.json_schema import models_json_schema
+
+    from backend import schemas
+    from backend.models import CreateConnectorSchema
+
+    models: list[type[BaseModel]] = [
+        obj for obj in vars(schemas).values() if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel
+    ]
+    models.append(CreateConnectorSchema)
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
+    return dict(top.get("$defs", {}))
 
 
 app = create_app()

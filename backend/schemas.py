@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from backend.fields import SECRET, TEXT
 
@@ -45,7 +45,7 @@ class ApplicationMessage(BaseModel):
     kind: SystemMessageKind | None = SystemMessageKind.info
     details: dict[str, list[str]] | None = Field(default=None, title="Details")
     payload: Any = Field(default=None, title="Payload")
-    action: dict[str, Any] | None = Field(default=None, title="Action")
+    action: Annotated[dict[str, Any], WithJsonSchema({"type": "object"})] | None = Field(default=None, title="Action")
     display: Display | None = Display.notification
     created_at: str | None = Field(default=None, title="Created At")
 
@@ -117,8 +117,11 @@ class FunctionalityListSchema(BaseModel):
 # --- hooks -------------------------------------------------------------------------------------
 
 
+# Hook models carry no docstring: it would become a description the spec does not have.
+
+
 class CreateSSHTunnelHooksSchema(BaseModel):
-    """An SSH tunnel to the connector's host and port, opened before the database is reached."""
+    # An SSH tunnel to the connector's host and port, opened before the database is reached.
 
     host: str | None = Field(default=None, title="Host")
     port: int | None = Field(default=None, title="Port")
@@ -131,7 +134,7 @@ class CreateSSHTunnelHooksSchema(BaseModel):
 
 
 class CreateSSLHooksSchema(BaseModel):
-    """TLS settings: a mode, and the CA, client certificate and key as server-side files or inline PEM."""
+    # TLS settings: a mode, and the CA, client certificate and key as server-side files or inline PEM.
 
     ca_filename: str | None = Field(default=None, title="Ca Filename")
     cert_filename: str | None = Field(default=None, title="Cert Filename")
@@ -143,7 +146,7 @@ class CreateSSLHooksSchema(BaseModel):
 
 
 class CreateKerberosHooksSchema(BaseModel):
-    """Kerberos (GSSAPI) login with a principal and a keytab inside ``WIZARD_FILES_DIR``."""
+    # Kerberos (GSSAPI) login with a principal and a keytab inside ``WIZARD_FILES_DIR``.
 
     principal: str | None = Field(default=None, title="Principal")
     keytab_file: str | None = Field(default=None, title="Keytab File")

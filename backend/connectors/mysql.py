@@ -125,20 +125,49 @@ class MySQLMariaDB(SQLConnector):
             return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
         return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
 
+    # Every claim below is from the MySQL 8.0 / MariaDB documentation:
+    # [bulk]     https://dev.mysql.com/doc/refman/8.0/en/optimizing-innodb-bulk-data-loading.html
+    # [truncate] https://dev.mysql.com/doc/refman/8.0/en/truncate-table.html
+    # [fk]       https://dev.mysql.com/doc/refman/8.0/en/create-table-foreign-keys.html (foreign_key_checks)
+    # [alter]    https://dev.mysql.com/doc/refman/8.0/en/alter-table.html (DISABLE KEYS: MyISAM only)
+    # [trigger]  https://dev.mysql.com/doc/refman/8.0/en/triggers.html; https://mariadb.com/kb/en/triggers/
+    # [autoinc]  https://dev.mysql.com/doc/refman/8.0/en/example-auto-increment.html
+    # [commit]   https://dev.mysql.com/doc/refman/8.0/en/implicit-commit.html
     functionalities = (
         functionality(
             "HIGH_PERFORMANCE_WRITING",
             "ADDITIVE",
             "PARTIAL",
-            "Bulk loads into MySQL and MariaDB run fastest with checks switched off.",
-            {"FOREIGN_KEY_MANAGEMENT": []},
+            "Bulk loads run fastest with foreign_key_checks and unique_checks switched off for the session "
+            "[bulk]. Limits: turning foreign_key_checks back on does not re-check rows loaded meanwhile [fk]; "
+            "ALTER TABLE … DISABLE KEYS works only for MyISAM, so InnoDB secondary indexes are dropped and "
+            "rebuilt [alter]; triggers cannot be disabled at all, only dropped and created again [trigger]; "
+            "TRUNCATE of a table referenced by a foreign key is refused unless foreign_key_checks is off "
+            "[truncate]. AUTO_INCREMENT columns accept explicit values [autoinc].",
+            {
+                "IDENTITY_WRITING": [],
+                "DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"],
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "UNIQUE_CONSTRAINT_MANAGEMENT": [],
+                "INDEX_MANAGEMENT": ["UNIQUE_CONSTRAINT_MANAGEMENT"],
+                "SCHEMA_MANAGEMENT": [],
+            },
         ),
         functionality(
             "IDEMPOTENT_WRITING",
             "PREVENTIVE",
             "FULL",
-            "Writing the same data twice leaves the same result.",
-            {"DATA_DELETION": []},
+            "Running the same write twice leaves the same data: target tables are emptied first (DELETE, or "
+            "TRUNCATE with foreign_key_checks off [truncate]) and AUTO_INCREMENT values are written as given, "
+            "so keys stay the same on every run [autoinc]. Note that DDL commits implicitly, so dropping and "
+            "creating tables cannot be rolled back together with the data [commit].",
+            {
+                "DATA_DELETION": [],
+                "DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"],
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "IDENTITY_WRITING": [],
+                "SCHEMA_MANAGEMENT": [],
+            },
         ),
     )
 

@@ -159,20 +159,49 @@ class PostgreSQL(SQLConnector):
                 return Failure(code, one_line(text), fields=fields, stage=stage_of(code))
         return Failure(Code.UNEXPECTED_ERROR, one_line(text) or type(exc).__name__, stage="authentication")
 
+    # Every claim below is from the PostgreSQL 15 documentation:
+    # [populate] https://www.postgresql.org/docs/15/populate.html (Populating a Database)
+    # [truncate] https://www.postgresql.org/docs/15/sql-truncate.html
+    # [alter]    https://www.postgresql.org/docs/15/sql-altertable.html
+    # [insert]   https://www.postgresql.org/docs/15/sql-insert.html (OVERRIDING SYSTEM VALUE)
+    # [ddl]      https://www.postgresql.org/docs/15/sql-createindex.html, ddl-constraints.html
     functionalities = (
         functionality(
             "HIGH_PERFORMANCE_WRITING",
             "ADDITIVE",
             "PARTIAL",
-            "Bulk loads into PostgreSQL run fastest with constraints, indexes and triggers out of the way.",
-            {"DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"]},
+            "Bulk loads run fastest with indexes, foreign keys and triggers out of the way and put back "
+            "afterwards [populate]. Limits: PostgreSQL cannot switch an index off, so indexes are dropped "
+            "and rebuilt, and an index that backs a primary key or unique constraint goes only with its "
+            "constraint [ddl]. User triggers can be disabled by the table owner, but disabling ALL triggers "
+            "(which includes the foreign-key triggers) needs a superuser [alter]. TRUNCATE of a table that "
+            "another table references by a foreign key needs CASCADE or the key removed first [truncate]. "
+            "Identity columns GENERATED ALWAYS take explicit values only with OVERRIDING SYSTEM VALUE [insert].",
+            {
+                "IDENTITY_WRITING": [],
+                "DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"],
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "UNIQUE_CONSTRAINT_MANAGEMENT": ["FOREIGN_KEY_MANAGEMENT"],
+                "INDEX_MANAGEMENT": ["UNIQUE_CONSTRAINT_MANAGEMENT"],
+                "TRIGGER_MANAGEMENT": [],
+                "SCHEMA_MANAGEMENT": [],
+            },
         ),
         functionality(
             "IDEMPOTENT_WRITING",
             "PREVENTIVE",
             "FULL",
-            "Writing the same data twice leaves the same result.",
-            {"DATA_DELETION": []},
+            "Running the same write twice leaves the same data: target tables are emptied first (DELETE, or "
+            "TRUNCATE once referencing foreign keys are handled [truncate]), identity values are written as "
+            "given so keys stay the same on every run [insert], and tables can be dropped and created again "
+            "inside one transaction, since PostgreSQL DDL is transactional.",
+            {
+                "DATA_DELETION": [],
+                "DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"],
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "IDENTITY_WRITING": [],
+                "SCHEMA_MANAGEMENT": [],
+            },
         ),
     )
 
