@@ -1,8 +1,69 @@
+"""Connection Wizard: ``streamlit run app.py`` starts the UI and the API together, in one process.
+
+This file plays two parts:
+
+- ``streamlit run app.py`` finds the ``app = st.App(...)`` assignment below, imports this file as
+  the module ``app`` and serves that ASGI app with uvicorn: the Streamlit UI, and the FastAPI
+  backend (``backend.main:app``) mounted beside it under ``/api/`` on the same port and origin.
+  Why ``st.App`` rather than uvicorn in a thread: see ``components/embedded.py``.
+- Streamlit then runs this same file as the UI script (as ``__main__``, once per rerun): the
+  navigation between the pages under ``pages/``. The pages reach the API over HTTP only.
+
+``uvicorn backend.main:app`` still serves the API alone; point the UI at such an API with
+``WIZARD_API_URL``.
+"""
+
 from __future__ import annotations
+
 import streamlit as st
 
 if __name__ == "__main__":
-    st.write("hello UI")
+    from components.api_client import ApiProblem
+    from components.icon import page_icon
+    from components.session import NEEDS_LOGIN, client, metadata, require_login
+
+    st.set_page_config(
+        page_title="Connection Wizard",
+        page_icon=page_icon(),
+        layout="centered",
+        initial_sidebar_state="auto",
+    )
+
+    api = client()
+    if not st.session_state.get(NEEDS_LOGIN):
+        try:
+            metadata()
+        except ApiProblem as problem:
+            if problem.kind == "unauthenticated":
+                require_login()
+            # Any other problem is shown by the page that needs the data, with a retry button.
+
+    if st.session_state.get(NEEDS_LOGIN):
+        page = st.navigation([st.Page("pages/login.py", title="Log in", icon=":material/login:")], position="hidden")
+    else:
+        page = st.navigation(
+            [
+                st.Page("pages/connect.py", title="Connect", icon=":material/cable:", default=True),
+                st.Page("pages/capabilities.py", title="Capabilities", icon=":material/table_chart:"),
+                st.Page("pages/api.py", title="API", icon=":material/code:"),
+            ],
+            position="top",
+        )
+        if api.authenticated:
+            with st.sidebar:
+                st.caption(f"Logged in as **{api.user or 'you'}**")
+                if st.button("Log out", icon=":material/logout:"):
+                    api.logout()
+                    require_login()
+                    st.rerun()
+    page.run()
 else:
+    from streamlit.runtime.pages_manager import PagesManager
+
     from components.embedded import api_lifespan, api_routes
+
+    # The pages are declared with st.navigation above. Without this, Streamlit takes the pages/
+    # folder for a v1 multipage app until the first st.navigation call of the process, so a first
+    # request for /capabilities would run that page alone, without this script.
+    PagesManager.uses_pages_directory = False
     app = st.App(__file__, routes=api_routes(), lifespan=api_lifespan)

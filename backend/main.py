@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend import errors
+from backend.auth import AuthService
+from backend.auth import router as auth_router
 from backend.messages import Code
+from backend.policy import TargetPolicy
 from backend.routers import database_connections
-from backend.secrets import SecretFilter
+from backend.secrets import SecretFilter, install_log_scrubbing
 from backend.service import TestService
 from backend.settings import Settings, get_settings
 
@@ -60,11 +68,51 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": response.body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(StarletteHTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI's body reader lets it through as a 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "The request body is too large.")
+
+
+class OwnEndpoints:
+    """Teach the target policy where the wizard listens: the socket each request came in on.
+
+    ``scope["server"]`` is the (host, port) of the listening socket that accepted the
+    connection, whatever the ASGI server (uvicorn, the Streamlit app's embedded server).
+    """
+
+    def __init__(self, app: ASGIApp, policy: TargetPolicy) -> None:
+        self.app, self.policy = app, policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        server = scope.get("server")
+        if scope["type"] in ("http", "websocket") and server and len(server) == 2:
+            host, port = server
+            if isinstance(port, int) and port not in self.policy.own_ports:
+                self.policy.add_own_endpoint(str(host), port)
+        await self.app(scope, receive, send)
+
+
+def _streamlit_port() -> int | None:
+    """Streamlit's port when the UI runs in this process (``streamlit run app.py``)."""
+    if "streamlit" not in sys.modules:
+        return None
+    try:
+        from streamlit import config
+
+        port = config.get_option("server.port")
+    except Exception:  # noqa: BLE001 - Streamlit not configured: nothing to learn
+        return None
+    return int(port) if isinstance(port, int) else None
 
 
 def configure_logging(settings: Settings) -> None:
+    install_log_scrubbing()
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uv = logging.getLogger(name)
+        if not any(isinstance(f, SecretFilter) for f in uv.filters):
+            uv.addFilter(SecretFilter())
     logger = logging.getLogger("wizard")
     logger.setLevel(settings.log_level.upper())
     if not any(isinstance(f, SecretFilter) for f in logger.filters):
@@ -80,8 +128,20 @@ def configure_logging(settings: Settings) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    auth = AuthService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        port = _streamlit_port()
+        if port is not None:
+            app.state.service.policy.add_own_endpoint(None, port)
+        if settings.auth_enabled:
+            await run_in_threadpool(auth.startup)  # the first user; its generated password, once
+        yield
+
     app = FastAPI(
         title=API_TITLE,
+        lifespan=lifespan,
         version="1.0.0 (v1)",
         openapi_url="/api/schema/",
         docs_url="/api/playground/",
@@ -90,10 +150,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.service = TestService(settings)
+    app.state.auth = auth
     errors.install(app)
+
+    @app.exception_handler(400)
+    async def unreadable_body(request: Request, exc: Exception) -> Response:
+        # FastAPI answers 400 when the body cannot be decoded at all (e.g. not UTF-8): like any
+        # body that breaks the schema, that is a 422 INVALID_PARAMETERS (DESIGN.md).
+        return errors.invalid_parameters({"body": ["The request body is not valid JSON in UTF-8."]})
+
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        # Starlette's Allow names the methods of the first route on the path only; list them all.
+        path_item = app.openapi().get("paths", {}).get(request.url.path, {})
+        allowed = sorted({m.upper() for m in path_item} | ({"HEAD"} if "get" in path_item else set()))
+        headers = {"Allow": ", ".join(allowed)} if allowed else dict(getattr(exc, "headers", None) or {})
+        text = f"{request.method} is not allowed here" + (f"; use {headers['Allow']}." if headers.get("Allow") else ".")
+        return errors.message_response(405, Code.METHOD_NOT_ALLOWED, "Method not allowed", text, headers=headers)
+
+    app.include_router(auth_router.router)
     app.include_router(database_connections.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(OwnEndpoints, policy=app.state.service.policy)
     return app
 
 
@@ -121,8 +200,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas.update(_component_schemas())
     message = {"application/json": {"schema": {"$ref": "#/components/schemas/ApplicationMessage"}}}
     for path in schema.get("paths", {}).values():
-        for operation in path.values():
+        for method, operation in path.items():
             responses = operation.get("responses", {})
+            _document_refusals(method, operation, responses)
             for parameter in operation.get("parameters", []):
                 # `str | None = None` is "optional" in the spec's words: a plain string schema.
                 any_of = parameter.get("schema", {}).get("anyOf")
@@ -130,8 +210,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                     parameter["schema"] = next(s for s in any_of if s != {"type": "null"})
             if "422" in responses:
                 responses["422"] = {"description": "Message: invalid parameters", "content": message}
-            if "503" in responses:
-                responses["503"]["content"] = message
+            for status in ("401", "403", "413", "429", "503"):
+                if status in responses:
+                    responses[status]["content"] = message
     app.openapi_schema = schema
     return schema
 
@@ -151,4 +232,26 @@ def _component_schemas() -> dict[str, Any]:
     return dict(top.get("$defs", {}))
 
 
+_REFUSALS = {
+    "401": "Message: not authenticated (no valid session cookie or bearer token)",
+    "403": "Message: refused by the CSRF protection (a cookie-authenticated write from another origin)",
+    "413": "Message: the request body is too large",
+    "429": "Message: too many tests by this user in a minute",
+}
+
+
+def _document_refusals(method: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """The refusals of authentication and limits, on every operation that can answer them."""
+    codes = [] if operation.get("security") == [] else ["401"]
+    if method in ("post", "put", "patch", "delete") and codes:
+        codes.append("403")
+    if method in ("post", "put", "patch"):
+        codes.append("413")
+    if operation.get("operationId") == "database_connections_test_create":
+        codes.append("429")
+    for code in codes:
+        responses.setdefault(code, {"description": _REFUSALS[code]})
+
+
 app = create_app()
+

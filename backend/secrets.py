@@ -1,28 +1,96 @@
-"""Keep secrets out of every text the wizard writes: responses, logs and exception texts."""
+"""Keep secrets out of every text the wizard writes: responses, logs and exception texts.
+
+Three layers:
+
+* :func:`scrub` masks the known secret values of a request (in every spelling a driver
+  might echo them: quoted, escaped, URL-encoded, JSON-encoded) and every credential-looking
+  pattern (``user:password@`` in URLs, ``password=…`` pairs, PEM private keys, bearer
+  tokens, JWTs, ``Authorization`` headers).
+* :class:`LiveSecrets` holds the secret values of the tests in flight (and for a grace
+  period after, while abandoned driver threads may still log): every log record of the
+  process is scrubbed of them, whichever logger wrote it.
+* :func:`install_log_scrubbing` wraps the process's log-record factory so that *every*
+  record (the wizard's, uvicorn's, a driver's such as paramiko's) is scrubbed when it is
+  created, its exception text included; :class:`SecretFilter` does the same on handlers.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import re
-from collections.abc import Iterable
+import threading
+import time
+import traceback
+import urllib.parse
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 MASK = "••••••"
 
+_KEYS = (
+    r"password|passwd|pwd|pass|passphrase|pkey_password|key_password|secret|client_secret|"
+    r"secret_access_key|aws_secret_access_key|accountkey|account_key|sharedaccesssignature|sas_token|sig|"
+    r"x-amz-signature|signature|x-amz-security-token|security_token|session_token|token|access_token|"
+    r"refresh_token|id_token|api_key|apikey|private_key|credential_secret|sessionid"
+)
+
 # Things that look like credentials whatever field they came from.
 _PATTERNS: tuple[re.Pattern[str], ...] = (
-    # user:password@ in any URL or DSN
-    re.compile(r"(?P<keep>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s@]*(?=@)"),
-    # key=value pairs in connection strings and DSNs
+    # PEM private keys, complete or cut short (everything after BEGIN up to END or a blank line)
     re.compile(
-        r"(?i)(?P<keep>\b(?:password|passwd|pwd|accountkey|sharedaccesssignature|sig|token|secret|"
-        r"aws_secret_access_key|access_token|pkey_password)\s*[=:]\s*)(?:'[^']*'|\"[^\"]*\"|[^\s;,&'\"]+)"
+        r"(?P<keep>)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:.*?-----END [A-Z0-9 ]*PRIVATE KEY-----|[A-Za-z0-9+/=\s:,\-]*)",
+        re.S,
     ),
-    # PEM blocks
-    re.compile(r"(?P<keep>)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?-----END [A-Z0-9 ]*PRIVATE KEY-----", re.S),
-    # Bearer tokens
-    re.compile(r"(?i)(?P<keep>\bbearer\s+)[A-Za-z0-9\-._~+/]+=*"),
+    # Authorization headers: "Authorization: Basic dXNlcjpwYXNz", "Bearer eyJ…", "Negotiate …"
+    re.compile(r"(?i)(?P<keep>\bauthorization[\"']?\s*[=:]\s*[\"']?(?:[a-z\-]+\s+)?)[^\s\"',;]+"),
+    re.compile(r"(?i)(?P<keep>\b(?:bearer|basic|negotiate)\s+)[A-Za-z0-9\-._~+/]{8,}=*"),
+    # JSON Web Tokens anywhere (header.payload.signature, base64url)
+    re.compile(r"(?P<keep>)\beyJ[A-Za-z0-9_\-]*\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"),
+    # user:password@ in any URL or DSN (greedy: a password may itself contain '@')
+    re.compile(r"(?P<keep>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s]*(?=@)"),
+    # key=value / key: value pairs in connection strings, DSNs, JSON and Python reprs;
+    # ODBC braces (PWD={a;b}) and quoted values are taken whole.
+    re.compile(
+        rf"(?i)(?P<keep>(?<![A-Za-z0-9])[\"']?(?:{_KEYS})[\"']?\s*[=:]\s*)"
+        r"(?:\{[^}]*\}|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s;,&'\"}\]]+)"
+    ),
 )
+
+_MIN_SAFE = 4
+"""Secrets shorter than this are masked only where they stand alone."""
+
+
+def _variants(secret: str) -> set[str]:
+    """The spellings in which a driver or a serialiser may echo ``secret``."""
+    variants = {
+        secret,
+        secret.replace("'", "''"),
+        secret.replace("'", "\\'"),
+        secret.replace("\\", "\\\\"),
+        repr(secret)[1:-1],
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote_plus(secret, safe=""),
+        urllib.parse.quote(secret),
+    }
+    return {v for v in variants if v}
+
+
+def _mask_values(text: str, secrets: Iterable[str]) -> str:
+    ordered: set[str] = set()
+    for secret in {s for s in secrets if s}:
+        ordered |= _variants(secret)
+    for variant in sorted(ordered, key=len, reverse=True):
+        if variant not in text:
+            continue
+        if len(variant) >= _MIN_SAFE:
+            text = text.replace(variant, MASK)
+        else:
+            text = re.sub(rf"(?<![\w]){re.escape(variant)}(?![\w])", MASK, text)
+    return text
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -31,13 +99,9 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     A secret of fewer than four characters is masked only where it stands alone, so that
     a one-letter password does not mangle every word that contains the letter.
     """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        variants = {secret, secret.replace("'", "''"), secret.replace("\\", "\\\\"), repr(secret)[1:-1]}
-        for variant in variants:
-            if len(variant) >= 4:
-                text = text.replace(variant, MASK)
-            else:
-                text = re.sub(rf"(?<![\w]){re.escape(variant)}(?![\w])", MASK, text)
+    if not text:
+        return text
+    text = _mask_values(text, secrets)
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: f"{m.group('keep')}{MASK}", text)
     return text
@@ -55,19 +119,134 @@ def scrub_obj(value: Any, secrets: Iterable[str] = ()) -> Any:
     return value
 
 
+# --- the secrets of the tests in flight -------------------------------------------------------
+
+
+class LiveSecrets:
+    """Secret values of the tests in flight, kept ``grace_s`` after each test ends.
+
+    Driver threads abandoned at the deadline may log after their test has answered, and an
+    error escaping a request is logged by the server after the request's handlers are done:
+    the grace period covers both.
+    """
+
+    def __init__(self, grace_s: float = 120.0) -> None:
+        self.grace_s = grace_s
+        self._lock = threading.Lock()
+        self._active: dict[int, tuple[str, ...]] = {}
+        self._ending: list[tuple[float, tuple[str, ...]]] = []
+        self._next = 0
+
+    @contextlib.contextmanager
+    def hold(self, secrets: Iterable[str]) -> Iterator[None]:
+        values = tuple(s for s in secrets if s)
+        if not values:
+            yield
+            return
+        with self._lock:
+            self._next += 1
+            token = self._next
+            self._active[token] = values
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active.pop(token, None)
+                self._ending.append((time.monotonic() + self.grace_s, values))
+
+    def values(self) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            self._ending = [(until, v) for until, v in self._ending if until > now]
+            found = [s for values in self._active.values() for s in values]
+            found += [s for _, values in self._ending for s in values]
+        return found
+
+
+LIVE = LiveSecrets()
+
+
+# --- logging ----------------------------------------------------------------------------------
+
+
+def _scrub_args(args: Any, live: list[str]) -> Any:
+    """The record's arguments with every string scrubbed, same shape (formatters may unpack them)."""
+    if isinstance(args, tuple):
+        return tuple(scrub(a, live) if isinstance(a, str) else a for a in args)
+    if isinstance(args, dict):
+        return {k: scrub(v, live) if isinstance(v, str) else v for k, v in args.items()}
+    return args
+
+
+def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Scrub a record's final text in place: its message, its arguments and its exception text.
+
+    The arguments keep their shape when that is enough (uvicorn's access formatter unpacks
+    them); otherwise the record carries the scrubbed message and no arguments. A traceback
+    is formatted here and scrubbed like the message (chained exceptions included).
+    """
+    if getattr(record, "_wizard_scrubbed", False):
+        return record
+    live = LIVE.values()
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a broken log call must not break the request
+        message = f"{record.msg} {record.args!r}"
+        record.msg, record.args = message, None
+    cleaned = scrub(message, live)
+    if cleaned != message:
+        args = _scrub_args(record.args, live)
+        try:
+            kept = args is not None and (str(record.msg) % args) == cleaned
+        except Exception:  # noqa: BLE001 - the shape did not survive: fall back on the text
+            kept = False
+        if kept:
+            record.args = args
+        else:
+            record.msg, record.args = cleaned, None
+    if record.exc_info and record.exc_info[1] is not None:
+        record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        record.exc_info = None
+    if record.exc_text:
+        record.exc_text = scrub(record.exc_text, live)
+    if record.stack_info:
+        record.stack_info = scrub(record.stack_info, live)
+    setattr(record, "_wizard_scrubbed", True)  # noqa: B010 - LogRecord has no such declared field
+    return record
+
+
 class SecretFilter(logging.Filter):
-    """A logging filter that scrubs each record's final text of credential patterns."""
+    """A logging filter that scrubs each record's final text of credentials and live secrets."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken log call must not break the request
-            return True
-        cleaned = scrub(message)
-        if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            cleaned = f"{cleaned} [{type(exc).__name__}: {scrub(str(exc))}]"
-            record.exc_info = None
-            record.exc_text = None
-        record.msg, record.args = cleaned, None
+        scrub_record(record)
         return True
+
+
+_factory_lock = threading.Lock()
+_installed = False
+
+
+def install_log_scrubbing() -> None:
+    """Scrub every log record of the process when it is made (idempotent).
+
+    Logger filters apply only to records logged through that very logger, not to those
+    of its children or of third-party loggers (paramiko, drivers, uvicorn): wrapping the
+    record factory reaches them all, whichever handler writes them.
+    """
+    global _installed
+    with _factory_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            try:
+                return scrub_record(record)
+            except Exception:  # noqa: BLE001 - never lose a record because scrubbing failed
+                record.msg, record.args, record.exc_info, record.exc_text = "(log record withheld)", None, None, None
+                return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

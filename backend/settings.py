@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     files_dir: Path = Field(Path("files"), description="The only folder server-side files (*_filename, keytab_file) are read from.")
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Largest accepted request body.")
     log_level: str = Field("INFO", description="Python log level of the wizard's loggers.")
+    krb5_config: str | None = Field(
+        None, description="krb5.conf for Kerberos logins (KRB5_CONFIG of the Kerberos worker); unset: the system's."
+    )
+    api_url: str | None = Field(
+        None,
+        description="Where the Streamlit UI calls the API; unset: the API embedded in `streamlit run app.py`.",
+    )
 
     # Target policy (server-side request forgery).
     allowed_targets: str = Field("", description="Comma-separated host names and CIDR ranges; when set, the only targets allowed.")
@@ -37,6 +44,12 @@ class Settings(BaseSettings):
     login_max_failures: int = Field(5, ge=1, description="Failed logins per user or client address before 429.")
     login_window_s: int = Field(300, ge=1, description="Window of the login throttle.")
     test_rate_per_minute: int = Field(60, ge=1, description="Connection tests per user and minute.")
+    trusted_origins: str = Field(
+        "", description="Comma-separated origins (https://ui.example.com) allowed to send cookie-authenticated writes besides the wizard's own."
+    )
+    own_ports: str = Field(
+        "", description="Comma-separated ports the wizard is reached on besides those it learns itself (e.g. a reverse proxy's); tests may not target them."
+    )
 
 
 @lru_cache

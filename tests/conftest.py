@@ -114,3 +114,122 @@ def silent_port() -> Iterator[int]:
     listener = SilentListener()
     yield listener.port
     listener.close()
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[Any]:
+    """The suite's OpenSSH server (tests/servers/sshd.py): host, port, user, password, keys, host_keys.
+
+    ``sshd.tunnel(**overrides)`` is a ``hooks_params.SSHTunnel`` body that logs in with the password.
+    """
+    from tests.servers.sshd import SSHServer
+
+    server = SSHServer().start()
+    yield server
+    server.stop()
+
+
+# --- TLS and Kerberos: a test PKI, a KDC, PostgreSQL and MariaDB with TLS (tests/hooks/test_tls.py, test_kerberos.py)
+TLS_PASSWORD = "tls-Secret-4-Tests"
+KERBEROS_USERS = ("alice", "bob")
+
+
+@pytest.fixture(scope="session")
+def pki() -> Iterator[Any]:
+    """Two unrelated CAs made with openssl; ``pki.server`` names localhost and 127.0.0.1."""
+    from tests.servers.tls import PKI
+
+    made = PKI().create()
+    yield made
+    made.remove()
+
+
+@pytest.fixture(scope="session")
+def kdc() -> Iterator[Any]:
+    """An MIT KDC (realm WIZARD.TEST) with ``postgres/localhost`` and the users of KERBEROS_USERS."""
+    from tests.servers.kdc import KDC
+
+    server = KDC().start()
+    for name in ("postgres/localhost", *KERBEROS_USERS):
+        server.add_principal(name)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_tls(pki: Any, kdc: Any) -> Iterator[DB]:
+    """PostgreSQL with ssl=on, a hostssl-only user, a cert-auth user and GSSAPI (Kerberos) users."""
+    keytab = kdc.keytab(kdc.workdir / "postgres.keytab", "postgres/localhost")
+    lo = f"{LOOPBACK}/32"
+    server = PostgresServer(
+        conf={
+            "ssl": "on",
+            "ssl_cert_file": "'server.crt'",
+            "ssl_key_file": "'server.key'",
+            "ssl_ca_file": "'ca.crt'",
+            "krb_server_keyfile": "'FILE:postgres.keytab'",  # relative to the data dir, the server's cwd
+        },
+        hba=[
+            f"hostssl all tlsonly {lo} scram-sha-256",
+            f"hostssl all certuser {lo} cert",
+            f"host all {','.join(KERBEROS_USERS)} {lo} gss include_realm=0 krb_realm={kdc.realm}",
+            f"host all wizard,postgres {lo} scram-sha-256",
+        ],
+        default_hba=False,
+        files={
+            "server.crt": pki.server.cert.read_bytes(),
+            "server.key": pki.server.key.read_bytes(),
+            "ca.crt": pki.ca.cert.read_bytes(),
+            "postgres.keytab": keytab.read_bytes(),
+        },
+        env={"KRB5_CONFIG": str(kdc.conf_path)},
+    ).start()
+    server.sql(
+        f"CREATE ROLE wizard LOGIN PASSWORD '{TLS_PASSWORD}'",
+        f"CREATE ROLE tlsonly LOGIN PASSWORD '{TLS_PASSWORD}'",
+        "CREATE ROLE certuser LOGIN",
+        *(f"CREATE ROLE {user} LOGIN" for user in KERBEROS_USERS),
+        "CREATE DATABASE appdb",
+    )
+    yield DB(LOOPBACK, server.port, "wizard", TLS_PASSWORD, "appdb", server)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mariadb_tls(pki: Any) -> Iterator[DB]:
+    """MariaDB with TLS on, and users that REQUIRE SSL, X509 and a SUBJECT."""
+    server = MariaDBServer(
+        conf={"ssl_cert": str(pki.server.cert), "ssl_key": str(pki.server.key), "ssl_ca": str(pki.ca.cert)}
+    ).start()
+    subject = "/O=Wizard Tests/CN=subjuser"
+    server.sql(
+        "CREATE DATABASE appdb",
+        *(
+            f"CREATE USER '{user}'@'%' IDENTIFIED BY '{TLS_PASSWORD}' {require}"
+            for user, require in (("wizard", ""), ("tlsonly", "REQUIRE SSL"), ("x509user", "REQUIRE X509"),
+                                  ("subjuser", f"REQUIRE SUBJECT '{subject}'"))
+        ),
+        *(f"GRANT ALL ON appdb.* TO '{user}'@'%'" for user in ("wizard", "tlsonly", "x509user", "subjuser")),
+    )
+    yield DB(LOOPBACK, server.port, "wizard", TLS_PASSWORD, "appdb", server)
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[Any]:
+    """moto in server mode with IAM credential checking on: bucket ``wizard-bucket``, object ``exports/data.csv``."""
+    from tests.servers.moto import start_world
+
+    world = start_world()
+    yield world
+    world.server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Any]:
+    """Azurite (blob service, in memory): container ``wizard-container``, blob ``exports/data.csv``."""
+    from tests.servers.azurite import start_world
+
+    server = start_world()
+    yield server
+    server.stop()

@@ -44,6 +44,8 @@ class TestContext:
     diagnosis: Diagnosis
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     secrets: list[str] = field(default_factory=list)
+    prepared: dict[str, Any] = field(default_factory=dict)
+    """What the hooks prepared at the parameters stage, by hook name (e.g. ``SSL`` → ``hooks.tls.TLSMaterial``)."""
 
 
 class Connector(ABC):

@@ -5,15 +5,20 @@ from __future__ import annotations
 import errno
 import math
 import re
+import socket
+import ssl
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
 from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
-from backend.diagnosis import Failure
+from backend.diagnosis import Deadline, Failure
 from backend.fields import SECRET
+from backend.hooks import tls
 from backend.messages import Code
+from backend.netprobe import is_ip
 
 
 class CreateMySQLMariaDBConnector(ConnectorModel):
@@ -73,6 +78,26 @@ class MySQLMariaDB(SQLConnector):
         "mysql+mysqlconnector": Driver("mysql.connector", "mysql-connector-python"),
     }
 
+    # --- parameters: the SSL hook ------------------------------------------------------------
+
+    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+        super().check_parameters(params, ctx)
+        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        if found is None:
+            return
+        if self._driver(params) not in ("MySQLdb", "pymysql"):
+            raise Failure(Code.INVALID_PARAMETERS, "The SSL/TLS settings are applied with mysqlclient and PyMySQL.",
+                          fields={"hooks_params.SSL": "Use the protocol mysql+mysqldb or mysql+pymysql for SSL/TLS."})
+        mode = _ssl_mode(found)
+        if mode == "VERIFY_CA" and found.ca is None:
+            raise Failure(Code.INVALID_PARAMETERS, "VERIFY_CA checks the server's certificate against a CA you give.",
+                          fields={f"{SSL_FIELD}.ca": "Give the CA certificate (ca or ca_filename) for VERIFY_CA."})
+        if mode == "VERIFY_IDENTITY" and found.ca is None and tls.system_ca_file() is None:
+            raise Failure(Code.INVALID_PARAMETERS, "This machine has no CA bundle to verify the server with.",
+                          fields={f"{SSL_FIELD}.ca": "Give the CA certificate (ca or ca_filename)."})
+
+    # --- the connection ---------------------------------------------------------------------
+
     def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
         seconds = max(1, math.ceil(ctx.deadline.remaining()))
         # connect_timeout alone does not bound a server that accepts and never speaks:
@@ -86,16 +111,81 @@ class MySQLMariaDB(SQLConnector):
     def _driver(self, params: Any) -> str:
         return self.protocols[params.protocol or "mysql+mysqldb"].module
 
-    def tls_state(self, conn: Any) -> dict[str, Any]:
-        cur = conn.cursor()
+    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+        driver = self._driver(params)
+        if driver not in ("MySQLdb", "pymysql"):
+            return super().connect(params, endpoint, ctx)
+        url = self.url(params, endpoint)
+        dialect_cls = url.get_dialect()
+        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
+        _, cparams = dialect.create_connect_args(url)
+        cparams.update(self.connect_args(params, endpoint, ctx))
+        found = tls.material(ctx)
+        mode = _ssl_mode(found)
+        opener = _mysqldb_opener if driver == "MySQLdb" else _pymysql_opener
+        if mode == "REQUIRED" and driver == "MySQLdb" and _server_offers_tls(endpoint, ctx.deadline) is False:
+            # libmariadb does not enforce REQUIRED (it falls back to plain text): refuse before
+            # any credential is sent when the server's greeting offers no TLS.
+            raise _not_supported()
         try:
-            cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
-            status = {str(k): str(v) for k, v in cur.fetchall()}
-        finally:
-            cur.close()
-        if not status.get("Ssl_version"):
-            return {"enabled": False}
-        return {"enabled": True, "version": status["Ssl_version"], "cipher": status.get("Ssl_cipher"), "verified": False}
+            conn = opener(dict(cparams), found, mode, endpoint)
+        except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
+            raise self._refine(exc, params, endpoint, ctx, dict(cparams), found, mode, opener) from None
+        state = conn.wizard_tls
+        if mode in _TLS_MODES and not state.get("enabled"):
+            _close_quietly(conn)
+            raise _not_supported()
+        return conn
+
+    def _refine(self, exc: Exception, params: Any, endpoint: Endpoint, ctx: TestContext, cparams: dict[str, Any],
+                found: tls.TLSMaterial | None, mode: str, opener: Callable[..., Any]) -> Failure:
+        """The verdict of a failed login, with the TLS questions a driver error number cannot answer."""
+        failure = self.classify(exc, params, endpoint)
+        number = _errno_of(exc)
+        if number == 2026 or failure.code == Code.TLS_HANDSHAKE_FAILED:
+            if _server_offers_tls(endpoint, ctx.deadline) is False:
+                return _not_supported()
+            if failure.code == Code.TLS_HANDSHAKE_FAILED and not failure.fields and found and found.cert:
+                # The server ended the TLS session right after the handshake (TLS 1.3 checks the
+                # client certificate then): the certificate is the one thing it could refuse.
+                return Failure(failure.code, failure.detail,
+                               fields={found.blame("cert"): "The server did not accept this client certificate."},
+                               stage="tls")
+            return failure
+        if number in (1045, 1698):  # ER_ACCESS_DENIED_ERROR, ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+            if mode == "DISABLED" and _server_offers_tls(endpoint, ctx.deadline):
+                # MariaDB answers a REQUIRE SSL account that came without TLS with the same 1045 as
+                # a wrong password (https://mariadb.com/kb/en/securing-connections-for-client-and-server/).
+                # Tell them apart honestly: the same login again, with TLS (nothing verified; the
+                # password goes to the same server it just went to without TLS).
+                try:
+                    _close_quietly(opener(cparams, found, "REQUIRED", endpoint))
+                except Exception:  # noqa: BLE001 - refused with TLS too: the first verdict stands
+                    return failure
+                return Failure(
+                    Code.TLS_REQUIRED,
+                    "The server admits this account only over an encrypted connection (REQUIRE SSL or stricter).",
+                    fields={f"{SSL_FIELD}.ssl_mode": "Use REQUIRED or stricter (VERIFY_IDENTITY with the server's CA is best)."},
+                    stage="tls",
+                )
+            if mode != "DISABLED":
+                hint = ("If the account requires a client certificate (REQUIRE X509, ISSUER or SUBJECT), "
+                        "give one the server accepts." if found is None or found.cert is None else
+                        "If the account requires a certificate of another subject or issuer, give that one.")
+                cert_field = found.blame("cert") if found is not None else f"{SSL_FIELD}.cert"
+                return Failure(failure.code, failure.detail, fields={**failure.fields, cert_field: [hint]},
+                               stage=failure.stage)
+        if number == 2013 and found is not None and found.cert is not None and "authentication" in str(exc):
+            # CR_SERVER_LOST right after the handshake, with a client certificate: the server
+            # checked the certificate (TLS 1.3 does it after the handshake) and dropped the link.
+            return Failure(Code.TLS_HANDSHAKE_FAILED, failure.detail,
+                           fields={found.blame("cert"): "The server did not accept this client certificate."},
+                           stage="tls")
+        return failure
+
+    def tls_state(self, conn: Any) -> dict[str, Any]:
+        state = getattr(conn, "wizard_tls", None)
+        return dict(state) if state is not None else _session_tls(conn)
 
     def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
         cur = conn.cursor()
@@ -109,30 +199,53 @@ class MySQLMariaDB(SQLConnector):
         return {"product": product, "version": version.split("-")[0], "user": str(user), "database": database}
 
     def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
-        number = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        number = _errno_of(exc)
         text = one_line(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
+        hook = params.hooks_params.SSL if params.hooks_params else None
+        ca_field = f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
+        # PyMySQL keeps the OSError it wrapped (original_exception, or the exception being handled)
+        original = getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__
+        if isinstance(original, ssl.SSLCertVerificationError):
+            # OpenSSL's verify result (x509_vfy.h): 62 host name mismatch, 64 IP address mismatch
+            if original.verify_code in (62, 64):
+                return Failure(Code.TLS_CERTIFICATE_INVALID, text,
+                               fields={"host": "The server's certificate does not name this host."}, stage="tls")
+            return Failure(Code.TLS_CERTIFICATE_INVALID, text,
+                           fields={ca_field: "The server's certificate is not signed by this CA (or has expired)."},
+                           stage="tls")
+        if isinstance(original, ssl.SSLError):
+            reason = str(original.reason or "")
+            if any(alert in reason for alert in ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED",
+                                                 "ALERT_CERTIFICATE")):
+                # the server's TLS alert: it did not accept (or missed) the client certificate
+                cert_field = f"{SSL_FIELD}.cert_filename" if hook is not None and hook.cert_filename else f"{SSL_FIELD}.cert"
+                return Failure(Code.TLS_HANDSHAKE_FAILED, text,
+                               fields={cert_field: "The server did not accept this client certificate."}, stage="tls")
+            return Failure(Code.TLS_HANDSHAKE_FAILED, text, stage="tls")
         if number == 2003:  # CR_CONN_HOST_ERROR: the OS error number is in the message
             os_errno = _os_errno(text)
             if os_errno == errno.ECONNREFUSED:
                 return Failure(Code.PORT_CLOSED, text, fields={"port": "Nothing is listening on this port."}, stage="tcp")
             return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
+        if number == 2026:  # CR_SSL_CONNECTION_ERROR: libmariadb/libmysqlclient give the reason as text only
+            lowered = text.lower()
+            if "does not support" in lowered or "doesn't support" in lowered:
+                return _not_supported(text)
+            if "hostname" in lowered or "host name" in lowered or "does not match" in lowered:
+                return Failure(Code.TLS_CERTIFICATE_INVALID, text,
+                               fields={"host": "The server's certificate does not name this host."}, stage="tls")
+            if "certificate" in lowered or "verif" in lowered or "self-signed" in lowered or "issuer" in lowered:
+                return Failure(Code.TLS_CERTIFICATE_INVALID, text,
+                               fields={ca_field: "The server's certificate is not signed by this CA (or has expired)."},
+                               stage="tls")
+            return Failure(Code.TLS_HANDSHAKE_FAILED, text, stage="tls")
         if number in _ERRORS:
             code, fields = _ERRORS[number]
-            if number == 2026 and ("certificate" in text.lower() or "verify" in text.lower()):
-                code, fields = Code.TLS_CERTIFICATE_INVALID, {"hooks_params.SSL.ca": "The server's certificate is not trusted."}
             return Failure(code, text, fields=fields, stage=stage_of(code))
         if isinstance(exc, TimeoutError):
             return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
         return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
 
-    # Every claim below is from the MySQL 8.0 / MariaDB documentation:
-    # [bulk]     https://dev.mysql.com/doc/refman/8.0/en/optimizing-innodb-bulk-data-loading.html
-    # [truncate] https://dev.mysql.com/doc/refman/8.0/en/truncate-table.html
-    # [fk]       https://dev.mysql.com/doc/refman/8.0/en/create-table-foreign-keys.html (foreign_key_checks)
-    # [alter]    https://dev.mysql.com/doc/refman/8.0/en/alter-table.html (DISABLE KEYS: MyISAM only)
-    # [trigger]  https://dev.mysql.com/doc/refman/8.0/en/triggers.html; https://mariadb.com/kb/en/triggers/
-    # [autoinc]  https://dev.mysql.com/doc/refman/8.0/en/example-auto-increment.html
-    # [commit]   https://dev.mysql.com/doc/refman/8.0/en/implicit-commit.html
     functionalities = (
         functionality(
             "HIGH_PERFORMANCE_WRITING",
@@ -175,6 +288,205 @@ class MySQLMariaDB(SQLConnector):
 def _os_errno(text: str) -> int | None:
     match = re.search(r"\((?:\[Errno )?(\d+)\]?", text)
     return int(match.group(1)) if match else None
+
+
+SSL_FIELD = "hooks_params.SSL"
+_TLS_MODES = ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+CLIENT_SSL = 0x0800
+"""Capability flag of the server greeting (Protocol::HandshakeV10): the server can switch to TLS.
+https://dev.mysql.com/doc/dev/mysql-server/latest/group__group__cs__capabilities__flags.html"""
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+
+
+def _ssl_mode(found: tls.TLSMaterial | None) -> str:
+    """The mode: as asked; VERIFY_IDENTITY when only a CA was given; MySQL's default PREFERRED otherwise."""
+    if found is not None and found.mode:
+        return found.mode
+    if found is not None and found.ca is not None:
+        return "VERIFY_IDENTITY"
+    return "PREFERRED"
+
+
+def _not_supported(detail: str = "") -> Failure:
+    return Failure(
+        Code.TLS_NOT_SUPPORTED,
+        detail or "The server's greeting offers no TLS (it has no ssl_cert/ssl_key configured).",
+        fields={f"{SSL_FIELD}.ssl_mode": "The server offers no TLS: enable TLS on the server, or lower ssl_mode."},
+        stage="tls",
+    )
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001 - closing a refused or half-open link may fail
+        pass
+
+
+def _server_offers_tls(endpoint: Endpoint, deadline: Deadline) -> bool | None:
+    """Read the server's greeting (it speaks first) and say whether it offers TLS; None if unreadable.
+
+    Sends nothing: no credential, no TLS request. Protocol::HandshakeV10: protocol version (1 byte),
+    server version (NUL-terminated), connection id (4), auth data part 1 (8), filler (1), then
+    the lower 2 bytes of the capability flags.
+    """
+    timeout = max(0.1, min(2.0, deadline.remaining()))
+    try:
+        with socket.create_connection((endpoint.address, endpoint.port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            header = _recv_exact(sock, 4)
+            payload = _recv_exact(sock, int.from_bytes(header[:3], "little"))
+    except OSError:
+        return None
+    if not payload or payload[0] != 10:  # 0xFF: an error packet (e.g. host blocked); else not HandshakeV10
+        return None
+    end = payload.find(b"\0", 1)
+    offset = end + 1 + 4 + 8 + 1
+    if end < 0 or len(payload) < offset + 2:
+        return None
+    return bool(int.from_bytes(payload[offset : offset + 2], "little") & CLIENT_SSL)
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise OSError("closed")
+        data += chunk
+    return data
+
+
+def _session_tls(conn: Any) -> dict[str, Any]:
+    """Whether the session is encrypted, as the server sees it (its Ssl_version and Ssl_cipher)."""
+    cur = conn.cursor()
+    try:
+        cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+        status = {str(k): str(v) for k, v in cur.fetchall()}
+    finally:
+        cur.close()
+    if not status.get("Ssl_version"):
+        return tls.state(False)
+    return tls.state(True, version=status["Ssl_version"], cipher=status.get("Ssl_cipher") or None)
+
+
+def _is_libmariadb() -> bool:
+    """mysqlclient built on MariaDB Connector/C (3.x) rather than MySQL's libmysqlclient (5.7/8.x)."""
+    import MySQLdb
+
+    return str(MySQLdb._mysql.get_client_info()).startswith("3.")
+
+
+def _mysqldb_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: Endpoint) -> Any:
+    """mysqlclient with the TLS settings mapped; sets ``conn.wizard_tls``.
+
+    With MariaDB Connector/C (what Debian's libmariadb-dev builds against), mysqlclient emulates
+    ssl_mode with MYSQL_OPT_SSL_ENFORCE and MYSQL_OPT_SSL_VERIFY_SERVER_CERT (its _mysql.c). What
+    the library then does, measured against MariaDB 10.11 with Connector/C 3.3:
+    - ENFORCE alone uses TLS when the server offers it and silently goes on in plain text when it
+      does not: so PREFERRED is passed as REQUIRED, and REQUIRED is checked by us (the greeting
+      before, the session's Ssl_version after);
+    - VERIFY_SERVER_CERT checks the chain AND the host name given to mysql_real_connect, and
+      refuses a server without TLS: VERIFY_CA verifies the name as well.
+    The name checked is the host string the library connects to. For VERIFY_* the library is
+    therefore given the host name the user typed (it resolves it again: the policy checked that
+    name's addresses a moment before, and a rebound address would have to show a certificate for
+    the name, signed by the trusted CA, before any credential is sent). Exceptions: an IP address
+    and a tunnel's local end are given as they are, and "localhost" as 127.0.0.1 (the library
+    would take "localhost" for its Unix socket).
+    """
+    import MySQLdb
+
+    mariadb_lib = _is_libmariadb()
+    host = endpoint.address
+    checked_name: str | None = None
+    if mode in ("VERIFY_CA", "VERIFY_IDENTITY") and (mariadb_lib or mode == "VERIFY_IDENTITY"):
+        name = endpoint.host.strip("[]")
+        if not endpoint.via_ssh and not is_ip(name) and name.lower().rstrip(".") != "localhost":
+            host = name
+        checked_name = host
+    cparams["host"] = host
+    ssl_files = {}
+    if found is not None:
+        ssl_files = {k: str(v) for k, v in (("ca", found.ca), ("cert", found.cert), ("key", found.key)) if v}
+    if mode in ("VERIFY_CA", "VERIFY_IDENTITY") and "ca" not in ssl_files:
+        ssl_files["ca"] = str(tls.system_ca_file())
+    cparams["ssl_mode"] = "REQUIRED" if (mode == "PREFERRED" and mariadb_lib) else mode
+    if ssl_files:
+        cparams["ssl"] = ssl_files
+    conn = MySQLdb.connect(**cparams)
+    try:
+        state = _session_tls(conn)
+    except Exception:
+        _close_quietly(conn)
+        raise
+    if state.get("enabled"):
+        verified = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
+        state.update(verified=verified, hostname_verified=verified and checked_name is not None,
+                     checked_name=checked_name if verified else None)
+    conn.wizard_tls = state
+    return conn
+
+
+def _pymysql_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: Endpoint) -> Any:
+    """PyMySQL with an SSLContext of ours; sets ``conn.wizard_tls``.
+
+    PyMySQL connects to ``host`` (the checked address or the tunnel's end) and wraps the socket with
+    ``server_hostname=host``; our context checks the name the user typed instead (tls.client_context).
+    TLS is refused before the login packet when it is required and the server does not offer it.
+    """
+    cparams["host"] = endpoint.address
+    verify = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
+    context = tls.client_context(found, verify=verify, check_hostname=mode == "VERIFY_IDENTITY",
+                                 server_name=endpoint.host.strip("[]"))
+    if mode == "DISABLED":
+        cparams["ssl_disabled"] = True
+    elif mode in _TLS_MODES:
+        cparams["ssl"] = context
+    conn = _pymysql_class()(wizard_context=context, wizard_require=mode in _TLS_MODES, **cparams)
+    try:
+        state = _session_tls(conn)
+    except Exception:
+        _close_quietly(conn)
+        raise
+    if state.get("enabled"):
+        state.update(verified=verify, hostname_verified=verify and context.check_hostname,
+                     checked_name=endpoint.host if verify and context.check_hostname else None)
+    conn.wizard_tls = state
+    return conn
+
+
+_PYMYSQL_CLASS: Any = None
+
+
+def _pymysql_class() -> Any:
+    """A PyMySQL Connection that uses our SSLContext, and never sends the login in plain text when TLS is required."""
+    global _PYMYSQL_CLASS
+    if _PYMYSQL_CLASS is not None:
+        return _PYMYSQL_CLASS
+    import pymysql
+    from pymysql.constants import CLIENT, CR
+
+    class WizardConnection(pymysql.connections.Connection):
+        def __init__(self, *args: Any, wizard_context: ssl.SSLContext, wizard_require: bool, **kwargs: Any) -> None:
+            self._wizard_context = wizard_context
+            self._wizard_require = wizard_require
+            super().__init__(*args, **kwargs)
+
+        def _create_ssl_ctx(self, sslp: Any) -> ssl.SSLContext:
+            return self._wizard_context  # also PyMySQL's own PREFERRED mode (no ssl argument)
+
+        def _request_authentication(self) -> None:
+            if self._wizard_require and not (self.server_capabilities & CLIENT.SSL):
+                raise pymysql.err.OperationalError(CR.CR_SSL_CONNECTION_ERROR,
+                                                   "TLS is required, but the server does not support it")
+            super()._request_authentication()
+
+    _PYMYSQL_CLASS = WizardConnection
+    return _PYMYSQL_CLASS
 
 
 CONNECTOR = MySQLMariaDB()

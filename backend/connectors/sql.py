@@ -12,7 +12,6 @@ from sqlalchemy.engine import URL
 from backend.connectors.base import Connector, TestContext
 from backend.diagnosis import Failure, run_blocking
 from backend.fields import PropertyDict
-from backend.hooks import ssh as ssh_hook
 from backend.messages import Code
 from backend.netprobe import reach, resolve
 from backend.schemas import ApplicationMessage, SystemMessageKind
@@ -77,13 +76,7 @@ class SQLConnector(Connector):
         endpoint = await self.reach(params, ctx)
 
         async def login() -> Any:
-            return await run_blocking(
-                lambda: self.connect(params, endpoint, ctx),
-                ctx.deadline,
-                f"{endpoint.host}:{endpoint.port}",
-                stage="authentication",
-                cleanup=_close,
-            )
+            return await self.open_connection(params, endpoint, ctx)
 
         try:
             conn = await d.step("tls", _translated(login, self, params, endpoint), covers=("authentication", "database"))
@@ -95,7 +88,7 @@ class SQLConnector(Connector):
         d.mark("tls", "passed" if tls.get("enabled") else "warning", describe_tls(tls))
 
         async def query() -> dict[str, Any]:
-            return await run_blocking(lambda: self.inspect(conn, params), ctx.deadline, "the test query", stage="query")
+            return await self.run_query(conn, params, ctx)
 
         server = await d.step("query", _translated(query, self, params, endpoint))
         d.payload["server"] = server
@@ -130,6 +123,9 @@ class SQLConnector(Connector):
         port = params.port or self.default_port
         tunnel = params.hooks_params.SSHTunnel if params.hooks_params else None
         if tunnel is not None:
+            # paramiko and sshtunnel take ~0.2 s to import: only when a tunnel is asked for (bench/RESULTS.md).
+            from backend.hooks import ssh as ssh_hook
+
             return await ssh_hook.reach_through_tunnel(tunnel, params.host, port, ctx)
         addresses = await d.step("dns", lambda: resolve(params.host, port, ctx.deadline, ctx.policy))
         d.note("dns", f"{params.host} → {', '.join(addresses)}")
@@ -139,6 +135,23 @@ class SQLConnector(Connector):
         return Endpoint(host=params.host, address=address, port=port)
 
     # --- what each database fills in --------------------------------------------------------
+
+    async def open_connection(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+        """The login: :meth:`connect` in its own thread, bounded by the deadline (a late connection is closed).
+
+        Override it for a driver whose blocking connect cannot be bounded, e.g. with its asyncio API.
+        """
+        return await run_blocking(
+            lambda: self.connect(params, endpoint, ctx),
+            ctx.deadline,
+            f"{endpoint.host}:{endpoint.port}",
+            stage="authentication",
+            cleanup=_close,
+        )
+
+    async def run_query(self, conn: Any, params: Any, ctx: TestContext) -> dict[str, Any]:
+        """The test query: :meth:`inspect` in its own thread, bounded by the deadline."""
+        return await run_blocking(lambda: self.inspect(conn, params), ctx.deadline, "the test query", stage="query")
 
     def url(self, params: Any, endpoint: Endpoint) -> URL:
         """The SQLAlchemy URL (never string formatting: any character in a password works)."""
@@ -187,6 +200,10 @@ class SQLConnector(Connector):
         if server.get("schema"):
             parts.append(f", schema '{server['schema']}'")
         parts.append(f". {describe_tls(tls)}. The test took {ctx.deadline.elapsed_ms()} ms.")
+        if endpoint.via_ssh:
+            from backend.hooks import ssh as ssh_hook
+
+            parts.append(ssh_hook.tunnel_sentence(ctx))
         return "".join(parts)
 
 

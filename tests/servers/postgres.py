@@ -26,6 +26,8 @@ class PostgresServer:
     host: str = LOOPBACK
     workdir: Path = Path()
     env: dict[str, str] = field(default_factory=dict)
+    default_hba: bool = True
+    """False: no catch-all ``host all all`` line, only ``hba`` (e.g. for a user that only a hostssl line admits)."""
 
     @property
     def datadir(self) -> Path:
@@ -62,7 +64,8 @@ class PostgresServer:
         with (self.datadir / "postgresql.conf").open("a") as conf:
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
-        hba = [*self.hba, f"host all all {LOOPBACK}/32 scram-sha-256", "local all postgres scram-sha-256"]
+        tail = [f"host all all {LOOPBACK}/32 scram-sha-256"] if self.default_hba else []
+        hba = [*self.hba, *tail, "local all postgres scram-sha-256"]
         (self.datadir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
         chown_tree(self.workdir, "postgres")
         run(as_user("postgres", [str(BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.workdir / "log"),

@@ -14,6 +14,7 @@ import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tests.servers.common import LOOPBACK, free_port, is_root, make_workdir, remove, run, wait_for_port
 
@@ -69,6 +70,17 @@ class SSHServer:
     host_keys: dict[str, HostKey] = field(default_factory=dict)
     """The server's host keys by type (``ED25519``, ``ECDSA``, ``RSA``)."""
     process: subprocess.Popen[bytes] | None = None
+
+    def tunnel(self, **overrides: Any) -> dict[str, Any]:
+        """A ``hooks_params.SSHTunnel`` body through this server (password login); ``None`` drops a field."""
+        body: dict[str, Any] = {"host": self.host, "port": self.port, "username": self.user, "password": self.password}
+        body.update(overrides)
+        return {k: v for k, v in body.items() if v is not None}
+
+    def key_tunnel(self, key: str, **overrides: Any) -> dict[str, Any]:
+        """A ``hooks_params.SSHTunnel`` body logging in with the client key ``key`` (its passphrase if encrypted)."""
+        extra: dict[str, Any] = {"pkey_password": self.passphrase} if key.endswith("_encrypted") else {}
+        return self.tunnel(**{"password": None, "pkey": self.keys[key], **extra, **overrides})
 
     @property
     def log(self) -> str:

@@ -1,0 +1,172 @@
+"""Who is calling: a session cookie or an OIDC bearer token, and the CSRF check of cookie writes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, TypeVar
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from backend.auth.oidc import InvalidToken, OIDCVerifier
+from backend.auth.sessions import COOKIE, SAFE_METHODS, csrf_refusal, csrf_token
+from backend.auth.store import AuthStore
+from backend.errors import APIError
+from backend.messages import Code
+from backend.secrets import scrub
+from backend.settings import Settings
+
+log = logging.getLogger("wizard.auth")
+T = TypeVar("T")
+
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="connection-wizard"'}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    """The identity in audit lines and rate limits: the user name, or ``oidc:<sub>``."""
+    display: str
+    """The name to show: the user name, or the token's preferred_username / email / sub."""
+    method: Literal["session", "oidc"]
+    expires_at: float | None = None
+    csrf_token: str | None = None
+    session_id: str | None = None
+
+
+def not_authenticated(body: str) -> APIError:
+    return APIError(401, Code.NOT_AUTHENTICATED, "Not logged in", body, headers=CHALLENGE)
+
+
+class AuthService:
+    """The user store (opened on first use), the OIDC verifier and the checks of each request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._store: AuthStore | None = None
+        self._lock = threading.Lock()
+        self.trusted_origins = tuple(o.strip() for o in settings.trusted_origins.split(",") if o.strip())
+        oidc = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
+        self.verifier = OIDCVerifier(*oidc) if all(oidc) else None  # type: ignore[arg-type]
+        if any(oidc) and not all(oidc):
+            log.warning("bearer tokens are refused: set WIZARD_OIDC_ISSUER, _AUDIENCE and _JWKS_URL together")
+
+    # --- the store ----------------------------------------------------------------------------
+
+    @property
+    def store(self) -> AuthStore:
+        with self._lock:
+            if self._store is None:
+                self._store = AuthStore(self.settings.database_url)
+            return self._store
+
+    def _url_password(self) -> list[str]:
+        try:
+            password = make_url(self.settings.database_url).password
+        except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
+            return []
+        return [str(password)] if password else []
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run a blocking store call in a thread; an unreachable store is a 503, not a 500."""
+        try:
+            return await run_in_threadpool(fn)
+        except SQLAlchemyError as exc:
+            log.error("the user store failed: %s", scrub(str(exc).splitlines()[0], self._url_password()))
+            raise APIError(
+                503,
+                Code.SERVICE_BUSY,
+                "The login store is unavailable",
+                "The wizard cannot reach its user and session store. Try again shortly.",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            ) from None
+
+    def startup(self, out: Callable[[str], None] | None = None) -> None:
+        """Open the store and create the first user; print its password if one was generated."""
+        try:
+            generated = self.store.ensure_user(self.settings.admin_username, self.settings.admin_password)
+        except SQLAlchemyError as exc:
+            log.error("the user store is unavailable: %s", scrub(str(exc).splitlines()[0], self._url_password()))
+            return
+        if generated is not None:
+            banner = (
+                "\n" + "=" * 72 + "\n"
+                f"Connection Wizard: first user '{self.settings.admin_username}' created with the password\n\n"
+                f"    {generated}\n\n"
+                "It is shown only this once. Set WIZARD_ADMIN_PASSWORD to choose your own.\n" + "=" * 72 + "\n"
+            )
+            (out or _print)(banner)
+            log.info("generated the first user's password and printed it on the console (once)")
+
+    # --- who is calling -----------------------------------------------------------------------
+
+    async def principal(self, request: Request) -> Principal | None:
+        """The caller, None without credentials; a bad bearer token is a 401 at once."""
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            return await self._bearer(authorization)
+        session_id = request.cookies.get(COOKIE)
+        if session_id:
+            session = await self.call(lambda: self.store.session(session_id))
+            if session is not None:
+                return Principal(
+                    name=session.username,
+                    display=session.username,
+                    method="session",
+                    expires_at=session.expires_at,
+                    csrf_token=csrf_token(session_id),
+                    session_id=session_id,
+                )
+        return None
+
+    async def _bearer(self, authorization: str) -> Principal:
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise not_authenticated("Send 'Authorization: Bearer <token>', or log in with POST /api/v1/auth/.")
+        if self.verifier is None:
+            raise not_authenticated("This wizard does not accept bearer tokens (OIDC is not configured).")
+        try:
+            claims = await self.verifier.verify(token)
+        except InvalidToken as exc:
+            raise not_authenticated(str(exc)) from None
+        subject = str(claims["sub"])
+        display = next(
+            (str(claims[k]) for k in ("preferred_username", "email") if isinstance(claims.get(k), str) and claims[k]),
+            subject,
+        )
+        exp = claims.get("exp")
+        return Principal(
+            name=f"oidc:{subject}",
+            display=display,
+            method="oidc",
+            expires_at=float(exp) if isinstance(exp, (int, float)) else None,
+        )
+
+    async def require(self, request: Request) -> Principal:
+        """The caller, or 401; a cookie-authenticated write must also pass the CSRF check (403)."""
+        found = await self.principal(request)
+        if found is None:
+            raise not_authenticated(
+                "Log in with POST /api/v1/auth/ (a session cookie) or send an OIDC bearer token."
+            )
+        if found.method == "session" and request.method.upper() not in SAFE_METHODS:
+            self.check_csrf(request, found.csrf_token)
+        request.state.principal = found
+        return found
+
+    def check_csrf(self, request: Request, expected: str | None) -> None:
+        why = csrf_refusal(request, expected, self.trusted_origins)
+        if why is not None:
+            raise APIError(403, Code.CSRF_FAILED, "Request refused (CSRF protection)", why)
+
+
+def _print(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -1,0 +1,287 @@
+"""Users, sessions and failed logins in an SQL store (SQLAlchemy Core).
+
+``WIZARD_DATABASE_URL`` is any SQLAlchemy URL: the default SQLite file for one process
+(its folder is created, the file made readable by the owner only), PostgreSQL (or another
+server) when several API processes share users, sessions and the login throttle.
+
+Every method is blocking: call it through a thread (``run_in_threadpool``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.pool import StaticPool
+
+from backend.auth import passwords
+from backend.auth.sessions import new_session_id, session_hash
+
+log = logging.getLogger("wizard.auth")
+
+metadata = MetaData()
+
+users = Table(
+    "wizard_users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(150), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "wizard_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # SHA-256 of the session id, never the id
+    Column("user_id", Integer, ForeignKey("wizard_users.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+login_failures = Table(
+    "wizard_login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # SHA-256 of "user:<name>" or "addr:<ip>": a user name typed by mistake may be a password.
+    Column("key", String(64), nullable=False, index=True),
+    Column("at", Float, nullable=False, index=True),
+)
+
+
+@dataclass(frozen=True)
+class Session:
+    username: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+
+
+def _key(kind: str, value: str) -> str:
+    return hashlib.sha256(f"{kind}:{value}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def user_key(username: str) -> str:
+    return _key("user", username.strip().lower())
+
+
+def address_key(address: str) -> str:
+    return _key("addr", address)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; for a SQLite file, its folder is created (owner only)."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        if database in ("", ":memory:") or database.startswith("file::memory:"):
+            kwargs["poolclass"] = StaticPool
+        else:
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+        kwargs["connect_args"] = {"connect_timeout": 10}
+    engine = create_engine(parsed, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+    return engine
+
+
+class AuthStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._created = False
+        self._lock = threading.Lock()
+
+    # --- schema -------------------------------------------------------------------------------
+
+    def create(self) -> None:
+        """Create the tables (several processes may race: the loser finds them made)."""
+        with self._lock:
+            if self._created:
+                return
+            for attempt in range(3):
+                try:
+                    metadata.create_all(self.engine, checkfirst=True)
+                    break
+                except (IntegrityError, ProgrammingError, OperationalError):
+                    if attempt == 2:
+                        raise
+                    time.sleep(0.2)
+            self._restrict_file()
+            self._created = True
+
+    def _restrict_file(self) -> None:
+        parsed = make_url(self.url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+            with contextlib.suppress(OSError):
+                os.chmod(Path(parsed.database).expanduser(), 0o600)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- users --------------------------------------------------------------------------------
+
+    def ensure_user(self, username: str, password: str | None) -> str | None:
+        """Make sure ``username`` exists; return the password generated for it, if one was.
+
+        A password is generated only when the user is created here and none was given: so it
+        is printed once per store, not on every start. A given password that no longer
+        matches the stored one replaces it (the environment is the source of truth).
+        """
+        self.create()
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users.c.id, users.c.password_hash).where(users.c.username == username)).first()
+        if row is not None:
+            if password is not None and not passwords.verify_password(row.password_hash, password):
+                with self.engine.begin() as conn:
+                    conn.execute(
+                        update(users).where(users.c.id == row.id).values(password_hash=passwords.hash_password(password))
+                    )
+                log.info("the password of user '%s' was updated from the configuration", username)
+            return None
+        generated = passwords.generate_password() if password is None else None
+        hashed = passwords.hash_password(password if password is not None else generated or "")
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(users).values(username=username, password_hash=hashed, created_at=time.time()))
+        except IntegrityError:
+            return None  # another process created it first (and printed its password)
+        log.info("created user '%s'", username)
+        return generated
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The user if the password is right; the same work is done for an unknown user."""
+        self.create()
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users.c.id, users.c.username, users.c.password_hash).where(users.c.username == username)
+            ).first()
+        if not passwords.verify_password(row.password_hash if row else None, password) or row is None:
+            return None
+        if passwords.needs_rehash(row.password_hash):
+            with self.engine.begin() as conn:
+                conn.execute(update(users).where(users.c.id == row.id).values(password_hash=passwords.hash_password(password)))
+        return User(row.id, row.username)
+
+    def user_exists(self, username: str) -> bool:
+        self.create()
+        with self.engine.connect() as conn:
+            return conn.execute(select(users.c.id).where(users.c.username == username)).first() is not None
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def create_session(self, user: User, ttl_s: int) -> tuple[str, float]:
+        """A new session id (returned once, stored only as a hash) and its expiry."""
+        self.create()
+        session_id = new_session_id()
+        now = time.time()
+        expires = now + ttl_s
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.expires_at < now))
+            conn.execute(
+                insert(sessions).values(
+                    token_hash=session_hash(session_id), user_id=user.id, created_at=now, expires_at=expires
+                )
+            )
+        return session_id, expires
+
+    def session(self, session_id: str) -> Session | None:
+        """The live session of ``session_id``; an expired one is removed."""
+        if not session_id or len(session_id) > 256:
+            return None
+        self.create()
+        digest = session_hash(session_id)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users.c.username, sessions.c.expires_at)
+                .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+                .where(sessions.c.token_hash == digest)
+            ).first()
+        if row is None:
+            return None
+        if row.expires_at <= time.time():
+            self.delete_session(session_id)
+            return None
+        return Session(row.username, row.expires_at)
+
+    def delete_session(self, session_id: str) -> None:
+        self.create()
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.token_hash == session_hash(session_id)))
+
+    # --- login throttle -----------------------------------------------------------------------
+
+    def retry_after(self, keys: list[str], max_failures: int, window_s: int) -> int:
+        """Seconds until another login may be tried under every key (0: now)."""
+        self.create()
+        now = time.time()
+        wait = 0.0
+        with self.engine.connect() as conn:
+            for key in keys:
+                row = conn.execute(
+                    select(func.count(), func.min(login_failures.c.at)).where(
+                        login_failures.c.key == key, login_failures.c.at > now - window_s
+                    )
+                ).first()
+                if row is not None and row[0] >= max_failures:
+                    # The oldest failure in the window leaves it first; conservative but simple.
+                    oldest = conn.execute(
+                        select(login_failures.c.at)
+                        .where(login_failures.c.key == key, login_failures.c.at > now - window_s)
+                        .order_by(login_failures.c.at.desc())
+                        .limit(1)
+                        .offset(max_failures - 1)
+                    ).scalar_one()
+                    wait = max(wait, oldest + window_s - now)
+        return max(1, int(wait) + 1) if wait > 0 else 0
+
+    def record_failure(self, keys: list[str], window_s: int) -> None:
+        self.create()
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.at <= now - window_s))
+            conn.execute(insert(login_failures), [{"key": key, "at": now} for key in keys])
+
+    def clear_failures(self, key: str) -> None:
+        self.create()
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.key == key))

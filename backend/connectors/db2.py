@@ -1,0 +1,395 @@
+"""IBM Db2: the ``ibm_db`` driver with the IBM Data Server Driver for ODBC and CLI it bundles (``clidriver``).
+
+The driver takes a CLI connection string, not a URL. It is built here from the SQLAlchemy URL's
+parts rather than by ``ibm_db_sa``, which cuts a password at its first ``;`` and passes no
+timeout. The CLI cannot carry a ``;`` in any value at all (IBM: "Password rules for drivers and
+CLPPlus": "The ; character, ASCII code 0x3b, is not supported for use in passwords"; neither
+braces nor quotes escape it — tried here), so such a value is refused naming its field.
+
+Deadlines, measured here against loopback listeners:
+- ``ConnectTimeout=<s>`` bounds the TCP connect and the wait for the server's first answer
+  (https://www.ibm.com/docs/en/db2/11.5?topic=keywords-connecttimeout); without it a listener that
+  never answers holds the driver for minutes.
+- Db2 12.1.4 clients reconnect once more after a failed first connection, after a fixed 5 s
+  pause ("IBM data server driver configuration keywords for reconnect support",
+  https://www.ibm.com/docs/en/db2/12.1.x?topic=keywords-reconnect-support). The registry variable
+  ``DB2_MAX_CLIENT_CONNRETRIES=0``, read from the environment when the CLI starts, turns that
+  off; it is set below before the driver is first used (unless the deployment set it).
+- Over SSL the CLI reads without any timeout: a server that accepts and never completes the
+  TLS handshake holds the driver's thread until it closes. So an SSL test first makes the TLS
+  handshake itself (bounded, on the checked address) and only then lets the driver connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import math
+import os
+import re
+import ssl
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from backend.connectors.base import ConnectorModel, TestContext, functionality
+from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.diagnosis import Failure
+from backend.fields import SECRET
+from backend.hooks import tls
+from backend.messages import Code
+
+os.environ.setdefault("DB2_MAX_CLIENT_CONNRETRIES", "0")
+
+
+class CreateDB2Connector(ConnectorModel):
+    connector_type: Literal["DB2Connector"] = Field(title="Connector Type")
+    host: str = Field(min_length=1, title="Host")
+    database: str = Field(min_length=1, title="Database")
+    username: str = Field(min_length=1, title="Username")
+    password: Annotated[str, SECRET] = Field(title="Password", repr=False)
+    schema_name: str | None = Field(default=None, title="Schema Name")
+    port: int | None = Field(default=50000, ge=1, le=65535, title="Port")
+    protocol: str | None = Field(default="db2", title="Protocol")
+    include_views: bool | None = Field(default=False, title="Include Views")
+
+
+SSL_FIELD = "hooks_params.SSL"
+_SSL_MODES = ("disable", "verify-ca", "verify-full")
+
+# --- error codes ------------------------------------------------------------------------------
+# ibm_db raises a bare Exception whose text ends "SQLSTATE=xxxxx SQLCODE=-nnnnn"; the message id
+# (SQLnnnnnN) leads it. Messages: https://www.ibm.com/docs/en/db2/11.5?topic=messages-sql
+# (SQL1013N, SQL1060N, SQL30061N, SQL30081N, SQL30082N …). These tokens are read, not the prose.
+_AUTH = {"password": "The server refused this user name and password.", "username": "Check the user name too."}
+_SQLCODE: dict[int, tuple[Code, dict[str, str]]] = {
+    -1013: (Code.DATABASE_NOT_FOUND, {"database": "No database of this name (alias) on the server."}),  # 42705
+    -30061: (Code.DATABASE_NOT_FOUND, {"database": "No database of this name on the server."}),  # 08004
+    -1060: (Code.PERMISSION_DENIED, {"username": "This user has no CONNECT privilege on the database."}),  # 08004
+    -551: (Code.PERMISSION_DENIED, {"username": "This user lacks a privilege the test needs."}),  # 42501
+    -1336: (Code.HOST_NOT_FOUND, {"host": "Host name not found."}),  # 08001 remote host not found
+    -1337: (Code.INVALID_PARAMETERS, {"port": "The port is not a number the client accepts."}),  # service not found
+    -952: (Code.CONNECTION_TIMEOUT, {}),  # 57014 processing cancelled (query timeout)
+    -1032: (Code.UNEXPECTED_ERROR, {}),  # 57019 the database manager is not started
+    -1224: (Code.UNEXPECTED_ERROR, {}),  # 55032 the database manager cannot accept new requests
+    -1639: (Code.UNEXPECTED_ERROR, {}),  # the server cannot check passwords (its own file permissions)
+}
+# SQL30082N "Security processing failed with reason <n>"
+# (https://www.ibm.com/docs/en/db2/11.5?topic=messages-sql30000-sql39999#sql30082n).
+_REASONS: dict[int, tuple[Code, dict[str, str]]] = {
+    1: (Code.AUTHENTICATION_FAILED, {"password": "The password has expired: change it, then test again."}),
+    2: (Code.AUTHENTICATION_FAILED, _AUTH),  # PASSWORD INVALID
+    3: (Code.AUTHENTICATION_FAILED, {"password": "The server needs a password."}),  # PASSWORD MISSING
+    5: (Code.AUTHENTICATION_FAILED, {"username": "The server needs a user name."}),
+    6: (Code.AUTHENTICATION_FAILED, {"username": "No such user on the server."}),  # USERID INVALID
+    7: (Code.PERMISSION_DENIED, {"username": "This user ID has been revoked."}),  # USERID REVOKED
+    17: (Code.AUTHENTICATION_FAILED,  # UNSUPPORTED FUNCTION: the security mechanism is not accepted
+         {"username": "The server does not accept this client's security mechanism (AUTHENTICATION setting)."}),
+    19: (Code.PERMISSION_DENIED, {"username": "This user ID is disabled or restricted."}),  # USERID DISABLED
+    24: (Code.AUTHENTICATION_FAILED, _AUTH),  # USERNAME AND/OR PASSWORD INVALID
+}
+# GSKit return codes in SQL30081N over SSL (https://www.ibm.com/docs/en/db2/11.5?topic=ssl-gskit-return-codes).
+_GSKIT_CERT = {401, 404, 413, 414, 417}  # expired, bad certificate, bad signature, not trusted, self-signed
+_GSKIT_SOCKET_CLOSED = 420  # the server closed the connection
+_TIMEOUT_FUNCTIONS = ("selectForConnectTimeout", "selectForRecvTimeout")
+
+
+@dataclass
+class _Session:
+    """An ibm_db connection (the driver's API is procedural: ``ibm_db.close(conn)``) and its TLS state."""
+
+    conn: Any
+    tls: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        # SQLDisconnect talks to the server: never on the event loop's thread.
+        import ibm_db
+
+        threading.Thread(target=_quietly, args=(ibm_db.close, self.conn), name="wizard-db2-close", daemon=True).start()
+
+
+def _quietly(fn: Any, *args: Any) -> None:
+    try:
+        fn(*args)
+    except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
+        pass
+
+
+class DB2(SQLConnector):
+    type_name = "DB2Connector"
+    label = "IBM Db2"
+    product = "IBM Db2"
+    position = 6
+    model = CreateDB2Connector
+    default_port = 50000
+    hooks = frozenset({"SSHTunnel", "SSL"})
+    hook_notes = {
+        "Kerberos": "The wizard's Db2 driver (IBM CLI) is not set up for Kerberos: it would need a system-wide "
+                    "credential cache. Use a user name and password.",
+    }
+    # Db2's client always verifies the server's certificate (GSKit): there is no "encrypt only".
+    # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-security and
+    # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-sslservercertificate
+    ssl_modes = _SSL_MODES
+    protocols = {
+        "db2": Driver("ibm_db", "ibm_db"),  # ibm_db_sa's dialect names, all on the ibm_db driver
+        "db2+ibm_db": Driver("ibm_db", "ibm_db"),
+        "ibm_db_sa": Driver("ibm_db", "ibm_db"),
+    }
+
+    # --- parameters ---------------------------------------------------------------------------
+
+    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+        super().check_parameters(params, ctx)
+        try:
+            import ibm_db  # noqa: F401 - the bundled clidriver must load, not just be present
+        except ImportError as exc:
+            raise Failure(Code.DRIVER_NOT_AVAILABLE, f"The Db2 driver does not load here: {exc}.",
+                          fields={"protocol": "The 'ibm_db' package is installed but its CLI libraries do not load."}) from None
+        bad = {name: "Db2's client cannot take a ';' in this value (IBM: not supported in connection strings)."
+               for name in ("database", "username", "password") if ";" in getattr(params, name) or "\x00" in getattr(params, name)}
+        if bad:
+            raise Failure(Code.INVALID_PARAMETERS, "A ';' cannot be passed to Db2's client.", fields=bad)
+        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        if found is None or _mode(found) == "disable":
+            return
+        problems: dict[str, str] = {}
+        if found.cert is not None:
+            why = ("Db2's client takes a client certificate only from a GSKit keystore (SSLClientKeystoredb), "
+                   "which the wizard does not build: leave cert and key empty.")
+            problems[found.blame("cert")] = why
+            problems[found.blame("key")] = why
+        if found.ca is None:
+            problems[f"{SSL_FIELD}.ca"] = ("Db2's client verifies the server's certificate against a CA you give "
+                                           "(SSLServerCertificate): give it (ca or ca_filename).")
+        if problems:
+            raise Failure(Code.INVALID_PARAMETERS, " ".join(dict.fromkeys(problems.values())), fields=problems)
+
+    # --- the connection -----------------------------------------------------------------------
+
+    async def open_connection(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+        found = tls.material(ctx)
+        state = tls.state(False)
+        if found is not None and _mode(found) != "disable":
+            state = await _tls_handshake(found, endpoint, ctx)
+        session = await super().open_connection(params, endpoint, ctx)
+        session.tls = state
+        return session
+
+    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+        import ibm_db
+
+        url = self.url(params, endpoint)
+        keywords: dict[str, Any] = {
+            "DATABASE": url.database,
+            "HOSTNAME": url.host,
+            "PORT": url.port,
+            "PROTOCOL": "TCPIP",
+            "UID": url.username,
+            "PWD": url.password,
+            **self.connect_args(params, endpoint, ctx),
+        }
+        conn_str = "".join(f"{key}={value};" for key, value in keywords.items())
+        return _Session(ibm_db.connect(conn_str, "", ""))
+
+    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+        seconds = max(1, math.ceil(ctx.deadline.remaining()))
+        args: dict[str, Any] = {
+            # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-connecttimeout and -receivetimeout
+            "ConnectTimeout": seconds,
+            "ReceiveTimeout": seconds,
+        }
+        found = tls.material(ctx)
+        if found is not None and found.ca is not None and _mode(found) != "disable":
+            # SSLServerCertificate takes the CA (or the server's own certificate) as a PEM file.
+            args.update({"SECURITY": "SSL", "SSLServerCertificate": str(found.ca)})
+        return args
+
+    def tls_state(self, conn: Any) -> dict[str, Any]:
+        session: _Session = conn
+        return session.tls
+
+    # --- the test query -----------------------------------------------------------------------
+
+    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+        import ibm_db
+
+        session: _Session = conn
+        info = ibm_db.server_info(session.conn)
+        stmt = ibm_db.exec_immediate(session.conn,
+                                     "SELECT CURRENT SERVER, CURRENT USER, CURRENT SCHEMA FROM SYSIBM.SYSDUMMY1")
+        server, user, schema = (str(v).strip() for v in ibm_db.fetch_tuple(stmt))
+        facts: dict[str, Any] = {
+            "product": "IBM Db2",
+            "version": getattr(info, "DBMS_VER", None),
+            "platform": getattr(info, "DBMS_NAME", None),  # e.g. DB2/LINUXX8664 (LUW), DSN… (z/OS)
+            "user": user,
+            "database": server,
+            "schema": schema,
+        }
+        if params.schema_name:
+            # SYSCAT.SCHEMATA: one row per schema (Db2 LUW catalog views); unquoted names fold to upper case.
+            stmt = ibm_db.prepare(session.conn, "SELECT SCHEMANAME FROM SYSCAT.SCHEMATA WHERE SCHEMANAME IN (?, UPPER(?))")
+            ibm_db.execute(stmt, (params.schema_name, params.schema_name))
+            row = ibm_db.fetch_tuple(stmt)
+            if not row:
+                raise Failure(Code.SCHEMA_NOT_FOUND, f"The database '{server}' has no schema '{params.schema_name}'.",
+                              fields={"schema_name": "No schema of this name (Db2 folds unquoted names to upper case)."},
+                              stage="query")
+            facts["schema"] = str(row[0]).strip()
+        return facts
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+        text = one_line(str(exc)).removeprefix("[IBM][CLI Driver] ")
+        sqlcode = _number(r"SQLCODE=(-?\d+)", text)
+        if sqlcode is None:
+            message_id = _number(r"\bSQL(\d{4,5})N\b", text)
+            sqlcode = -message_id if message_id is not None else None
+        if sqlcode == -30081:
+            return _communication_failure(text, _ca_field(params))
+        if sqlcode == -30082:
+            reason = _number(r'reason "(\d+)"', text)
+            code, fields = _REASONS.get(reason or 0, (Code.AUTHENTICATION_FAILED, _AUTH))
+            return Failure(code, text, fields=fields, stage=stage_of(code))
+        if sqlcode in _SQLCODE:
+            code, fields = _SQLCODE[sqlcode]
+            stage = "dns" if code == Code.HOST_NOT_FOUND else stage_of(code)
+            return Failure(code, text, fields=fields, stage=stage)
+        return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
+
+    # --- functionalities ----------------------------------------------------------------------
+    # Db2 11.5 SQL reference (https://www.ibm.com/docs/en/db2/11.5?topic=sql-statements):
+    # - ALTER TABLE … ALTER FOREIGN KEY … NOT ENFORCED / ENFORCED (alter-table): a not-enforced
+    #   (informational) foreign key is not checked on insert; SET INTEGRITY … IMMEDIATE CHECKED
+    #   re-checks the data (set-integrity).
+    # - Primary keys and unique constraints are enforced by their unique indexes; they are dropped
+    #   and re-created (ALTER TABLE … DROP PRIMARY KEY / DROP UNIQUE), and dropping a parent key
+    #   drops the foreign keys that reference it. An index that enforces a key cannot be dropped by
+    #   DROP INDEX (SQL0669N).
+    # - Triggers cannot be disabled in Db2 LUW: only dropped and created again (drop, create-trigger).
+    # - Identity columns (create-table, identity-options): GENERATED ALWAYS rejects written values
+    #   (SQL0798N) unless INSERT … OVERRIDING USER VALUE (which discards them); ALTER TABLE …
+    #   ALTER COLUMN … SET GENERATED BY DEFAULT takes them, then RESTART WITH moves the generator on.
+    # - TRUNCATE TABLE … IMMEDIATE must be the first statement of its unit of work and is refused
+    #   for the parent table of a referential constraint, whether or not the child has rows
+    #   (truncate; SQL20356N / SQLSTATE 428GJ); DELETE triggers are skipped with IGNORE DELETE
+    #   TRIGGERS. MERGE upserts on a key (merge).
+    functionalities = (
+        functionality(
+            "HIGH_PERFORMANCE_WRITING",
+            "ADDITIVE",
+            "PARTIAL",
+            "Bulk loads into Db2 run faster with foreign keys NOT ENFORCED (ALTER TABLE … ALTER FOREIGN KEY) and "
+            "re-checked afterwards with SET INTEGRITY. Limits: primary keys, unique constraints and their indexes "
+            "can only be dropped and re-created (dropping a parent key drops its foreign keys), and triggers cannot "
+            "be disabled, only dropped and created again. GENERATED ALWAYS identity columns take written values "
+            "only after ALTER COLUMN … SET GENERATED BY DEFAULT.",
+            {
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "UNIQUE_CONSTRAINT_MANAGEMENT": ["FOREIGN_KEY_MANAGEMENT"],
+                "INDEX_MANAGEMENT": ["UNIQUE_CONSTRAINT_MANAGEMENT"],
+                "TRIGGER_MANAGEMENT": [],
+                "IDENTITY_WRITING": [],
+            },
+        ),
+        functionality(
+            "IDEMPOTENT_WRITING",
+            "PREVENTIVE",
+            "FULL",
+            "Writing the same data twice leaves the same result: TRUNCATE TABLE … IMMEDIATE (first statement of a "
+            "unit of work; refused for the parent table of a referential constraint, so those foreign keys go "
+            "first), DELETE, or MERGE on a primary or unique key; tables can be dropped and created again.",
+            {
+                "DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"],
+                "DATA_DELETION": [],
+                "UNIQUE_CONSTRAINT_MANAGEMENT": [],
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "SCHEMA_MANAGEMENT": [],
+            },
+        ),
+    )
+
+
+def _mode(found: tls.TLSMaterial) -> str:
+    return found.mode or "verify-full"  # an SSL hook without a mode: the safe choice
+
+
+def _ca_field(params: Any) -> str:
+    """The field that gave the CA: ``ca_filename`` if that is how it came, else ``ca``."""
+    hook = params.hooks_params.SSL if params.hooks_params else None
+    return f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
+
+
+def _number(pattern: str, text: str) -> int | None:
+    match = re.search(pattern, text)
+    return int(match.group(1)) if match else None
+
+
+def _communication_failure(text: str, ca_field: str) -> Failure:
+    """SQL30081N: the protocol, the failing function and its error numbers are fields of the message."""
+    protocol = re.search(r'Communication protocol being used: "([^"]*)"', text)
+    function = re.search(r'Communication function detecting the error: "([^"]*)"', text)
+    first = _number(r'Protocol specific error code\(s\): "(\d+)"', text)
+    ssl_used = protocol is not None and protocol.group(1) == "SSL"
+    if ssl_used and first in _GSKIT_CERT:
+        return Failure(Code.TLS_CERTIFICATE_INVALID, text,
+                       fields={ca_field: "The server's certificate is not trusted with this CA."}, stage="tls")
+    if (function is not None and function.group(1) in _TIMEOUT_FUNCTIONS) or first == errno.ETIMEDOUT:
+        return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
+    if first == errno.ECONNREFUSED:
+        return Failure(Code.PORT_CLOSED, text, fields={"port": "Nothing is listening on this port."}, stage="tcp")
+    if ssl_used and first != _GSKIT_SOCKET_CLOSED:
+        return Failure(Code.TLS_HANDSHAKE_FAILED, text, stage="tls")
+    return Failure(
+        Code.UNEXPECTED_ERROR,
+        text,
+        title="No Db2 server answered on this port",
+        fields={"port": "The server closed the connection: not a Db2 server, or its SSL port (use the SSL hook)."},
+        stage="tls",
+    )
+
+
+async def _tls_handshake(found: tls.TLSMaterial, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    """A TLS handshake with the server, bounded by the deadline: what it negotiated, or the verdict."""
+    full = _mode(found) == "verify-full"
+    context = tls.client_context(found, verify=True, check_hostname=full, server_name=endpoint.host)
+    remaining = ctx.deadline.remaining()
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(endpoint.address, endpoint.port, ssl=context,
+                                    server_hostname=endpoint.host.strip("[]"), ssl_handshake_timeout=max(0.1, remaining)),
+            timeout=remaining,
+        )
+    except TimeoutError:
+        raise Failure(Code.CONNECTION_TIMEOUT, f"{endpoint.host}:{endpoint.port} did not complete a TLS handshake "
+                      f"within the {ctx.deadline.seconds:g} s deadline.", stage="tls") from None
+    except ssl.SSLCertVerificationError as exc:
+        name_problem = exc.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
+        fields = ({"host": "The server's certificate does not name this host."} if name_problem else
+                  {found.blame("ca"): "The server's certificate is not signed by this CA."})
+        raise Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(exc)), fields=fields, stage="tls") from None
+    except ssl.SSLError as exc:
+        # A plain (non-SSL) Db2 port answers a ClientHello with DRDA bytes or by closing.
+        raise Failure(Code.TLS_NOT_SUPPORTED, f"No TLS on {endpoint.host}:{endpoint.port} ({exc.reason}).",
+                      fields={"port": "This port does not speak TLS: Db2 serves SSL on a port of its own (ssl_svcename)."},
+                      stage="tls") from None
+    except ConnectionError as exc:
+        raise Failure(Code.TLS_NOT_SUPPORTED, f"{endpoint.host}:{endpoint.port} closed the connection during the TLS "
+                      f"handshake ({exc.strerror or type(exc).__name__}).",
+                      fields={"port": "This port does not speak TLS: Db2 serves SSL on a port of its own (ssl_svcename)."},
+                      stage="tls") from None
+    tls_object = writer.get_extra_info("ssl_object")
+    state = tls.state_of_socket(tls_object, context) if tls_object is not None else tls.state(True, verified=True)
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), timeout=min(0.5, ctx.deadline.remaining()))
+    except (TimeoutError, OSError, ssl.SSLError):
+        pass
+    return state
+
+
+CONNECTOR = DB2()

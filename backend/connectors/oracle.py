@@ -1,0 +1,497 @@
+"""Oracle Database: python-oracledb in thin mode (``oracle+oracledb``, the spec's default), over its asyncio API.
+
+``database`` is the **service name** the listener knows (e.g. ``FREEPDB1``, ``ORCLPDB1``), as in an
+Easy Connect string ``host:port/service_name``; SQLAlchemy's ``oracle+oracledb`` URL carries it as
+``?service_name=`` (a bare URL database would be taken for a SID).
+
+Why asyncio: the blocking thin connect bounds only the TCP connect (``tcp_connect_timeout``); once
+a listener has accepted, reading its answer waits for ever (measured here: > 300 s against a
+loopback listener that never answers). ``asyncio.wait_for(oracledb.connect_async(...))`` stops it
+at the deadline and closes the socket, so no thread is left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect as pyinspect
+import re
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+from sqlalchemy.engine import URL
+
+from backend.connectors.base import ConnectorModel, TestContext, functionality
+from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.diagnosis import Failure
+from backend.fields import SECRET
+from backend.hooks import tls
+from backend.messages import Code
+
+
+class CreateOracleConnector(ConnectorModel):
+    connector_type: Literal["OracleConnector"] = Field(title="Connector Type")
+    host: str = Field(min_length=1, title="Host")
+    database: str = Field(min_length=1, title="Database")
+    username: str = Field(min_length=1, title="Username")
+    password: Annotated[str, SECRET] = Field(title="Password", repr=False)
+    schema_name: str | None = Field(default=None, title="Schema Name")
+    port: int | None = Field(default=1521, ge=1, le=65535, title="Port")
+    protocol: str | None = Field(default="oracle+oracledb", title="Protocol")
+    include_views: bool | None = Field(default=False, title="Include Views")
+
+
+DEFAULT_PROTOCOL = "oracle+oracledb"
+SSL_FIELD = "hooks_params.SSL"
+# ssl_mode → (TLS on, chain verified, host name verified). TCPS is Oracle Net over TLS
+# (https://python-oracledb.readthedocs.io/en/latest/user_guide/connection_handling.html#connecting-using-tcps).
+_MODES: dict[str, tuple[bool, bool, bool]] = {
+    "disable": (False, False, False),
+    "require": (True, False, False),
+    "verify-ca": (True, True, False),
+    "verify-full": (True, True, True),
+}
+
+# --- error codes ------------------------------------------------------------------------------
+# Database errors: https://docs.oracle.com/error-help/db/ora-NNNNN/ (Database Error Messages).
+# Driver errors (DPY-NNNN): python-oracledb's src/oracledb/errors.py and
+# https://python-oracledb.readthedocs.io/en/latest/user_guide/troubleshooting.html. Thin mode
+# wraps a failure of the first connect phase (TCP, TLS, listener) in DPY-6005 with the cause
+# chained (impl/thin/connection.pyx, _connect_with_address); login errors (ORA-01017 …) come as
+# they are. Codes are read from the driver's error objects and the chained messages, never from
+# the English text around them.
+_AUTH = {"password": "The server refused this user name and password.", "username": "Check the user name too."}
+_ORA: dict[int, tuple[Code, dict[str, str]]] = {
+    1017: (Code.AUTHENTICATION_FAILED, _AUTH),  # invalid username/password; logon denied
+    1005: (Code.AUTHENTICATION_FAILED, {"password": "The server needs a password."}),  # null password given
+    28000: (Code.PERMISSION_DENIED, {"username": "This account is locked."}),  # the account is locked
+    28001: (Code.AUTHENTICATION_FAILED, {"password": "This password has expired: change it, then test again."}),
+    28040: (Code.AUTHENTICATION_FAILED,  # no matching authentication protocol
+            {"username": "The server allows only login protocols this driver does not speak (SQLNET.ALLOWED_LOGON_VERSION_SERVER)."}),
+    1045: (Code.PERMISSION_DENIED, {"username": "This user lacks the CREATE SESSION privilege."}),
+    1031: (Code.PERMISSION_DENIED, {"username": "This user lacks a privilege the test needs."}),  # insufficient privileges
+    12514: (Code.DATABASE_NOT_FOUND,  # listener does not currently know of service requested
+            {"database": "The listener knows no service of this name: 'database' is the service name (e.g. FREEPDB1)."}),
+    12505: (Code.DATABASE_NOT_FOUND, {"database": "The listener knows no database of this SID."}),
+    12541: (Code.PORT_CLOSED, {"port": "No Oracle listener on this port."}),  # TNS:no listener
+    12170: (Code.CONNECTION_TIMEOUT, {}),  # TNS:connect timeout occurred
+    12535: (Code.CONNECTION_TIMEOUT, {}),  # TNS:operation timed out
+    12516: (Code.UNEXPECTED_ERROR, {}),  # listener could not find available handler
+    12519: (Code.UNEXPECTED_ERROR, {}),  # no appropriate service handler found
+    12520: (Code.UNEXPECTED_ERROR, {}),
+    12526: (Code.UNEXPECTED_ERROR, {}),  # all instances in restricted mode
+    12528: (Code.UNEXPECTED_ERROR, {}),  # all instances are blocking new connections
+    1033: (Code.UNEXPECTED_ERROR, {}),  # initialization or shutdown in progress
+    1034: (Code.UNEXPECTED_ERROR, {}),  # ORACLE not available
+    1109: (Code.UNEXPECTED_ERROR, {"database": "This pluggable database is not open."}),  # database not open
+}
+_DPY: dict[int, tuple[Code, dict[str, str]]] = {
+    6001: _ORA[12514],  # Service "…" is not registered with the listener (similar to ORA-12514)
+    6003: _ORA[12505],  # SID "…" is not registered with the listener (similar to ORA-12505)
+    6002: (Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not carry the expected name."}),
+    6006: (Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not name this host."}),
+    6009: (Code.TLS_NOT_SUPPORTED, {f"{SSL_FIELD}.ssl_mode": "The server refused TLS on this port."}),
+    3010: (Code.UNEXPECTED_ERROR,  # server version not supported by thin mode (Oracle < 12.1)
+           {"protocol": "python-oracledb's thin mode needs Oracle Database 12.1 or later."}),
+    3015: (Code.AUTHENTICATION_FAILED,  # password verifier type not supported (10G verifier)
+           {"password": "This account only has an old (10G) password verifier: reset its password on the server."}),
+    4024: (Code.CONNECTION_TIMEOUT, {}),  # call timeout exceeded
+    4035: (Code.UNEXPECTED_ERROR, {"port": "This port does not answer like an Oracle listener."}),  # invalid server response
+    4011: (Code.UNEXPECTED_ERROR,  # the database or network closed the connection
+           {"port": "The server closed the connection: not an Oracle listener, or one that expects TLS (TCPS)."}),
+}
+_NOT_ORACLE = {("DPY", 4011), ("DPY", 4035)}
+_CODE_RE = re.compile(r"\b(ORA|DPY)-(\d{4,5})\b")
+
+
+class _OracleTLSContext(ssl.SSLContext):
+    """An SSLContext whose host name check survives python-oracledb.
+
+    Thin mode switches ``check_hostname`` off on the context it is given and then matches the
+    certificate against the address it connected to (impl/thin/transport.pyx, create_ssl_context
+    and check_server_dn) — the checked IP address, not the host the user typed. This context
+    keeps OpenSSL's own check on ``expected_name`` (refused in the handshake, before any
+    credential is sent) and remembers the TLS object, to report what was negotiated.
+    """
+
+    expected_name: str | None = None
+    tls_object: ssl.SSLObject | None = None
+
+    @property
+    def check_hostname(self) -> bool:
+        return bool(_CHECK_HOSTNAME.__get__(self))
+
+    @check_hostname.setter
+    def check_hostname(self, value: bool) -> None:
+        if self.expected_name is None:
+            _CHECK_HOSTNAME.__set__(self, value)
+
+    def wrap_bio(self, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO, server_side: bool = False,
+                 server_hostname: str | bytes | None = None, session: ssl.SSLSession | None = None) -> ssl.SSLObject:
+        obj = super().wrap_bio(incoming, outgoing, server_side=server_side,
+                               server_hostname=self.expected_name or server_hostname, session=session)
+        self.tls_object = obj
+        return obj
+
+
+_CHECK_HOSTNAME: Any = pyinspect.getattr_static(ssl.SSLContext, "check_hostname")
+
+
+def _tls_context(found: tls.TLSMaterial | None, mode: str, host: str) -> _OracleTLSContext:
+    _, verify, check_name = _MODES[mode]
+    context = _OracleTLSContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if verify:
+        if found is not None and found.ca is not None:
+            context.load_verify_locations(cafile=str(found.ca))
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        if check_name:
+            context.expected_name = host.strip("[]")
+            _CHECK_HOSTNAME.__set__(context, True)
+        else:
+            _CHECK_HOSTNAME.__set__(context, False)
+        context.verify_mode = ssl.CERT_REQUIRED
+    else:
+        _CHECK_HOSTNAME.__set__(context, False)
+        context.verify_mode = ssl.CERT_NONE
+    if found is not None and found.cert is not None and found.key is not None:
+        context.load_cert_chain(str(found.cert), str(found.key))  # mutual TLS (a wallet's client key)
+    return context
+
+
+@dataclass
+class _Session:
+    """An open connection and how it was made."""
+
+    conn: Any
+    asynchronous: bool
+    mode: str
+    tls_context: _OracleTLSContext | None = None
+    closed: bool = False
+
+    def close(self) -> None:
+        """Close from ``ctx.stack`` (synchronous): an asyncio connection is closed by a task of its own."""
+        if self.closed:
+            return
+        self.closed = True
+        if not self.asynchronous:
+            self.conn.close()
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop any more: the socket goes with the object
+        task = loop.create_task(asyncio.wait_for(self.conn.close(), timeout=2))
+        _CLOSING.add(task)
+        task.add_done_callback(_closed)
+
+
+_CLOSING: set[asyncio.Task[Any]] = set()
+
+
+def _closed(task: asyncio.Task[Any]) -> None:
+    _CLOSING.discard(task)
+    if not task.cancelled():
+        task.exception()  # a failed polite close is of no interest: the socket is gone either way
+
+
+class Oracle(SQLConnector):
+    type_name = "OracleConnector"
+    label = "Oracle"
+    product = "Oracle Database"
+    position = 3
+    model = CreateOracleConnector
+    default_port = 1521
+    hooks = frozenset({"SSHTunnel", "SSL"})
+    hook_notes = {
+        "Kerberos": "python-oracledb's thin mode has no Kerberos login (only its thick mode, with Oracle Client "
+                    "libraries, which the wizard does not use); use a user name and password.",
+    }
+    ssl_modes = tuple(_MODES)
+    protocols = {
+        DEFAULT_PROTOCOL: Driver("oracledb", "oracledb"),
+        # cx_Oracle is python-oracledb's predecessor (thick mode only, needs Oracle Client libraries).
+        "oracle+cx_oracle": Driver("cx_Oracle", "cx_Oracle"),
+    }
+
+    # --- parameters ---------------------------------------------------------------------------
+
+    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+        super().check_parameters(params, ctx)
+        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        if found is not None and self._protocol(params) != DEFAULT_PROTOCOL:
+            raise Failure(Code.INVALID_PARAMETERS, "cx_Oracle takes TLS settings from a wallet and sqlnet.ora only.",
+                          fields={SSL_FIELD: f"Use the protocol {DEFAULT_PROTOCOL} for SSL/TLS."})
+
+    @staticmethod
+    def _protocol(params: Any) -> str:
+        return str(params.protocol or DEFAULT_PROTOCOL)
+
+    @staticmethod
+    def _mode(ctx: TestContext) -> str:
+        found = tls.material(ctx)
+        if found is None:
+            return "disable"
+        return found.mode or "verify-full"  # an SSL hook without a mode: the safe choice
+
+    # --- the connection -----------------------------------------------------------------------
+
+    def url(self, params: Any, endpoint: Endpoint) -> URL:
+        # SQLAlchemy takes a URL's database for a SID; the spec's database is the service name.
+        return URL.create(
+            self._protocol(params),
+            username=params.username,
+            password=params.password,
+            host=endpoint.address,
+            port=endpoint.port,
+            query={"service_name": params.database},
+        )
+
+    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+        if self._protocol(params) != DEFAULT_PROTOCOL:
+            return {}  # cx_Oracle has no connect timeout: the deadline is kept by run_blocking alone
+        url = self.url(params, endpoint)
+        mode = self._mode(ctx)
+        args: dict[str, Any] = {
+            "user": url.username,
+            "password": url.password,
+            "host": url.host,
+            "port": url.port,
+            "service_name": url.query["service_name"],
+            # Deadlines first (https://python-oracledb.readthedocs.io/en/latest/api_manual/module.html#oracledb.connect):
+            "tcp_connect_timeout": max(0.5, ctx.deadline.remaining()),
+            "retry_count": 0,
+            "program": "connection-wizard",
+            "protocol": "tcps" if _MODES[mode][0] else "tcp",
+        }
+        if _MODES[mode][0]:
+            args["ssl_context"] = _tls_context(tls.material(ctx), mode, endpoint.host)
+            args["ssl_server_dn_match"] = False  # the name is checked by the context, on the user's host name
+        return args
+
+    async def open_connection(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+        mode = self._mode(ctx)
+        if self._protocol(params) != DEFAULT_PROTOCOL:
+            conn = await super().open_connection(params, endpoint, ctx)
+            return _Session(conn, asynchronous=False, mode=mode)
+        import oracledb
+
+        args = self.connect_args(params, endpoint, ctx)
+        try:
+            conn = await asyncio.wait_for(oracledb.connect_async(**args), timeout=ctx.deadline.remaining())
+        except TimeoutError:
+            raise ctx.deadline.timeout_failure(f"{endpoint.host}:{endpoint.port}", "authentication") from None
+        return _Session(conn, asynchronous=True, mode=mode, tls_context=args.get("ssl_context"))
+
+    def tls_state(self, conn: Any) -> dict[str, Any]:
+        session: _Session = conn
+        enabled, verified, hostname_verified = _MODES[session.mode]
+        if not enabled:
+            return tls.state(False)
+        obj = session.tls_context.tls_object if session.tls_context else None
+        cipher = obj.cipher() if obj is not None else None
+        return tls.state(True, version=obj.version() if obj is not None else None,
+                         cipher=cipher[0] if cipher else None, verified=verified, hostname_verified=hostname_verified)
+
+    # --- the test query -----------------------------------------------------------------------
+
+    async def run_query(self, conn: Any, params: Any, ctx: TestContext) -> dict[str, Any]:
+        session: _Session = conn
+        if not session.asynchronous:
+            return await super().run_query(session.conn, params, ctx)
+        aconn = session.conn
+        aconn.call_timeout = max(1, int(ctx.deadline.remaining() * 1000))  # every round trip, in ms
+
+        async def fetch(sql: str, binds: dict[str, str]) -> Any:
+            with aconn.cursor() as cur:
+                await cur.execute(sql, binds)
+                return await cur.fetchone()
+
+        try:
+            facts = await asyncio.wait_for(_facts(fetch, aconn.version, params), timeout=ctx.deadline.remaining())
+        except TimeoutError:
+            raise ctx.deadline.timeout_failure("the test query", "query") from None
+        session.closed = True
+        try:
+            await asyncio.wait_for(aconn.close(), timeout=min(1.0, max(0.1, ctx.deadline.remaining())))
+        except Exception:  # noqa: BLE001 - the answer is in; a slow or failed logoff changes nothing
+            pass
+        return facts
+
+    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+        """The same queries for a blocking (cx_Oracle) connection, in run_blocking's thread."""
+
+        async def fetch(sql: str, binds: dict[str, str]) -> Any:
+            cur = conn.cursor()
+            try:
+                cur.execute(sql, binds)
+                return cur.fetchone()
+            finally:
+                cur.close()
+
+        return asyncio.run(_facts(fetch, conn.version, params))
+
+    # --- errors -------------------------------------------------------------------------------
+
+    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+        chain = _chain(exc)
+        text = _summary(exc)
+        for err in chain:
+            if isinstance(err, ssl.SSLCertVerificationError):
+                name_problem = err.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
+                fields = ({"host": "The server's certificate does not name this host."} if name_problem else
+                          {_ca_field(params): "The server's certificate is not signed by this CA (or by a public CA)."})
+                return Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(err)), fields=fields, stage="tls")
+            if isinstance(err, ssl.SSLError):
+                return Failure(Code.TLS_HANDSHAKE_FAILED, one_line(str(err)), fields={
+                    f"{SSL_FIELD}.ssl_mode": "The TLS handshake failed: is this a TCPS port? Plain ports take 'disable'."},
+                    stage="tls")
+            if isinstance(err, ConnectionRefusedError):
+                return Failure(Code.PORT_CLOSED, text, fields={"port": "Nothing is listening on this port."}, stage="tcp")
+            if isinstance(err, socket.gaierror):
+                return Failure(Code.HOST_NOT_FOUND, text, fields={"host": "Host name not found."}, stage="dns")
+            if isinstance(err, TimeoutError):
+                return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
+        for kind, number in _codes(chain):
+            table = _ORA if kind == "ORA" else _DPY
+            if number in table:
+                code, fields = table[number]
+                title = "No Oracle listener answered on this port" if (kind, number) in _NOT_ORACLE else None
+                return Failure(code, text, fields=fields, title=title,
+                               stage=stage_of(code) if code != Code.PORT_CLOSED else "tcp")
+        return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
+
+    # --- functionalities ----------------------------------------------------------------------
+    # Oracle Database SQL Language Reference 23ai (https://docs.oracle.com/en/database/oracle/oracle-database/23/sqlrf/):
+    # - ALTER TABLE … DISABLE | ENABLE [NOVALIDATE] CONSTRAINT, constraint_state (ALTER-TABLE.html,
+    #   constraint.html): foreign keys, primary and unique keys can be disabled; a key referenced by
+    #   enabled foreign keys cannot be disabled without CASCADE (ORA-02297); disabling a key drops
+    #   its index unless KEEP INDEX.
+    # - ALTER INDEX … UNUSABLE / REBUILD (ALTER-INDEX.html); with SKIP_UNUSABLE_INDEXES (default TRUE)
+    #   DML skips unusable indexes, except unique indexes, which make DML fail (ORA-01502).
+    # - ALTER TABLE … DISABLE ALL TRIGGERS, ALTER TRIGGER … DISABLE (ALTER-TRIGGER.html).
+    # - Identity columns (CREATE-TABLE.html, identity_clause): GENERATED ALWAYS refuses explicit
+    #   values (ORA-32795); GENERATED BY DEFAULT [ON NULL] takes them; ALTER TABLE … MODIFY switches
+    #   between the two, and START WITH LIMIT VALUE moves the generator past the rows written.
+    # - TRUNCATE TABLE fails while an enabled foreign key references the table (ORA-02266,
+    #   TRUNCATE-TABLE.html); DDL commits implicitly. MERGE (MERGE.html) upserts on a key.
+    functionalities = (
+        functionality(
+            "HIGH_PERFORMANCE_WRITING",
+            "ADDITIVE",
+            "FULL",
+            "Bulk loads into Oracle run fastest with foreign keys, keys, indexes and triggers switched off "
+            "(ALTER TABLE … DISABLE CONSTRAINT, ALTER INDEX … UNUSABLE, ALTER TABLE … DISABLE ALL TRIGGERS) and "
+            "re-enabled afterwards. A primary or unique key can be disabled only once the foreign keys that "
+            "reference it are; a unique index must be dropped with its key, not just made unusable. Identity "
+            "columns GENERATED ALWAYS take written values only after ALTER TABLE … MODIFY … GENERATED BY DEFAULT.",
+            {
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "UNIQUE_CONSTRAINT_MANAGEMENT": ["FOREIGN_KEY_MANAGEMENT"],
+                "INDEX_MANAGEMENT": ["UNIQUE_CONSTRAINT_MANAGEMENT"],
+                "TRIGGER_MANAGEMENT": [],
+                "IDENTITY_WRITING": [],
+            },
+        ),
+        functionality(
+            "IDEMPOTENT_WRITING",
+            "PREVENTIVE",
+            "FULL",
+            "Writing the same data twice leaves the same result: TRUNCATE TABLE (refused with ORA-02266 while an "
+            "enabled foreign key references the table, so those are disabled first), DELETE, or MERGE on a "
+            "primary or unique key; tables can be dropped and created again (DDL commits at once).",
+            {
+                "DATA_TRUNCATION": ["FOREIGN_KEY_MANAGEMENT"],
+                "DATA_DELETION": [],
+                "UNIQUE_CONSTRAINT_MANAGEMENT": [],
+                "FOREIGN_KEY_MANAGEMENT": [],
+                "SCHEMA_MANAGEMENT": [],
+            },
+        ),
+    )
+
+
+# --- the queries ------------------------------------------------------------------------------
+# USER and SYS_CONTEXT('USERENV', …) need no privilege (Oracle SQL Language Reference, SYS_CONTEXT);
+# ALL_USERS lists every user (= schema) of the database to any user (Database Reference, ALL_USERS).
+# V$VERSION is usually granted to PUBLIC; when it is not (ORA-00942) the version the server
+# announced at login (connection.version) is used.
+_WHO = ("SELECT USER, SYS_CONTEXT('USERENV', 'DB_NAME'), SYS_CONTEXT('USERENV', 'SERVICE_NAME'), "
+        "SYS_CONTEXT('USERENV', 'CURRENT_SCHEMA') FROM DUAL")
+_BANNER = "SELECT banner FROM v$version WHERE banner LIKE 'Oracle%'"
+_SCHEMA = "SELECT username FROM all_users WHERE username IN (:name, UPPER(:name))"
+
+
+async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version: str | None, params: Any) -> dict[str, Any]:
+    user, db_name, service, schema = await fetch(_WHO, {})
+    banner: str | None = None
+    try:
+        row = await fetch(_BANNER, {})
+        banner = str(row[0]) if row else None
+    except Exception as exc:  # V$VERSION not granted (ORA-00942): the login's version will do
+        if not any(number == 942 for _, number in _codes(_chain(exc))):
+            raise
+    if params.schema_name:
+        row = await fetch(_SCHEMA, {"name": params.schema_name})
+        if row is None:
+            raise Failure(Code.SCHEMA_NOT_FOUND, f"The database '{db_name}' has no schema (user) '{params.schema_name}'.",
+                          fields={"schema_name": "No schema of this name (Oracle folds unquoted names to upper case)."},
+                          stage="query")
+        schema = row[0]
+    return {
+        "product": "Oracle Database",
+        "version": version,
+        "banner": banner,
+        "user": user,
+        "database": db_name,
+        "service": service,
+        "schema": schema,
+    }
+
+
+def _ca_field(params: Any) -> str:
+    """The field that gave the CA: ``ca_filename`` if that is how it came, else ``ca``."""
+    hook = params.hooks_params.SSL if params.hooks_params else None
+    return f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in found:
+        found.append(current)
+        current = current.__cause__ or current.__context__
+    return found
+
+
+def _codes(chain: list[BaseException]) -> list[tuple[str, int]]:
+    """Every ORA-/DPY- number the driver attached, outermost first (the most specific last wins ties)."""
+    found: list[tuple[str, int]] = []
+    for err in chain:
+        info = err.args[0] if err.args else None
+        full_code = str(getattr(info, "full_code", "") or "")
+        messages = [str(getattr(info, "message", "") or ""), full_code]
+        for message in messages:
+            for kind, number in _CODE_RE.findall(message):
+                if (kind, int(number)) not in found:
+                    found.append((kind, int(number)))
+        code = getattr(info, "code", 0)
+        if isinstance(code, int) and code and ("ORA", code) not in found:
+            found.append(("ORA", code))
+    # DPY-6005 (cannot connect) and DPY-6000 (listener refused) only wrap the real reason.
+    wrappers = {("DPY", 6005), ("DPY", 6000)}
+    return [c for c in found if c not in wrappers] + [c for c in found if c in wrappers]
+
+
+def _summary(exc: BaseException) -> str:
+    """The driver's message on one line, without its help links and connection ids."""
+    lines = [line for line in str(exc).splitlines() if line.strip() and not line.startswith("Help: ")]
+    text = one_line("\n".join(lines))
+    return re.sub(r" ?\(CONNECTION_ID=[^)]*\)", "", text)
+
+
+CONNECTOR = Oracle()

@@ -1,0 +1,216 @@
+"""``python -m bench``: the wizard against the raw drivers and its own deadlines, on loopback.
+
+Starts its own PostgreSQL and MariaDB (the test suite's server classes), a closed port and a
+silent listener, and the API in separate ``uvicorn`` processes; measures; prints one table;
+stops everything it started (also on Ctrl-C, SIGTERM or an error). A benchmark, not a test:
+the exit status says whether it ran, never whether a target was met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import measure
+from bench.bodies import ENV_ENDPOINTS, Target, build_body, endpoint_kind
+from bench.measure import DB, OverheadCase, Reps
+from bench.procs import REPO, SUPPORTED_TYPES, Api, Env, Server
+from bench.report import Section, document
+
+# The same user, password and database as tests/conftest.py: a password that breaks every URL
+# built by string formatting.
+NASTY_PASSWORD = "p@ss:w/rd#%?&= 'x\""
+LIMIT = 8
+"""``WIZARD_MAX_CONCURRENT_TESTS`` of the API process that measures what happens past the limit."""
+
+MEANING = """\
+What the figures mean (every timing is measured by the client, request sent → answer received; a median over
+repeated runs with min and max beside it; every comparison is a ratio of two figures measured in the same run,
+interleaved, because the machine is shared and absolute figures are noisy):
+
+1. **Overhead** — one successful `POST /api/v1/database_connections/test/` vs the same driver used directly
+   (connect over TCP with password authentication as the same user + `SELECT 1` + close), both sequential from one
+   process. The ratio is what the wizard's diagnosis (dns and tcp probes, a thread per driver call, the inspection
+   query, the verdict) and HTTP cost on top of the driver itself. Target ≤ 1.2×.
+2. **Fail-fast** — time to verdict for every connector in the registry against a closed port (target ≤ 50 ms), a
+   name under `.invalid` (answered without the network), and a listener that accepts and never speaks with
+   `WIZARD_TEST_TIMEOUT_S=3` (target: every test ≤ deadline + 0.3 s). The verdict codes seen are listed: a fast
+   answer with the wrong code is not a pass.
+3. **Responsiveness** — `supported_types` latency while 20 silent-host tests hold driver threads, vs idle
+   (target ≤ 2×); and 20 tests sent at once to an API with `WIZARD_MAX_CONCURRENT_TESTS=8`: 12 must get `503`
+   with `Retry-After`, and nothing may hang (every answer ≤ deadline + 0.5 s).
+4. **Metadata** — requests per second of `supported_types` and `functionalities` vs a bare endpoint returning a
+   constant in the same server (`bench/app.py` adds it; the app itself is untouched).
+5. **Start-up** — `import backend.main` in a fresh interpreter (target ≤ 1 s; drivers must be imported lazily),
+   `uvicorn backend.main:app` to the first 200 on `supported_types`, `streamlit run app.py` to a healthy
+   `/_stcore/health` (target ≤ 2 s).
+6. **Memory** — RSS, open file descriptors, threads, sockets and temp files of an API process idle and after two
+   batches of mixed tests (success, wrong password, closed port, unresolvable host, a few silent hosts): a leak of
+   tunnels, threads, engines or temp files shows as growth from batch 1 to batch 2.
+"""
+
+
+def log(text: str) -> None:
+    print(f"bench: {text}", file=sys.stderr, flush=True)
+
+
+def _sigterm(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def start_postgres(server: Any) -> DB:
+    server.start()
+    escaped = NASTY_PASSWORD.replace("'", "''")
+    server.sql(f"CREATE ROLE wizard LOGIN PASSWORD '{escaped}'", "CREATE DATABASE appdb OWNER wizard",
+               "REVOKE CONNECT ON DATABASE appdb FROM PUBLIC")
+    return DB("PostgreSQL", server.port, "wizard", NASTY_PASSWORD, "appdb")
+
+
+def start_mariadb(server: Any) -> DB:
+    server.start()
+    escaped = NASTY_PASSWORD.replace("\\", "\\\\").replace("'", "\\'")
+    server.sql("CREATE DATABASE appdb", f"CREATE USER 'wizard'@'%' IDENTIFIED BY '{escaped}'",
+               "GRANT ALL ON appdb.* TO 'wizard'@'%'")
+    return DB("MariaDB", server.port, "wizard", NASTY_PASSWORD, "appdb")
+
+
+def stop_all(procs: list[Server]) -> None:
+    for proc in reversed(procs):
+        proc.stop()
+
+
+def run(args: argparse.Namespace) -> list[Section]:
+    from tests.servers.common import ClosedPort, SilentListener
+    from tests.servers.mariadb import MariaDBServer
+    from tests.servers.postgres import PostgresServer
+
+    reps = Reps() if not args.quick else Reps(overhead=10, failfast=3, silent_rounds=1, idle_samples=20, load_rounds=1,
+                                              limit_rounds=1, rps_rounds=3, rps_window_s=0.5, imports=3, starts=2,
+                                              mixed=100)
+    sections: list[Section] = []
+    workdir = Path(tempfile.mkdtemp(prefix="wizard-bench-"))
+    env = Env(workdir, auth=args.auth == "on")
+    procs: list[Server] = []
+    t0 = time.monotonic()
+
+    def step(text: str) -> None:
+        log(f"[{time.monotonic() - t0:5.1f} s] {text}")
+
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, workdir, True)
+        stack.callback(stop_all, procs)
+
+        # 5 first, while nothing else of the bench runs.
+        step("start-up: imports, uvicorn, streamlit")
+        section, mem_api = measure.startup(env, reps, procs)
+        sections.append(section)
+
+        step("starting PostgreSQL, MariaDB and two API processes")
+        pg_server, maria_server = PostgresServer(), MariaDBServer()
+        stack.callback(lambda: pg_server.stop() if pg_server.workdir != Path() else None)
+        stack.callback(lambda: maria_server.stop() if maria_server.workdir != Path() else None)
+        silent = SilentListener()
+        stack.callback(silent.close)
+        closed_port = ClosedPort().port
+        main_api = Api.make(env, "api")
+        limited = Api.make(env, "api-limit", overrides={"WIZARD_MAX_CONCURRENT_TESTS": str(LIMIT)})
+        for api in (main_api, limited):
+            procs.append(api)
+            api.start()
+        with ThreadPoolExecutor(2) as pool:
+            pg_future, maria_future = pool.submit(start_postgres, pg_server), pool.submit(start_mariadb, maria_server)
+            pg, maria = pg_future.result(), maria_future.result()
+        for api in (main_api, limited):
+            api.wait_ready()
+        with main_api.client() as c:
+            props: dict[str, Any] = c.get(SUPPORTED_TYPES).json()["write_connectors"]
+        step(f"connectors in the registry: {', '.join(props)}")
+
+        step("1. overhead vs raw drivers")
+        cases = [
+            OverheadCase("PostgreSQL (psycopg2)", "PostgreSQLConnector", pg, {}, measure.raw_postgres(pg)),
+            OverheadCase("MariaDB (PyMySQL)", "MySQLMariaDBConnector", maria, {"protocol": "mysql+pymysql"},
+                         measure.raw_pymysql(maria)),
+            OverheadCase("MariaDB (mysqlclient, the default protocol)", "MySQLMariaDBConnector", maria, {},
+                         measure.raw_mysqlclient(maria), judged=False),
+        ]
+        sections.append(measure.overhead(main_api, props, [c for c in cases if c.connector in props], reps))
+
+        step("2. fail-fast, every connector")
+        env_apis: dict[tuple[str, str], Api] = {}
+        env_ok = True
+        for connector in (c for c in props if endpoint_kind(props[c], c) == "env"):
+            for case in measure.CASES:
+                url = measure.env_endpoint(case, closed_port, silent.port)
+                api = Api.make(env, f"api-{connector}-{case}", overrides={ENV_ENDPOINTS[connector]: url})
+                env_apis[(connector, case)] = api
+                procs.append(api)
+                api.start()
+        try:
+            for api in env_apis.values():
+                api.wait_ready()
+        except (RuntimeError, TimeoutError) as exc:
+            env_ok = False
+            log(f"an API process for {', '.join({c for c, _ in env_apis})} did not start: {exc}")
+            env_apis.clear()
+        skipped = measure.skip_reasons(props, env_ok)
+        sections.append(asyncio.run(measure.failfast(main_api, env_apis, props, closed_port, silent.port, reps,
+                                                     skipped)))
+        for api in env_apis.values():
+            api.stop()
+
+        step("3. responsiveness under load, and past the in-flight limit")
+        silent_bodies = [build_body(c, props[c], Target(port=silent.port))
+                         for c in ("PostgreSQLConnector", "MySQLMariaDBConnector") if c in props]
+        sections.append(asyncio.run(measure.responsiveness(main_api, limited, LIMIT, silent_bodies, reps)))
+
+        step("4. metadata endpoints")
+        section = measure.metadata(main_api, next(iter(props)), reps)
+        section.note(f"`backend/metadata.py`: {measure.metadata_cached()}.")
+        sections.append(section)
+
+        if mem_api is not None:
+            step("6. memory: two batches of mixed tests")
+            bodies = measure.mixed_bodies(props, pg, maria, closed_port, reps.mixed - 5)
+            sections.append(asyncio.run(measure.memory(mem_api, env, bodies, silent_bodies[:1] * 5)))
+        step("stopping everything")
+    step("done")
+    sections.sort(key=lambda s: s.title)
+    return sections
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--auth", choices=("on", "off"), default="on",
+                        help="WIZARD_AUTH_ENABLED of the API processes (on: the bench logs in as its own admin)")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run, noisier figures)")
+    parser.add_argument("--write", action="store_true", help=f"also write the table to {REPO / 'bench/RESULTS.md'}")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    started = time.time()
+    command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        sections = run(args)
+    except KeyboardInterrupt:
+        log("interrupted; everything the bench started has been stopped")
+        return 130
+    text = document(sections, started, command)
+    print(text)
+    if args.write:
+        (REPO / "bench" / "RESULTS.md").write_text(f"# Benchmark results\n\n{MEANING}\n{text}")
+        log("wrote bench/RESULTS.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

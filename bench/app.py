@@ -1,0 +1,34 @@
+"""The API exactly as ``backend.main.create_app()`` builds it, plus two bare routes for the bench.
+
+``uvicorn --factory bench.app:create`` serves it. ``/bench/constant`` returns a constant
+through the same server, middleware and JSON path as any FastAPI endpoint, without auth, a
+response model or any logic: the yardstick the metadata endpoints are compared with.
+``/bench/constant-auth`` adds the API's own authentication dependency (``deps.current_user``),
+so that the cost of checking the caller is told apart from the cost of the endpoint.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI
+
+CONSTANT_PATH = "/bench/constant"
+CONSTANT_AUTH_PATH = "/bench/constant-auth"
+
+
+def create() -> FastAPI:
+    from backend.deps import current_user
+    from backend.main import create_app
+
+    app = create_app()
+
+    @app.get(CONSTANT_PATH, include_in_schema=False)
+    async def constant() -> dict[str, bool]:
+        return {"ok": True}
+
+    @app.get(CONSTANT_AUTH_PATH, include_in_schema=False)
+    async def constant_auth(user: Any = Depends(current_user)) -> dict[str, bool]:
+        return {"ok": True}
+
+    return app

@@ -1,0 +1,290 @@
+"""The UI's only way to the backend: its public HTTP API, through httpx.
+
+Every page goes through :class:`ApiClient`, exactly like any other consumer of the API.
+A call either returns data or raises :class:`ApiProblem`, whose ``kind`` tells the page which
+plain-words message to show (the API is down, too slow, busy, wants a login, …).
+
+Credentials live on the client object, which lives in the user's ``st.session_state``: the
+``sessionid`` cookie from ``POST /api/v1/auth/`` (kept by hand rather than in a cookie jar,
+so a ``Secure`` cookie still works over plain HTTP on loopback), or a bearer token.
+Nothing here logs, and no request carries a secret in its URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, Literal
+
+import httpx
+
+SESSION_COOKIE = "sessionid"
+CSRF_HEADER = "X-CSRF-Token"
+"""Sent with every cookie-authenticated POST/DELETE: a client that sends no Origin proves the session so."""
+BASE = "/api/v1/database_connections"
+AUTH = "/api/v1/auth/"
+
+ProblemKind = Literal[
+    "down",
+    "timeout",
+    "unauthenticated",
+    "busy",
+    "throttled",
+    "too_large",
+    "not_found",
+    "invalid",
+    "server_error",
+    "bad_reply",
+]
+
+
+class ApiProblem(Exception):
+    """The API could not give what was asked, in words a person can act on."""
+
+    def __init__(
+        self,
+        kind: ProblemKind,
+        title: str,
+        body: str,
+        *,
+        status: int | None = None,
+        details: dict[str, list[str]] | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(title)
+        self.kind, self.title, self.body = kind, title, body
+        self.status, self.details, self.retry_after = status, details, retry_after
+
+
+@dataclass(frozen=True)
+class TestReply:
+    """A test the API answered: ``200`` (a verdict) or ``422`` (settings refused, per field)."""
+
+    status: int
+    message: dict[str, Any]
+
+
+def _retry_after(response: httpx.Response) -> int | None:
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else None
+
+
+def _message(response: httpx.Response) -> dict[str, Any] | None:
+    """The ApplicationMessage of a response, if its body is one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("title"), str) and isinstance(data.get("code"), str):
+        return data
+    return None
+
+
+@dataclass
+class ApiClient:
+    """An HTTP client of the Connection Wizard API, with one user's credentials."""
+
+    base_url: str
+    timeout_s: float = 10.0
+    """Deadline of metadata and login calls (the API answers those at once)."""
+    test_timeout_s: float = 15.0
+    """Deadline of a connection test: the server's own test deadline plus a margin."""
+    session_id: str | None = field(default=None, repr=False)
+    csrf_token: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    user: str | None = None
+
+    # --- plumbing -----------------------------------------------------------------------------
+
+    def _headers(self, method: str) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        elif self.session_id:
+            headers["Cookie"] = f"{SESSION_COOKIE}={self.session_id}"
+            if self.csrf_token and method not in ("GET", "HEAD", "OPTIONS"):
+                headers[CSRF_HEADER] = self.csrf_token
+        return headers
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        timeout: float | None = None,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        wait = timeout or self.timeout_s
+        try:
+            with httpx.Client(base_url=self.base_url, timeout=wait, follow_redirects=False) as http:
+                return http.request(method, path, json=json, params=params, headers=self._headers(method))
+        except httpx.TimeoutException:
+            raise ApiProblem(
+                "timeout",
+                "No answer in time",
+                f"The wizard's API did not answer within {wait:g} s. The server you are testing may be very "
+                "slow to answer, or the API is overloaded. Try again in a moment.",
+            ) from None
+        except httpx.TransportError as exc:
+            raise ApiProblem(
+                "down",
+                "The wizard's API is not answering",
+                f"Could not reach the API at {self.base_url} ({type(exc).__name__}). If you started the wizard "
+                "with `streamlit run app.py`, restart it; if the API runs on its own, check that it is up and "
+                "that WIZARD_API_URL points at it.",
+            ) from None
+
+    def _problem(self, response: httpx.Response) -> ApiProblem:
+        """Turn any non-success answer into an :class:`ApiProblem`."""
+        status = response.status_code
+        msg = _message(response) or {}
+        title = str(msg.get("title") or f"The API answered HTTP {status}")
+        body = str(msg.get("body") or "")
+        details = msg.get("details") if isinstance(msg.get("details"), dict) else None
+        retry = _retry_after(response)
+        if status == 401:
+            return ApiProblem("unauthenticated", "Please log in", body or "The API asks who you are.", status=status)
+        if status == 503:
+            wait = f" Try again in {retry} s." if retry else " Try again in a moment."
+            return ApiProblem(
+                "busy",
+                "The wizard is busy",
+                (body or "The wizard is running as many connection tests as it may.") + ("" if body else wait),
+                status=status,
+                retry_after=retry,
+            )
+        if status == 429:
+            return ApiProblem(
+                "throttled",
+                title if msg else "Too many attempts",
+                body or "Too many requests in a short time. Wait a little and try again.",
+                status=status,
+                retry_after=retry,
+            )
+        if status == 413:
+            return ApiProblem("too_large", title, body or "The request is too large.", status=status)
+        if status == 404:
+            return ApiProblem("not_found", title, body or "The API has no such endpoint.", status=status)
+        if status == 422:
+            return ApiProblem("invalid", title, body, status=status, details=details)
+        if status >= 500:
+            return ApiProblem(
+                "server_error",
+                title,
+                body or "The API hit an internal error. Try again; if it persists, see the server log.",
+                status=status,
+            )
+        return ApiProblem("bad_reply", title, body or f"Unexpected answer (HTTP {status}).", status=status)
+
+    def _json(self, response: httpx.Response) -> Any:
+        if response.status_code != 200:
+            raise self._problem(response)
+        try:
+            return response.json()
+        except ValueError:
+            raise ApiProblem(
+                "bad_reply",
+                "The API sent an unreadable answer",
+                f"{response.request.url.path} did not answer with JSON. Is WIZARD_API_URL the wizard's API?",
+            ) from None
+
+    # --- Database Connections -------------------------------------------------------------------
+
+    def supported_types(self) -> dict[str, Any]:
+        data = self._json(self._request("GET", f"{BASE}/supported_types/"))
+        if not isinstance(data, dict) or not isinstance(data.get("write_connectors") or data.get("connectors"), dict):
+            raise ApiProblem("bad_reply", "The connector list is unreadable", "supported_types has no connectors.")
+        return data
+
+    def functionalities(self, connector_type: str) -> list[dict[str, Any]]:
+        data = self._json(
+            self._request("GET", f"{BASE}/functionalities/", params={"connector_type": connector_type})
+        )
+        found = data.get("functionalities") if isinstance(data, dict) else None
+        return list(found or [])
+
+    def test(self, body: dict[str, Any]) -> TestReply:
+        """Run one connection test: a verdict (200) or the refused fields (422); else :class:`ApiProblem`."""
+        response = self._request("POST", f"{BASE}/test/", json=body, timeout=self.test_timeout_s)
+        message = _message(response)
+        if response.status_code in (200, 422) and message is not None:
+            return TestReply(response.status_code, message)
+        raise self._problem(response)
+
+    def openapi(self) -> dict[str, Any]:
+        data = self._json(self._request("GET", "/api/schema/"))
+        return data if isinstance(data, dict) else {}
+
+    # --- authentication -------------------------------------------------------------------------
+
+    def login(self, username: str, password: str) -> str:
+        """``POST /api/v1/auth/``; keeps the ``sessionid`` cookie. Returns the user name."""
+        self.session_id = self.csrf_token = self.token = None
+        response = self._request("POST", AUTH, json={"username": username, "password": password})
+        if response.status_code not in (200, 201):
+            problem = self._problem(response)
+            if problem.kind == "unauthenticated":
+                msg = _message(response) or {}
+                problem.title = "Wrong user name or password"
+                problem.body = str(msg.get("body") or "The API refused this user name and password.")
+            raise problem
+        session = _cookie(response, SESSION_COOKIE)
+        if not session:
+            raise ApiProblem(
+                "bad_reply", "No session was opened", "The API accepted the login but set no sessionid cookie."
+            )
+        status = self._json(response)
+        self.session_id = session
+        self.csrf_token = response.headers.get(CSRF_HEADER) or _str(status, "csrf_token")
+        self.user = _str(status, "username") or username
+        return self.user
+
+    def use_token(self, token: str) -> str | None:
+        """Authenticate with a bearer token from now on; returns who the API says we are (None: refused)."""
+        self.token, self.session_id, self.csrf_token = token.strip() or None, None, None
+        self.user = self.whoami()
+        if self.user is None:
+            self.token = None
+        return self.user
+
+    def whoami(self) -> str | None:
+        """``GET /api/v1/auth/``: the logged-in user's name, or None when not logged in."""
+        response = self._request("GET", AUTH)
+        if response.status_code == 401:
+            return None
+        data = self._json(response)
+        if self.session_id and _str(data, "csrf_token"):
+            self.csrf_token = _str(data, "csrf_token")
+        return _str(data, "username")
+
+    def logout(self) -> None:
+        """``DELETE /api/v1/auth/``; forgets the credentials whatever the API answers."""
+        try:
+            if self.session_id:
+                self._request("DELETE", AUTH)
+        except ApiProblem:
+            pass  # the credentials are dropped below all the same
+        finally:
+            self.session_id = self.csrf_token = self.token = self.user = None
+
+    @property
+    def authenticated(self) -> bool:
+        return bool(self.session_id or self.token)
+
+
+def _str(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _cookie(response: httpx.Response, name: str) -> str | None:
+    for header in response.headers.get_list("set-cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except CookieError:
+            continue
+        if name in jar and jar[name].value:
+            return jar[name].value
+    return None

@@ -1,0 +1,135 @@
+"""Per-browser-session state: the API client, the metadata, and the messages for every API problem.
+
+Everything a page needs from the API goes through here, once per session (``st.session_state``),
+never through a cache shared between sessions: the API may require a login, and one user's
+session must not answer another's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from components.api_client import ApiClient, ApiProblem
+from components.metadata import Bounds, spec_bounds
+
+CLIENT = "api_client"
+METADATA = "metadata"
+FUNCTIONALITIES = "functionalities"
+NEEDS_LOGIN = "needs_login"
+
+
+def embedded_api_url() -> str:
+    """The API served beside this UI by ``streamlit run app.py`` (see ``components/embedded.py``)."""
+    from streamlit import config
+
+    address = str(config.get_option("server.address") or "").strip()
+    port = int(config.get_option("server.port") or 8501)
+    scheme = "https" if config.get_option("server.sslCertFile") else "http"
+    if address in ("", "0.0.0.0", "::", "localhost") or address.startswith("unix://"):
+        address = "127.0.0.1"
+    host = f"[{address}]" if ":" in address else address
+    return f"{scheme}://{host}:{port}"
+
+
+def _settings() -> tuple[str | None, float]:
+    """``WIZARD_API_URL`` and ``WIZARD_TEST_TIMEOUT_S`` from the wizard's one settings class."""
+    try:
+        from backend.settings import Settings
+
+        settings = Settings()
+        return getattr(settings, "api_url", None), float(settings.test_timeout_s)
+    except Exception:  # noqa: BLE001 - a bad WIZARD_* value must not keep the UI from starting
+        return None, 10.0
+
+
+def client() -> ApiClient:
+    """This session's API client (created on first use)."""
+    found = st.session_state.get(CLIENT)
+    if isinstance(found, ApiClient):
+        return found
+    url, test_timeout = _settings()
+    made = ApiClient(base_url=(url or embedded_api_url()).rstrip("/"), test_timeout_s=test_timeout + 5.0)
+    st.session_state[CLIENT] = made
+    return made
+
+
+@dataclass(frozen=True)
+class Metadata:
+    supported: dict[str, Any]
+    bounds: dict[str, dict[str, Bounds]]
+
+
+def metadata() -> Metadata:
+    """``supported_types`` (and the spec's numeric bounds), fetched once per session; raises :class:`ApiProblem`."""
+    found = st.session_state.get(METADATA)
+    if isinstance(found, Metadata):
+        return found
+    api = client()
+    supported = api.supported_types()
+    try:
+        bounds = spec_bounds(api.openapi())
+    except ApiProblem as problem:
+        if problem.kind == "unauthenticated":
+            raise
+        bounds = {}  # the form falls back to 1–65535 for ports
+    made = Metadata(supported, bounds)
+    st.session_state[METADATA] = made
+    st.session_state.pop(NEEDS_LOGIN, None)
+    return made
+
+
+def functionalities(connector_type: str) -> list[dict[str, Any]]:
+    cache: dict[str, list[dict[str, Any]]] = st.session_state.setdefault(FUNCTIONALITIES, {})
+    if connector_type not in cache:
+        cache[connector_type] = client().functionalities(connector_type)
+    return cache[connector_type]
+
+
+def forget_data() -> None:
+    for key in (METADATA, FUNCTIONALITIES):
+        st.session_state.pop(key, None)
+
+
+def require_login() -> None:
+    """The API answered 401: forget the data and credentials, and show the login page."""
+    api = client()
+    api.session_id = api.csrf_token = api.token = api.user = None
+    forget_data()
+    st.session_state[NEEDS_LOGIN] = True
+
+
+ICONS = {
+    "down": ":material/cloud_off:",
+    "timeout": ":material/hourglass_empty:",
+    "busy": ":material/hourglass_top:",
+    "throttled": ":material/speed:",
+}
+
+
+def show_problem(problem: ApiProblem, *, retry_label: str | None = "Try again", key: str = "retry") -> None:
+    """One clear message for any API problem, with a way forward."""
+    if problem.kind == "unauthenticated":
+        require_login()
+        st.rerun()
+    text = f"**{problem.title}**\n\n{problem.body}"
+    if problem.kind in ("busy", "throttled", "timeout"):
+        st.warning(text, icon=ICONS[problem.kind])
+    else:
+        st.error(text, icon=ICONS.get(problem.kind, ":material/error:"))
+    if retry_label and st.button(retry_label, key=key, icon=":material/refresh:"):
+        forget_data()
+        st.rerun()
+
+
+def require_metadata() -> Metadata:
+    """The metadata, or a clear message and a retry button (and the page stops there)."""
+    try:
+        return metadata()
+    except ApiProblem as problem:
+        st.error("The list of connectors could not be loaded, so the form cannot be shown yet.", icon=":material/list_alt:")
+        show_problem(problem, retry_label="Load again")
+        st.stop()
+        raise  # unreachable: st.stop() ends the run

@@ -1,0 +1,69 @@
+"""Capabilities: what each connector can do when writing, as a matrix, in plain words, and as a graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from components.api_client import ApiProblem
+from components.capabilities import cell_style, column_config, dependency_dot, functionality_names, matrix
+from components.form import escape_md
+from components.metadata import all_connector_types
+from components.names import CAPABILITY_WORDS, FUNCTIONALITY_WORDS, KIND_WORDS, connector_name, readable
+from components.session import functionalities, require_metadata, show_problem
+
+st.title("What each connector can do", anchor=False)
+st.caption(
+    "When the wizard writes data, some databases let it take shortcuts: load faster, or make a load safe "
+    "to repeat. **Full** means every listed capability works as described, **Partial** that it works with "
+    "limits (see the connector's details below), and — that the connector does not offer it."
+)
+
+meta = require_metadata()
+types = all_connector_types(meta.supported)
+by_connector: dict[str, list[dict[str, Any]]] = {}
+try:
+    for connector_type in types:
+        by_connector[connector_type] = functionalities(connector_type)
+except ApiProblem as problem:
+    show_problem(problem, retry_label="Load again", key="retry-functionalities")
+    st.stop()
+
+names = functionality_names(by_connector)
+if not names:
+    st.info("No connector declares a functionality yet.", icon=":material/info:")
+    st.stop()
+
+for tab, name in zip(st.tabs([readable(n) for n in names]), names, strict=True):
+    with tab:
+        st.markdown(escape_md(FUNCTIONALITY_WORDS.get(name, readable(name))))
+        frame = matrix(by_connector, name)
+        st.dataframe(
+            frame.style.map(cell_style), width="stretch", key=f"matrix-{name}", column_config=column_config(frame)
+        )
+
+with st.expander("What the capabilities mean", icon=":material/menu_book:"):
+    st.markdown("\n".join(f"- **{readable(c)}**: {w}" for c, w in CAPABILITY_WORDS.items()))
+
+st.subheader("One connector in detail", anchor=False, divider="gray")
+chosen = st.selectbox("Connector", types, format_func=connector_name, key="cap_connector")
+items = by_connector.get(chosen) or []
+if not items:
+    st.info(f"{connector_name(chosen)} declares no writing functionality.", icon=":material/info:")
+for item in items:
+    name = str(item.get("name") or "?")
+    kind = str(item.get("kind") or "")
+    applicability = str(item.get("applicability") or "—")
+    with st.container(border=True, key=f"detail-{name}"):
+        st.markdown(f"#### {readable(name)}")
+        st.markdown(
+            f":blue-badge[{applicability.title()}] :gray-badge[{readable(kind)}"
+            + (f": {KIND_WORDS[kind]}" if kind in KIND_WORDS else "")
+            + "]"
+        )
+        st.markdown(escape_md(str(item.get("description") or "")))
+        capabilities = item.get("capabilities") or []
+        if capabilities:
+            st.markdown("**How the capabilities depend on each other** (an arrow reads “needs”):")
+            st.graphviz_chart(dependency_dot(item), width="content")

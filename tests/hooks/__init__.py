@@ -1,0 +1,1 @@
+"""Tests of the connection hooks (SSH tunnel, TLS, Kerberos)."""

@@ -1,0 +1,156 @@
+"""Loopback listeners that are not databases: for drivers whose servers cannot run here.
+
+- :class:`ClosingListener` accepts each connection and closes it at once.
+- :class:`GarbageListener` accepts, sends bytes no database speaks, then closes.
+- :class:`TLSListener` completes a TLS handshake with a certificate of the suite's PKI
+  (``tests/servers/tls.py``), then closes (or stays silent): enough to test a driver's TLS checks.
+- :class:`HTTPSStub` answers every request with one HTTP status, over HTTPS when given a certificate.
+
+Everything listens on 127.0.0.1 on a free port and stops with :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import ssl
+import threading
+from pathlib import Path
+
+from tests.servers.common import LOOPBACK
+
+
+class _Listener:
+    """Accepts connections on a loopback port; ``handle`` runs once per connection, in a thread."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
+        self._held: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.2)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self.handle(conn)
+        except OSError:
+            conn.close()
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.close()
+
+    def hold(self, conn: socket.socket) -> None:
+        self._held.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
+        for conn in self._held:
+            conn.close()
+        self.sock.close()
+
+
+class ClosingListener(_Listener):
+    """Accepts, then closes at once without a word."""
+
+
+class GarbageListener(_Listener):
+    """Accepts, sends a line no database protocol starts with, waits a moment, closes."""
+
+    PAYLOAD = b"SSH-2.0-not-a-database\r\n" + b"\xff\x00garbage\x00\xff" * 16
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(0.5)
+        conn.sendall(self.PAYLOAD)
+        try:
+            conn.recv(65536)
+        except (TimeoutError, OSError):
+            pass
+        conn.close()
+
+
+class TLSListener(_Listener):
+    """Completes a TLS handshake with ``cert``/``key``, then closes (or, with ``silent``, holds the line)."""
+
+    def __init__(self, cert: Path, key: Path, *, silent: bool = False) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.silent = silent
+        self.handshakes = 0
+        super().__init__()
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(2)
+        try:
+            tls = self.context.wrap_socket(conn, server_side=True)
+        except (ssl.SSLError, OSError):
+            conn.close()
+            return
+        self.handshakes += 1
+        if self.silent:
+            self.hold(tls)
+            return
+        tls.close()
+
+
+class HTTPSStub:
+    """An HTTP(S) server that answers every request with ``status`` and a short body.
+
+    It records each request (method, path) and its ``Authorization`` header.
+    """
+
+    def __init__(self, status: int, cert: tuple[Path, Path] | None = None, body: bytes = b"stub") -> None:
+        stub = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                stub.requests.append((self.command, self.path))
+                stub.authorizations.append(self.headers.get("Authorization"))
+                self.send_response(stub.status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(stub.body)))
+                self.end_headers()
+                self.wfile.write(stub.body)
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.status = status
+        self.body = body
+        self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []
+        self.server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self.server.daemon_threads = True
+        if cert is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*cert)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=1)

@@ -1,0 +1,77 @@
+"""Fuzzing the API from its own OpenAPI document (schemathesis, in process through ASGI).
+
+Bounded and deterministic: a fixed number of examples per operation, Hypothesis derandomised,
+a 0.5 s test deadline, no network beyond loopback (names are not resolved, targets outside
+127.0.0.0/8 are refused by the policy). Every response must match the document (status code,
+content type, schema, headers) and no answer may be a 5xx other than the documented 503.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, Phase, settings
+
+from backend.main import create_app
+from tests.conftest import make_settings
+from tests.servers.common import LOOPBACK, free_port
+from tests.test_secrets import _guarded_getaddrinfo
+
+_STORE = Path(tempfile.mkdtemp(prefix="wizard-fuzz-"))
+PASSWORD = "Fuzz-Admin-Pw-3141"
+APP = create_app(
+    make_settings(
+        auth_enabled=True,
+        database_url=f"sqlite:///{_STORE}/wizard.db",
+        admin_password=PASSWORD,
+        test_timeout_s=0.5,
+        allowed_targets="127.0.0.0/8,::1",
+        test_rate_per_minute=100_000,
+        files_dir=str(_STORE),
+    )
+)
+schema = schemathesis.openapi.from_asgi("/api/schema/", APP)
+schema.exclude(operation_id="auth_destroy")  # logging out mid-run would turn the rest into 401s
+
+EXAMPLES = 60  # per operation: five operations, a few hundred cases in all
+
+
+@pytest.fixture(scope="module")
+def credentials() -> Iterator[dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as patch:
+        # No DNS query leaves the machine; S3 goes to a closed loopback port instead of AWS.
+        patch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+        patch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{free_port()}")
+        with TestClient(APP) as client:
+            response = client.post("/api/v1/auth/", json={"username": "admin", "password": PASSWORD})
+            assert response.status_code == 200, response.text
+            yield {"cookies": {"sessionid": client.cookies["sessionid"]},
+                   "headers": {"X-CSRF-Token": response.json()["csrf_token"]}}
+    shutil.rmtree(_STORE, ignore_errors=True)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=EXAMPLES,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+def test_api_conforms_to_its_document(case: schemathesis.Case, credentials: dict[str, Any]) -> None:
+    import time as _t
+    _s = _t.monotonic()
+    response = case.call_and_validate(headers=credentials["headers"], cookies=credentials["cookies"])
+    print("TIMING", case.operation.label.replace(" ", "_"), response.status_code, round(_t.monotonic() - _s, 3), response.text[:60].replace(" ", ""))
+    assert response.status_code < 500 or response.status_code == 503, response.text
+    if response.status_code == 503:
+        assert response.headers.get("retry-after") and response.json()["code"] == "SERVICE_BUSY"

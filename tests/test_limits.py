@@ -1,0 +1,204 @@
+"""Limits: tests in flight (503 + Retry-After), the body size cap (413), the per-user test rate (429),
+and the audit line of each test."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from backend.connectors import registry
+from backend.main import create_app
+from backend.service import Busy, TestService
+from backend.settings import Settings
+from tests.conftest import TEST_API, make_settings
+from tests.servers.common import LOOPBACK, free_port
+from tests.test_auth import ADMIN, ADMIN_PASSWORD, Captured, auth_settings, login
+from tests.test_secrets import base_body, netguard  # noqa: F401 - netguard is a fixture
+
+SUPPORTED = "/api/v1/database_connections/supported_types/"
+
+
+def pg(port: int, host: str = LOOPBACK, password: str = "limits-pw-5150") -> dict[str, Any]:
+    return {"connector_type": "PostgreSQLConnector", "host": host, "port": port, "database": "d", "username": "u",
+            "password": password}
+
+
+@contextlib.contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The app on a real uvicorn server on a loopback port, in a thread of its own."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=LOOPBACK, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://{LOOPBACK}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+# --- tests in flight --------------------------------------------------------------------------
+
+
+def test_saturation_answers_503_and_the_server_keeps_serving(silent_port: int) -> None:
+    settings = make_settings(max_concurrent_tests=2, test_timeout_s=3.0, retry_after_s=3)
+    with serve(settings) as base, httpx.Client(base_url=base, timeout=10) as client:
+
+        def run_one(_: int) -> httpx.Response:
+            return client.post(TEST_API, json=pg(silent_port))
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            started = time.monotonic()
+            futures = [pool.submit(run_one, n) for n in range(6)]
+            time.sleep(0.5)  # the two admitted tests are now waiting on the silent host
+            for _ in range(5):
+                t0 = time.monotonic()
+                other = client.get(SUPPORTED)
+                assert other.status_code == 200 and time.monotonic() - t0 < 1.0
+            responses = [f.result() for f in futures]
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [200, 200, 503, 503, 503, 503], [r.text for r in responses]
+        for response in responses:
+            if response.status_code == 503:
+                assert response.headers["retry-after"] == "3"
+                assert response.json()["code"] == "SERVICE_BUSY" and response.json()["kind"] == "error"
+            else:
+                assert response.json()["code"] == "CONNECTION_TIMEOUT"
+        assert time.monotonic() - started < 3.0 + 0.5 + 1.0
+        # Once they are done, a new test is admitted again.
+        assert client.post(TEST_API, json=pg(silent_port)).status_code == 200
+
+
+def test_the_servers_own_port_is_refused() -> None:
+    with serve(make_settings()) as base, httpx.Client(base_url=base, timeout=10) as client:
+        port = int(base.rsplit(":", 1)[1])
+        for host in ("127.0.0.1", "localhost", "127.1"):
+            msg = client.post(TEST_API, json=pg(port, host)).json()
+            assert msg["code"] == "TARGET_NOT_ALLOWED", msg
+            assert "wizard" in msg["details"]["host"][0]
+
+
+def test_in_flight_limit_holds_across_threads_and_event_loops(silent_port: int) -> None:
+    """One service, several event loops (threads) of one process: never more than the limit at once."""
+    service = TestService(make_settings(max_concurrent_tests=2, test_timeout_s=1.0))
+    params = registry()["PostgreSQLConnector"].model.model_validate(pg(silent_port))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(6)
+
+    def worker() -> None:
+        async def one() -> str:
+            try:
+                return (await service.test(params)).code
+            except Busy:
+                return "BUSY"
+
+        barrier.wait()
+        code = asyncio.run(one())
+        with lock:
+            outcomes.append(code)
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert sorted(outcomes) == ["BUSY"] * 4 + ["CONNECTION_TIMEOUT"] * 2
+    assert service.in_flight == 0
+
+
+# --- the body size cap ------------------------------------------------------------------------
+
+
+def test_request_body_size_cap(closed_port: int) -> None:
+    with TestClient(create_app(make_settings(max_body_bytes=2048))) as client:
+        big = pg(closed_port) | {"schema_name": "x" * 4096}
+        declared = client.post(TEST_API, json=big)
+        assert declared.status_code == 413 and declared.json()["code"] == "REQUEST_TOO_LARGE"
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: the cap counts what arrives
+            data = httpx.Request("POST", "/", json=big).content
+            for i in range(0, len(data), 512):
+                yield data[i : i + 512]
+
+        streamed = client.post(TEST_API, content=chunks(), headers={"Content-Type": "application/json"})
+        assert streamed.status_code == 413, streamed.text
+        assert streamed.json()["code"] == "REQUEST_TOO_LARGE"
+        small = client.post(TEST_API, json=pg(closed_port) | {"schema_name": "x" * 1500})
+        assert small.status_code == 200 and small.json()["code"] == "PORT_CLOSED"
+
+
+# --- the per-user test rate -------------------------------------------------------------------
+
+
+def test_per_user_test_rate(tmp_path: Path, closed_port: int) -> None:
+    settings = auth_settings(tmp_path, test_rate_per_minute=3)
+    app = create_app(settings)
+    with TestClient(app) as alice, TestClient(app) as bob:
+        csrf = login(alice)
+        app.state.auth.store.ensure_user("bob", "Bob-Pw-for-Tests-2")
+        bob_csrf = login(bob, "bob", "Bob-Pw-for-Tests-2")
+        for _ in range(3):
+            assert alice.post(TEST_API, json=pg(closed_port), headers={"X-CSRF-Token": csrf}).status_code == 200
+        limited = alice.post(TEST_API, json=pg(closed_port), headers={"X-CSRF-Token": csrf})
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["code"] == "TOO_MANY_REQUESTS"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        # Other endpoints and other users are not affected.
+        assert alice.get(SUPPORTED).status_code == 200
+        assert bob.post(TEST_API, json=pg(closed_port), headers={"X-CSRF-Token": bob_csrf}).status_code == 200
+
+
+# --- the audit line ---------------------------------------------------------------------------
+
+
+def test_audit_line_per_test_without_secrets(tmp_path: Path, closed_port: int) -> None:
+    password = "Audit-Canary-Pw-77"
+    with TestClient(create_app(auth_settings(tmp_path))) as client, Captured() as logs:
+        csrf = login(client)
+        client.post(TEST_API, json=pg(closed_port, password=password), headers={"X-CSRF-Token": csrf})
+        client.post(TEST_API, json=pg(closed_port, host="evil.invalid\nINFO wizard.audit forged", password=password),
+                    headers={"X-CSRF-Token": csrf})
+        client.post(TEST_API, json=pg(5432, host=f"postgresql://u:{password}@db.invalid"), headers={"X-CSRF-Token": csrf})
+    lines = [line for line in logs.text.splitlines() if line.startswith("INFO wizard.audit")]
+    assert len(lines) == 3, logs.text
+    assert lines[0].startswith(f"INFO wizard.audit test user={ADMIN} connector=PostgreSQLConnector host=127.0.0.1 "
+                               "code=PORT_CLOSED duration_ms=")
+    assert int(lines[0].rsplit("duration_ms=", 1)[1]) >= 0
+    assert "code=HOST_NOT_FOUND" in lines[1] and "forged" in lines[1], "the forged line stays inside the real one"
+    assert password not in logs.text and ADMIN_PASSWORD not in logs.text
+    assert "code=" in lines[2]
+
+
+def test_anonymous_tests_are_audited_with_a_dash(closed_port: int) -> None:
+    with TestClient(create_app(make_settings())) as client, Captured() as logs:
+        client.post(TEST_API, json=pg(closed_port))
+    assert "test user=- connector=PostgreSQLConnector host=127.0.0.1 code=PORT_CLOSED" in logs.text
+
+
+@pytest.mark.parametrize("connector_type", list(registry()))
+def test_every_connector_is_audited(
+    connector_type: str, closed_port: int, netguard: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{closed_port}")
+    body = base_body(registry()[connector_type], closed_port)
+    with TestClient(create_app(make_settings(test_timeout_s=1.0))) as client, Captured() as logs:
+        response = client.post(TEST_API, json=body)
+    assert response.status_code == 200
+    line = next(line for line in logs.text.splitlines() if " wizard.audit " in line)
+    assert f"connector={connector_type} " in line and f"code={response.json()['code']} " in line

@@ -1,0 +1,396 @@
+"""No secret in any response, header, log line or leftover temp file: the sanitiser, the log
+scrubbing, and canary secrets through every connector of the registry and every hook."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import io
+import json
+import logging
+import socket
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
+
+from backend.connectors import registry
+from backend.connectors.base import Connector
+from backend.fields import is_secret
+from backend.main import create_app
+from backend.schemas import HOOK_MODELS
+from backend.secrets import LIVE, MASK, SecretFilter, install_log_scrubbing, scrub, scrub_obj
+from tests.conftest import TEST_API, make_settings
+from tests.servers.common import LOOPBACK
+from tests.test_auth import Captured
+
+# --- the sanitiser ----------------------------------------------------------------------------
+
+PEM_KEY = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+).decode()
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("connect postgresql://wizard:p@ss:w/rd#%?&@db:5432/app failed", "p@ss:w/rd#%?&"),
+        ("DSN host=db password='it''s secret' user=x", "it''s secret"),
+        ("Driver={ODBC};Server=db;PWD={a;b=c};UID=u", "a;b=c"),
+        ('{"user": "u", "password": "hunter2-json"}', "hunter2-json"),
+        ("{'password': 'hunter2-repr', 'x': 1}", "hunter2-repr"),
+        ("AccountName=acct;AccountKey=c2VjcmV0LWtleQ==;EndpointSuffix=core.windows.net", "c2VjcmV0LWtleQ=="),
+        ("https://acct.blob.core.windows.net/c?sv=2022-11-02&sig=AbC%2Bsecret%3D&se=2030", "AbC%2Bsecret%3D"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+        ("header authorization=Bearer abc.def-ghi_jkl", "abc.def-ghi_jkl"),
+        ("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl in the log", "eyJzdWIiOiJ4In0"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG"),
+        ("passphrase: correct horse", "correct"),
+        (f"bad key {PEM_KEY} end", PEM_KEY.splitlines()[1]),
+        (f"truncated {PEM_KEY[:120]}", PEM_KEY.splitlines()[1][:40]),
+    ],
+)
+def test_credential_patterns_are_masked_without_knowing_the_secret(text: str, secret: str) -> None:
+    cleaned = scrub(text)
+    assert secret not in cleaned and MASK in cleaned, cleaned
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda s: s,
+        lambda s: s.replace("'", "''"),
+        lambda s: repr(s),
+        lambda s: json.dumps(s),
+        lambda s: urllib.parse.quote(s, safe=""),
+        lambda s: urllib.parse.quote_plus(s),
+    ],
+)
+def test_known_secrets_are_masked_in_every_spelling(echo: Any) -> None:
+    secret = "p@ss:w/rd#%?&= 'x\"é"
+    text = f"driver says: login with {echo(secret)} refused"
+    assert scrub(text, [secret]).count(MASK) >= 1
+    assert echo(secret) not in scrub(text, [secret])
+
+
+def test_short_secrets_do_not_mangle_words() -> None:
+    assert scrub("the user a was refused", ["a"]) == f"the user {MASK} was refused"
+    assert scrub("password authentication failed", ["pa"]) == "password authentication failed"
+
+
+def test_scrub_obj_reaches_keys_and_nested_values() -> None:
+    value = {"k-SECRET1": ["x SECRET1", {"y": "SECRET1"}], "n": 3}
+    assert "SECRET1" not in str(scrub_obj(value, ["SECRET1"]))
+
+
+# --- the log scrubbing ------------------------------------------------------------------------
+
+
+def test_every_logger_is_scrubbed_also_exceptions_and_live_secrets() -> None:
+    install_log_scrubbing()
+    live_secret = "Live-Secret-Without-Pattern-77"
+    with Captured() as logs:
+        third_party = logging.getLogger("paramiko.transport.test")
+        third_party.propagate = True
+        logging.getLogger().setLevel(logging.DEBUG)
+        third_party.warning("auth with password=%s", "pattern-secret-1")
+        try:
+            raise RuntimeError("connect to mysql://u:exc-secret-2@h failed")
+        except RuntimeError:
+            logging.getLogger("wizard.test").exception("driver failed")
+        with LIVE.hold([live_secret]):
+            logging.getLogger("uvicorn.error").error("driver echoed %s", live_secret)
+        # Within the grace period after the test (an abandoned driver thread may still log).
+        logging.getLogger("wizard.ssh").warning("late: %s", live_secret)
+    text = logs.text
+    for secret in ("pattern-secret-1", "exc-secret-2", live_secret):
+        assert secret not in text, text
+    assert "RuntimeError" in text and "Traceback" in text  # the traceback stays, scrubbed
+
+
+def test_uvicorn_access_lines_keep_their_shape() -> None:
+    from uvicorn.logging import AccessFormatter
+
+    install_log_scrubbing()
+    buffer = io.StringIO()
+    stream = logging.StreamHandler(buffer)
+    stream.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    logger = logging.getLogger("uvicorn.access.test")
+    logger.addHandler(stream)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5", "GET", "/x?token=query-secret-3", "1.1", 200)
+    logger.removeHandler(stream)
+    line = buffer.getvalue()
+    assert "query-secret-3" not in line and '"GET /x?token=' in line and "200" in line, line
+
+
+def test_secret_filter_on_a_handler() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "pwd=%s", ("filter-secret-4",), None)
+    assert SecretFilter().filter(record)
+    assert "filter-secret-4" not in record.getMessage()
+
+
+# --- canaries through every connector and every hook ------------------------------------------
+
+
+class EchoServer:
+    """A loopback server that sends every byte back: whatever a client says, it hears again."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: socket.socket) -> None:
+        conn.settimeout(3)
+        with contextlib.suppress(OSError), conn:
+            while data := conn.recv(65536):
+                conn.sendall(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[EchoServer]:
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+_real_getaddrinfo = socket.getaddrinfo
+
+
+def _guarded_getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:
+    """Resolve only IP literals and localhost: a test never sends a DNS query off the machine."""
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is None or str(name).lower().rstrip(".") == "localhost":
+        return _real_getaddrinfo(host, port, family, type, proto, flags)
+    try:
+        return _real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    except socket.gaierror:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+
+
+@pytest.fixture
+def netguard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+
+
+def canary(name: str) -> str:
+    """A distinct secret per field, with characters that quoting and URL-encoding change."""
+    return f"Cnry-{name.replace('_', '-')}-{abs(hash(name)) % 10**6}@x'y%z"
+
+
+def self_signed() -> tuple[str, str]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "canary-client")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return cert.public_bytes(serialization.Encoding.PEM).decode(), pem_key
+
+
+CERT, KEY = self_signed()
+SSH_KEY = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+    serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+    serialization.BestAvailableEncryption(b"Cnry-ssh-passphrase-81"),
+).decode()
+
+
+def base_body(connector: Connector, port: int) -> dict[str, Any]:
+    """A body for any connector: every secret a canary, every host loopback, optional names filled."""
+    body: dict[str, Any] = {"connector_type": connector.type_name}
+    for name, info in connector.model.model_fields.items():
+        if name in ("connector_type", "hooks_params", "is_source"):
+            continue
+        annotation = str(info.annotation)
+        if is_secret(info):
+            body[name] = canary(name)
+        elif "host" in name or name == "server":
+            body[name] = LOOPBACK
+        elif name == "port" or name.endswith("_port"):
+            body[name] = port
+        elif "url" in name or "endpoint" in name:
+            body[name] = f"http://{LOOPBACK}:{port}"
+        elif info.is_required() or (info.default is None and "str" in annotation):
+            body[name] = 1 if "int" in annotation else True if "bool" in annotation else f"canary-{name}"
+    if connector.type_name == "ADLSFSConnector":  # realistic secrets, aimed at the loopback server
+        account_key = base64.b64encode(b"Cnry-account-key-bytes-5521").decode()
+        body.pop("container_connection_string", None)
+        body.update({
+            "storage_account_name": "canaryacct",
+            "storage_container_name": "canary",
+            "storage_connection_string": f"DefaultEndpointsProtocol=http;AccountName=canaryacct;"
+                                         f"AccountKey={account_key};BlobEndpoint=http://{LOOPBACK}:{port}/canaryacct;",
+            "storage_account_key": account_key,
+        })
+    return body
+
+
+KEYTAB_CONTENT = b"\x05\x02CNRY-KEYTAB-CONTENT-6610"
+
+
+def hooks_body(connector: Connector, port: int, which: str) -> dict[str, Any]:
+    """One hook, or every hook ("all": unsupported ones too, which are refused), secrets everywhere."""
+    mode = next((m for m in ("prefer", "PREFERRED") if m in connector.ssl_modes), None)
+    every = {
+        "SSHTunnel": {"host": LOOPBACK, "port": port, "username": "canary", "password": canary("ssh_password"),
+                      "pkey": SSH_KEY, "pkey_password": "Cnry-ssh-passphrase-81"},
+        "SSL": {"ssl_mode": mode, "cert": CERT, "key": KEY, "ca": CERT},
+        "Kerberos": {"principal": "canary@WIZARD.TEST", "keytab_file": "canary.keytab"},
+    }
+    return every if which == "all" else {which: every[which]}
+
+
+def secrets_in(connector: Connector, body: dict[str, Any]) -> list[str]:
+    found = [str(body[n]) for n, info in connector.model.model_fields.items() if is_secret(info) and body.get(n)]
+    for hook, values in (body.get("hooks_params") or {}).items():
+        model = HOOK_MODELS[hook]
+        found += [str(values[n]) for n, info in model.model_fields.items() if is_secret(info) and values.get(n)]
+    extra = [p.split("=", 1)[1] for s in found for p in s.split(";") if p.startswith("AccountKey=")]
+    extra += [KEYTAB_CONTENT.decode("latin-1")[2:]]
+    return found + extra + [line for s in found if "PRIVATE KEY" in s for line in s.splitlines()[1:-1]]
+
+
+def assert_no_leak(secrets: list[str], response: httpx.Response, logs: str, tmp: Path) -> None:
+    assert response.status_code in (200, 422), response.text
+    texts = {"response": response.text, "headers": str(response.headers.raw), "logs": logs}
+    for secret in secrets:
+        for where, text in texts.items():
+            for spelling in {secret, secret.replace("'", "''"), json.dumps(secret)[1:-1]}:
+                assert spelling not in text, f"{secret!r} leaked into the {where}: {text[:2000]}"
+    deadline = time.monotonic() + 1.0
+    while any(tmp.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(tmp.iterdir()), f"left behind: {list(tmp.rglob('*'))}"
+
+
+def redirect_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every temp file the wizard makes (tempfile.*) lands here, to be checked after the request.
+
+    Call it after the server fixtures are up (they make temp dirs of their own).
+    """
+    path = tmp_path / "tmp"
+    path.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(path))
+    return path
+
+
+@pytest.fixture
+def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return redirect_tmp(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def canary_client(
+    monkeypatch: pytest.MonkeyPatch, echo: EchoServer, netguard: None, tmp_path: Path
+) -> Iterator[TestClient]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{echo.port}")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "canary.keytab").write_bytes(KEYTAB_CONTENT)
+    with TestClient(create_app(make_settings(test_timeout_s=1.5, files_dir=files))) as client:
+        yield client
+
+
+def cases() -> list[Any]:
+    found = []
+    for name, connector in registry().items():
+        for target in ("closed port", "echo server"):
+            for hook in ("none", *sorted(connector.hooks), "all"):
+                found.append(pytest.param(name, target, hook, id=f"{name}-{target}-{hook}"))
+        found.append(pytest.param(name, "invalid host", "none", id=f"{name}-invalid host"))
+        found.append(pytest.param(name, "invalid body", "none", id=f"{name}-invalid body"))
+    return found
+
+
+@pytest.mark.parametrize(("connector_type", "target", "hook"), cases())
+def test_canaries_never_leak(
+    canary_client: TestClient, connector_type: str, target: str, hook: str, closed_port: int, echo: EchoServer,
+    private_tmp: Path,
+) -> None:
+    connector = registry()[connector_type]
+    port = echo.port if target == "echo server" else closed_port
+    body = base_body(connector, port)
+    if hook != "none":
+        body["hooks_params"] = hooks_body(connector, port, hook)
+    if target == "invalid host":
+        body.update({k: "canary-host.invalid" for k in body if "host" in k or k == "server"})
+    if target == "invalid body":
+        body["is_source"] = "not-a-boolean-" + canary("is_source")
+    secrets = secrets_in(connector, body)
+    assert secrets, "every connector has at least one secret field"
+    with Captured() as logs:
+        response = canary_client.post(TEST_API, json=body)
+    assert_no_leak(secrets, response, logs.text, private_tmp)
+
+
+SUCCESS = {"PostgreSQLConnector": "postgres", "MySQLMariaDBConnector": "mariadb"}
+
+
+@pytest.mark.parametrize("with_hooks", [False, True], ids=["plain", "ssh+tls"])
+@pytest.mark.parametrize("connector_type", [t for t in SUCCESS if t in registry()])
+def test_canaries_never_leak_on_success(
+    client: httpx.Client,
+    request: pytest.FixtureRequest,
+    connector_type: str,
+    with_hooks: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real login with the password (and through the suite's SSH server with its password,
+    and a client key written to a temp file): none of them comes back."""
+    db = request.getfixturevalue(SUCCESS[connector_type])
+    connector = registry()[connector_type]
+    body: dict[str, Any] = {"connector_type": connector_type, "host": db.host, "port": db.port,
+                            "database": db.database, "username": db.user, "password": db.password}
+    if with_hooks:
+        sshd = request.getfixturevalue("sshd")
+        mode = next(m for m in ("prefer", "PREFERRED") if m in connector.ssl_modes)
+        body["hooks_params"] = {"SSHTunnel": sshd.tunnel(), "SSL": {"ssl_mode": mode, "cert": CERT, "key": KEY}}
+    secrets = secrets_in(connector, body)
+    private_tmp = redirect_tmp(tmp_path, monkeypatch)
+    with Captured() as logs:
+        response = client.post(TEST_API, json=body)
+    assert response.json()["code"] == "CONNECTION_SUCCESSFUL", response.text
+    assert_no_leak(secrets, response, logs.text, private_tmp)
+
+
+def test_a_driver_message_echoing_the_password_is_masked(client: httpx.Client, postgres: Any) -> None:
+    """PostgreSQL puts the user name in its error; a user name equal to the password is masked."""
+    password = "Echoed-Canary-Pw-31"
+    response = client.post(TEST_API, json={"connector_type": "PostgreSQLConnector", "host": postgres.host,
+                                           "port": postgres.port, "database": "appdb", "username": password,
+                                           "password": password})
+    assert response.json()["code"] == "AUTHENTICATION_FAILED"
+    assert password not in response.text and MASK in response.text

@@ -1,0 +1,104 @@
+"""Fixtures of the UI tests: the real API on a loopback port, and the UI pointed at it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+from backend.main import create_app
+from tests.conftest import make_settings
+from tests.servers.common import LOOPBACK, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+RUN_TIMEOUT = 30.0
+
+
+@dataclass
+class LiveAPI:
+    url: str
+    app: FastAPI
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_api(**overrides: Any) -> LiveAPI:
+    """``backend.main:app`` (test settings: no auth, 3 s deadline) served by uvicorn in a thread."""
+    port = free_port()
+    app = create_app(make_settings(**overrides))
+    config = uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
+    thread.start()
+    end = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > end:
+            raise RuntimeError("the API did not start")
+        time.sleep(0.02)
+    return LiveAPI(f"http://{LOOPBACK}:{port}", app, server, thread)
+
+
+@pytest.fixture(autouse=True)
+def navigation_apps_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep AppTest from running ``pages/*.py`` as v1 pages after the first run.
+
+    AppTest (Streamlit 1.67) resets ``PagesManager.uses_pages_directory`` before every run, and a
+    fresh PagesManager then sees the ``pages/`` folder and runs the requested page script alone,
+    without ``app.py``. The app declares its pages with ``st.navigation``, which is what a real
+    server keeps to (``app.py`` pins the flag to False for the embedded server).
+    """
+    original = PagesManager.__init__
+
+    def init(self: PagesManager, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(scope="session")
+def live_api() -> Iterator[LiveAPI]:
+    api = start_api()
+    yield api
+    api.stop()
+
+
+@pytest.fixture(scope="session")
+def supported(live_api: LiveAPI) -> dict[str, Any]:
+    """The live metadata, as the UI reads it."""
+    response = httpx.get(f"{live_api.url}/api/v1/database_connections/supported_types/", timeout=10)
+    response.raise_for_status()
+    data: dict[str, Any] = response.json()
+    return data
+
+
+@pytest.fixture
+def ui_env(live_api: LiveAPI, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point the UI's API client at the live API (``WIZARD_API_URL``)."""
+    monkeypatch.setenv("WIZARD_API_URL", live_api.url)
+    return live_api.url
+
+
+def new_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

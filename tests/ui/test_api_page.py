@@ -1,0 +1,59 @@
+"""The API page with AppTest: endpoints, links, and the filled form as curl and Python, secrets masked."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.conftest import DB, NASTY_PASSWORD
+from tests.ui.conftest import new_app
+from tests.ui.helpers import choose, fill
+
+pytestmark = pytest.mark.usefixtures("ui_env")
+PAGE = "pages/api.py"
+
+
+def curl_body(code: str) -> dict[str, Any]:
+    body = code.split("<<'JSON'\n", 1)[1].rsplit("\nJSON", 1)[0]
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
+def test_links_endpoints_and_an_example_before_any_form(supported: dict[str, Any], ui_env: str) -> None:
+    at = new_app(PAGE)
+    links = {b.proto.url for b in at.get("link_button")}
+    assert links == {f"{ui_env}/api/playground/", f"{ui_env}/api/schema/"}
+    text = "\n".join(m.value for m in at.markdown)
+    for path in ("/api/v1/database_connections/supported_types/", "/api/v1/database_connections/test/", "/api/v1/auth/"):
+        assert path in text
+    assert "Bearer" in text and "sessionid" in text
+    body = curl_body(at.code[0].value)
+    assert body["connector_type"] in supported["write_connectors"]
+
+
+def test_the_filled_form_becomes_curl_and_python_with_placeholders(postgres: DB) -> None:
+    at = new_app()
+    choose(at, "PostgreSQLConnector")
+    fill(at, "PostgreSQLConnector", {"host": postgres.host, "port": postgres.port, "database": "appdb",
+                                     "username": "wizard", "password": NASTY_PASSWORD})
+    at.toggle(key="hook-PostgreSQLConnector-SSL").set_value(True).run()
+    at.selectbox(key="w-PostgreSQLConnector-hooks_params-SSL-ssl_mode").set_value("require").run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    curl, python = at.code[0].value, at.code[1].value
+    body = curl_body(curl)
+    assert body == {
+        "connector_type": "PostgreSQLConnector", "is_source": True, "host": postgres.host, "database": "appdb",
+        "username": "wizard", "password": "<PASSWORD>", "port": postgres.port, "protocol": "postgresql+psycopg2",
+        "include_views": False, "hooks_params": {"SSL": {"ssl_mode": "require"}},
+    }
+    assert "'password': '<PASSWORD>'" in python and "httpx.Client" in python
+    compile(python, "snippet", "exec")
+    for code in (curl, python):
+        assert NASTY_PASSWORD not in code
+    # Back on the Connect page, the form is as it was left (values persist across pages).
+    at.switch_page("pages/connect.py").run()
+    assert at.text_input(key="w-PostgreSQLConnector-password").value == NASTY_PASSWORD
+    assert at.toggle(key="hook-PostgreSQLConnector-SSL").value is True

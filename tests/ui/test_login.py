@@ -1,0 +1,51 @@
+"""The login page, against the live API with authentication on (session cookie + CSRF header)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ui.conftest import LiveAPI, new_app, start_api
+from tests.ui.helpers import choose, fill, flags_of, press_test
+
+ADMIN_PASSWORD = "Ui-Admin-Pw-4-Tests!"
+
+
+@pytest.fixture
+def auth_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveAPI]:
+    api = start_api(auth_enabled=True, admin_password=ADMIN_PASSWORD, database_url=f"sqlite:///{tmp_path}/w.db")
+    monkeypatch.setenv("WIZARD_API_URL", api.url)
+    yield api
+    api.stop()
+
+
+def log_in(at, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    at.text_input(key="login_username").input(username)
+    at.text_input(key="login_password").input(password)
+    at.button[0].click().run()
+
+
+def test_login_then_test_then_logout(auth_api: LiveAPI, closed_port: int) -> None:
+    at = new_app()
+    assert at.title[0].value == "Log in", "the API answered 401: only the login page"
+    assert not at.get("text_input") or all(w.key.startswith("login_") for w in at.text_input)
+
+    log_in(at, "admin", "wrong-password")
+    assert "Wrong user name or password" in at.error[0].value
+    assert at.title[0].value == "Log in"
+
+    log_in(at, "admin", ADMIN_PASSWORD)
+    assert not at.exception
+    assert at.title[0].value == "Test a connection"
+    # A cookie-authenticated POST passes the API's CSRF check: the verdict is the test's own.
+    choose(at, "PostgreSQLConnector")
+    fill(at, "PostgreSQLConnector", {"host": "127.0.0.1", "port": closed_port, "database": "d", "username": "u",
+                                     "password": "p"})
+    press_test(at)
+    assert flags_of(at, "PostgreSQLConnector", "port")
+    assert "Logged in as **admin**" in "\n".join(c.value for c in at.sidebar.caption)
+
+    at.sidebar.button[0].click().run()  # Log out
+    assert at.title[0].value == "Log in"
