@@ -26,7 +26,7 @@ if __name__ == "__main__":
         page_title="Connection Wizard",
         page_icon=page_icon(),
         layout="centered",
-        initial_sidebar_state="auto",
+        initial_sidebar_state="collapsed",
     )
 
     api = client()

@@ -3,7 +3,8 @@
 Why ``st.App`` rather than uvicorn in a thread started from ``st.cache_resource``:
 
 - ``streamlit run app.py`` finds the ``app = st.App(...)`` assignment in ``app.py`` and serves
-  that ASGI app with uvicorn (Streamlit ≥ 1.53; ``streamlit/web/server/app_discovery.py``).
+  that ASGI app with uvicorn (Streamlit 1.64+; see ``streamlit/web/server/app_discovery.py`` and
+  ``bootstrap.run_asgi_app``).
   The API and the UI then share one process, one port and one origin, so ``/api/playground/``
   and ``/api/schema/`` are links on the very address the user has open, and there is no
   second port to choose, to find free, or to expose.

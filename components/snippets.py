@@ -11,17 +11,18 @@ AUTH_PATH = "/api/v1/auth/"
 
 
 def curl_snippet(base_url: str, body: dict[str, Any]) -> str:
-    """Log in (cookie), then POST the test; the body goes through a quoted here-document, so no
-    character of it is read by the shell."""
+    """Log in (cookie + CSRF token), then POST the test; the body goes through a quoted
+    here-document, so no character of it is read by the shell."""
     data = json.dumps(body, indent=2)
     return (
-        "# Log in once: the API sets the sessionid cookie (or skip this and send\n"
-        '#   -H "Authorization: Bearer $TOKEN"  with each call instead).\n'
-        f"curl -sS -c cookies.txt -X POST '{base_url}{AUTH_PATH}' \\\n"
+        "# Log in once: keeps the sessionid cookie, and the CSRF token every POST must carry.\n"
+        '# (With an OIDC token instead: skip this, and send -H "Authorization: Bearer $TOKEN".)\n'
+        f"CSRF=$(curl -sS -c cookies.txt -o /dev/null -D - -X POST '{base_url}{AUTH_PATH}' \\\n"
         "  -H 'Content-Type: application/json' \\\n"
-        "  -d '{\"username\": \"<USERNAME>\", \"password\": \"<WIZARD_PASSWORD>\"}'\n\n"
+        "  -d '{\"username\": \"<USERNAME>\", \"password\": \"<WIZARD_PASSWORD>\"}' \\\n"
+        "  | tr -d '\\r' | awk 'tolower($1) == \"x-csrf-token:\" {print $2}')\n\n"
         "# Test the connection (replace the <…> placeholders first).\n"
-        f"curl -sS -b cookies.txt -X POST '{base_url}{TEST_PATH}' \\\n"
+        f"curl -sS -b cookies.txt -H \"X-CSRF-Token: $CSRF\" -X POST '{base_url}{TEST_PATH}' \\\n"
         "  -H 'Content-Type: application/json' \\\n"
         "  --data-binary @- <<'JSON'\n"
         f"{data}\n"
@@ -35,9 +36,12 @@ def python_snippet(base_url: str, body: dict[str, Any]) -> str:
         "import httpx\n\n"
         f"body = {literal}  # replace the <…> placeholders first\n\n"
         f'with httpx.Client(base_url="{base_url}", timeout=30) as api:\n'
-        "    # Log in once (the client keeps the sessionid cookie), or pass\n"
-        '    # headers={"Authorization": f"Bearer {token}"} to httpx.Client instead.\n'
-        f'    api.post("{AUTH_PATH}", json={{"username": "<USERNAME>", "password": "<WIZARD_PASSWORD>"}})\n'
+        "    # Log in once: the client keeps the sessionid cookie; every POST also carries the\n"
+        "    # session's CSRF token. (With an OIDC token instead, skip this and pass\n"
+        '    # headers={"Authorization": f"Bearer {token}"} to httpx.Client.)\n'
+        f'    login = api.post("{AUTH_PATH}", json={{"username": "<USERNAME>", "password": "<WIZARD_PASSWORD>"}})\n'
+        "    login.raise_for_status()\n"
+        '    api.headers["X-CSRF-Token"] = login.json()["csrf_token"]\n\n'
         f'    reply = api.post("{TEST_PATH}", json=body)\n'
         "    if reply.status_code == 503:\n"
         '        print("Busy: retry after", reply.headers.get("Retry-After"), "s")\n'

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from components.metadata import all_connector_types, connector_hooks, connector_props
+from components.metadata import all_connector_types, connector_hooks, connector_props, parse_type
 
 SCHEME_ALIASES: dict[str, str] = {
     "postgres": "PostgreSQLConnector",
@@ -102,10 +102,20 @@ def parse_uri(text: str, supported: dict[str, Any]) -> ParsedUri:
     def has(path: str) -> bool:
         return path in props or path in hook_fields
 
+    def kind_of(path: str) -> str:
+        prop = props.get(path)
+        if prop is None and path.startswith("hooks_params."):
+            _, hook, name = path.split(".", 2)
+            prop = ((supported.get("hooks") or {}).get(hook) or {}).get(name)
+        return parse_type((prop or {}).get("type"))[0]
+
     def put(candidates: tuple[str, ...], value: Any, part: str) -> None:
         for path in candidates:
             if has(path) and path not in result.values:
-                result.values[path] = value
+                coerced = _coerce(kind_of(path), value)
+                if coerced is None:
+                    break
+                result.values[path] = coerced
                 return
         result.unused.append(part)
 
@@ -171,6 +181,19 @@ def parse_uri(text: str, supported: dict[str, Any]) -> ParsedUri:
             value = mode
         put(targets, value, key)
     return result
+
+
+def _coerce(kind: str, value: Any) -> Any:
+    """A URI part as the field's kind wants it; None when it cannot be one."""
+    if kind in ("integer", "number"):
+        try:
+            return int(value) if kind == "integer" else float(value)
+        except (TypeError, ValueError):
+            return None
+    if kind == "boolean":
+        text = str(value).strip().lower()
+        return True if text in ("1", "true", "yes", "on") else False if text in ("0", "false", "no", "off") else None
+    return value if isinstance(value, str) else str(value)
 
 
 def _ssl_mode(value: str, props: dict[str, Any], supported: dict[str, Any]) -> str | None:

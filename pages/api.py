@@ -36,19 +36,16 @@ left.link_button("Try it in the playground", f"{base}/api/playground/", icon=":m
 right.link_button("OpenAPI schema", f"{base}/api/schema/", icon=":material/data_object:", width="stretch")
 
 st.subheader("Endpoints", anchor=False, divider="gray")
-st.markdown(
-    f"""
-| Method | Path | What it does |
-|---|---|---|
-| `GET` | `/api/v1/database_connections/supported_types/` | Every connector and hook, with its fields (type, default, choices) |
-| `GET` | `/api/v1/database_connections/functionalities/?connector_type=…` | What a connector can do when writing |
-| `POST` | `/api/v1/database_connections/test/` | Test a connection: a verdict, stage by stage |
-| `POST` | `/api/v1/auth/` | Log in with `{{"username", "password"}}`: sets the `sessionid` cookie |
-| `GET` / `DELETE` | `/api/v1/auth/` | Who is logged in / log out |
-
-Base address: `{base}`
-"""
+ENDPOINTS = (
+    ("GET", "/api/v1/database_connections/supported_types/", "Every connector and hook, with its fields (type, default, choices)."),
+    ("GET", "/api/v1/database_connections/functionalities/?connector_type=…", "What a connector can do when writing."),
+    ("POST", "/api/v1/database_connections/test/", "Test a connection: a verdict, stage by stage."),
+    ("POST", "/api/v1/auth/", 'Log in with `{"username", "password"}`: sets the `sessionid` cookie.'),
+    ("GET", "/api/v1/auth/", "Who is logged in."),
+    ("DELETE", "/api/v1/auth/", "Log out."),
 )
+st.markdown("\n".join(f"- `{method} {path}`  \n  {what}" for method, path, what in ENDPOINTS))
+st.markdown(f"Base address: `{base}`")
 st.markdown(
     "**Answers.** A test that ran returns `200` with an *ApplicationMessage*: `kind` (success, error, "
     "warning), `title`, `body`, `code`, `details` (the fields to fix) and `payload.stages` (each step with "
@@ -60,7 +57,9 @@ st.subheader("Authentication", anchor=False, divider="gray")
 st.markdown(
     "Two ways, as in the OpenAPI schema:\n"
     "1. **Session cookie** — `POST /api/v1/auth/` with your user name and password; the answer sets an "
-    "HttpOnly `sessionid` cookie. Send it with every call (`curl -c`/`-b cookies.txt`, or one `httpx.Client`).\n"
+    "HttpOnly `sessionid` cookie and carries a CSRF token (`csrf_token`, and the `X-CSRF-Token` header). "
+    "Send the cookie with every call (`curl -c`/`-b cookies.txt`, or one `httpx.Client`), and the token as "
+    "`X-CSRF-Token` with every POST and DELETE.\n"
     "2. **Bearer token** — from your organisation's identity provider (OIDC): send "
     "`Authorization: Bearer <token>` with every call."
 )
@@ -87,8 +86,8 @@ else:
 if body:
     curl_tab, python_tab = st.tabs(["curl", "Python (httpx)"])
     with curl_tab:
-        st.code(curl_snippet(base, body), language="bash", wrap_lines=False)
+        st.code(curl_snippet(base, body), language="bash", wrap_lines=True)
     with python_tab:
-        st.code(python_snippet(base, body), language="python", wrap_lines=False)
+        st.code(python_snippet(base, body), language="python", wrap_lines=True)
 else:
     st.info("The connector list could not be loaded; see the Connect page.", icon=":material/info:")

@@ -57,8 +57,9 @@ for item in items:
     applicability = str(item.get("applicability") or "—")
     with st.container(border=True, key=f"detail-{name}"):
         st.markdown(f"#### {readable(name)}")
+        color = {"FULL": "green", "PARTIAL": "orange"}.get(applicability, "gray")
         st.markdown(
-            f":blue-badge[{applicability.title()}] :gray-badge[{readable(kind)}"
+            f":{color}-badge[{applicability.title()}] :gray-badge[{readable(kind)}"
             + (f": {KIND_WORDS[kind]}" if kind in KIND_WORDS else "")
             + "]"
         )

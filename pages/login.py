@@ -16,6 +16,11 @@ with st.form("login", border=True):
     password = st.text_input("Password", type="password", key="login_password", autocomplete="current-password")
     submitted = st.form_submit_button("Log in", type="primary", icon=":material/login:", width="stretch")
 
+st.caption(
+    "On a fresh wizard the first user is `admin` (or `WIZARD_ADMIN_USERNAME`); its password is "
+    "`WIZARD_ADMIN_PASSWORD`, or the one printed once in the console where the wizard started."
+)
+
 if submitted:
     if not username.strip() or not password:
         st.error("Enter both your user name and your password.", icon=":material/error:")

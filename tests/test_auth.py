@@ -140,6 +140,17 @@ def test_session_grants_access_and_logout_revokes_it(tmp_path: Path, closed_port
         assert_401(client.get(AUTH))
 
 
+def test_login_always_starts_a_new_session(tmp_path: Path) -> None:
+    with app_client(auth_settings(tmp_path)) as client:
+        login(client)
+        first = client.cookies["sessionid"]
+        login(client)  # the browser sends the old cookie along
+        second = client.cookies["sessionid"]
+        assert first != second and client.get(SUPPORTED).status_code == 200
+        client.cookies.set("sessionid", first)
+        assert_401(client.get(SUPPORTED))
+
+
 def test_login_cookie_is_httponly_lax_and_secure_over_https(tmp_path: Path) -> None:
     settings = auth_settings(tmp_path)
     with app_client(settings) as client:
@@ -368,6 +379,7 @@ class JWKSServer:
 
     keys: list[dict[str, Any]] = field(default_factory=list)
     fetches: int = 0
+    delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         outer = self
@@ -375,6 +387,7 @@ class JWKSServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.fetches += 1
+                time.sleep(outer.delay_s)
                 data = json.dumps({"keys": outer.keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -539,6 +552,23 @@ def test_jwks_is_cached_and_refetched_for_new_keys_at_most_every_few_seconds(
         assert client.get(SUPPORTED, headers=bearer(sign(keys.other, "rsa-2"))).status_code == 200
         assert client.get(SUPPORTED, headers=bearer(sign(keys.other, "rsa-2"))).status_code == 200
         assert jwks.fetches == 3
+
+
+def test_concurrent_first_requests_share_one_jwks_fetch(tmp_path: Path, jwks: JWKSServer, keys: Keys) -> None:
+    import asyncio
+
+    jwks.delay_s = 0.3
+    app = create_app(oidc_settings(tmp_path, jwks))
+    token = sign(keys.rsa, "rsa-1")
+
+    async def burst() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            answers = await asyncio.gather(*(client.get(SUPPORTED, headers=bearer(token)) for _ in range(5)))
+        return [a.status_code for a in answers]
+
+    assert asyncio.run(burst()) == [200] * 5
+    assert jwks.fetches == 1
 
 
 def test_silent_jwks_endpoint_is_bounded_by_a_deadline(tmp_path: Path, keys: Keys, silent_port: int) -> None:

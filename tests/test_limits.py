@@ -35,10 +35,10 @@ def pg(port: int, host: str = LOOPBACK, password: str = "limits-pw-5150") -> dic
 
 
 @contextlib.contextmanager
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: Settings, log_level: str = "warning") -> Iterator[str]:
     """The app on a real uvicorn server on a loopback port, in a thread of its own."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=LOOPBACK, port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=LOOPBACK, port=port, log_level=log_level))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -191,10 +191,9 @@ def test_anonymous_tests_are_audited_with_a_dash(closed_port: int) -> None:
     assert "test user=- connector=PostgreSQLConnector host=127.0.0.1 code=PORT_CLOSED" in logs.text
 
 
+@pytest.mark.usefixtures("netguard")
 @pytest.mark.parametrize("connector_type", list(registry()))
-def test_every_connector_is_audited(
-    connector_type: str, closed_port: int, netguard: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_connector_is_audited(connector_type: str, closed_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{closed_port}")
     body = base_body(registry()[connector_type], closed_port)
     with TestClient(create_app(make_settings(test_timeout_s=1.0))) as client, Captured() as logs:

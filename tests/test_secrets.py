@@ -394,3 +394,24 @@ def test_a_driver_message_echoing_the_password_is_masked(client: httpx.Client, p
                                            "password": password})
     assert response.json()["code"] == "AUTHENTICATION_FAILED"
     assert password not in response.text and MASK in response.text
+
+
+def test_canaries_never_reach_uvicorns_logs(monkeypatch: pytest.MonkeyPatch, closed_port: int, netguard: None) -> None:
+    """Through a real uvicorn server: its access and error logs carry no secret either."""
+    from tests.test_limits import serve
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{closed_port}")
+    # uvicorn configures its loggers when it starts: capture them after that.
+    with serve(make_settings(test_timeout_s=1.0), "info") as base, Captured() as logs, httpx.Client(base_url=base) as client:
+        secrets: list[str] = []
+        for connector in registry().values():
+            body = base_body(connector, closed_port)
+            secrets += secrets_in(connector, body)
+            response = client.post(TEST_API, json=body)
+            assert response.status_code == 200 and not any(s in response.text for s in secrets)
+        query = client.get("/api/v1/database_connections/functionalities/?connector_type=x&password=Cnry-query-pw-12")
+        assert query.status_code == 422
+        secrets.append("Cnry-query-pw-12")
+    assert '"POST /api/v1/database_connections/test/ HTTP/1.1" 200' in logs.text, "the access log was captured"
+    for secret in secrets:
+        assert secret not in logs.text, secret

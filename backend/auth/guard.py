@@ -90,7 +90,8 @@ class AuthService:
     def startup(self, out: Callable[[str], None] | None = None) -> None:
         """Open the store and create the first user; print its password if one was generated."""
         try:
-            generated = self.store.ensure_user(self.settings.admin_username, self.settings.admin_password)
+            # An empty WIZARD_ADMIN_PASSWORD counts as unset: nobody could log in with it.
+            generated = self.store.ensure_user(self.settings.admin_username, self.settings.admin_password or None)
         except SQLAlchemyError as exc:
             log.error("the user store is unavailable: %s", scrub(str(exc).splitlines()[0], self._url_password()))
             return

@@ -53,6 +53,7 @@ class OIDCVerifier:
         self._keys: dict[str | None, dict[str, Any]] = {}
         self._fetched_at = 0.0
         self._last_attempt = -1e9
+        self._pending: asyncio.Future[None] | None = None
         self.fetches = 0
 
     async def verify(self, token: str) -> dict[str, Any]:
@@ -108,8 +109,12 @@ class OIDCVerifier:
         now = time.monotonic()
         stale = now - self._fetched_at > self.max_age_s
         known = kid in self._keys or (kid is None and len(self._keys) == 1)
-        if (stale or not known) and now - self._last_attempt >= self.refresh_interval_s:
-            await self._refresh()
+        pending = self._pending
+        if pending is not None and not pending.done() and pending.get_loop() is asyncio.get_running_loop():
+            await asyncio.shield(pending)  # a fetch is under way (e.g. the first one): wait for it
+        elif (stale or not known) and now - self._last_attempt >= self.refresh_interval_s:
+            self._pending = asyncio.ensure_future(self._refresh())
+            await asyncio.shield(self._pending)
         if kid is None:
             if len(self._keys) == 1:
                 return next(iter(self._keys.values()))

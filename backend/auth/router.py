@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from backend.auth.guard import AuthService, Principal, not_authenticated
-from backend.auth.sessions import CSRF_HEADER, browser_origin, clear_cookie, csrf_token, same_origin, set_cookie
+from backend.auth.sessions import COOKIE, CSRF_HEADER, browser_origin, clear_cookie, csrf_token, same_origin, set_cookie
 from backend.auth.store import address_key, user_key
 from backend.errors import APIError
 from backend.messages import Code
@@ -102,6 +102,9 @@ async def auth_create(body: LoginRequest, request: Request, response: Response, 
         log.warning("failed login for %s from %s", f"user '{body.username}'" if known else "an unknown user", client)
         raise not_authenticated("The user name or password is wrong.")
     await auth.call(lambda: store.clear_failures(keys[0]))
+    previous = request.cookies.get(COOKIE)
+    if previous:  # a login always starts a new session: the old id (perhaps planted) is ended
+        await auth.call(lambda: store.delete_session(previous))
     session_id, expires = await auth.call(lambda: store.create_session(user, settings.session_ttl_s))
     set_cookie(response, request, session_id, settings.session_ttl_s)
     principal = Principal(

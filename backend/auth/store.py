@@ -257,13 +257,11 @@ class AuthStore:
         wait = 0.0
         with self.engine.connect() as conn:
             for key in keys:
-                row = conn.execute(
-                    select(func.count(), func.min(login_failures.c.at)).where(
-                        login_failures.c.key == key, login_failures.c.at > now - window_s
-                    )
-                ).first()
-                if row is not None and row[0] >= max_failures:
-                    # The oldest failure in the window leaves it first; conservative but simple.
+                count = conn.execute(
+                    select(func.count()).where(login_failures.c.key == key, login_failures.c.at > now - window_s)
+                ).scalar_one()
+                if count >= max_failures:
+                    # Logins resume when the max_failures-th newest failure leaves the window.
                     oldest = conn.execute(
                         select(login_failures.c.at)
                         .where(login_failures.c.key == key, login_failures.c.at > now - window_s)

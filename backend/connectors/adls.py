@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from aiohttp.abc import AbstractResolver, ResolveResult
 from pydantic import Field
 
 from backend.connectors._objectstore import (
@@ -132,29 +131,31 @@ def _invalid(field: str, text: str) -> Failure:
     return Failure(Code.INVALID_PARAMETERS, text, fields={field: text}, stage="parameters")
 
 
-class PinnedResolver(AbstractResolver):
+def pinned_resolver(pins: Pins) -> Any:
     """An aiohttp resolver that answers only for the checked host, with the checked address.
 
     (aiohttp does not ask a resolver about IP literals; those are the checked address already.)
+    aiohttp is imported here, on first use, not when the registry loads.
     """
+    from aiohttp.abc import AbstractResolver, ResolveResult
 
-    def __init__(self, pins: Pins) -> None:
-        self.pins = pins
+    class PinnedResolver(AbstractResolver):
+        async def resolve(
+            self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+        ) -> list[ResolveResult]:
+            address = pins.address_for(host, port)
+            if address is None:
+                raise NotChecked(f"{host}:{port} was not checked by the wizard's target policy")
+            return [ResolveResult(
+                hostname=host, host=address, port=port,
+                family=socket.AF_INET6 if ":" in address else socket.AF_INET,
+                proto=0, flags=socket.AI_NUMERICHOST,
+            )]
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        address = self.pins.address_for(host, port)
-        if address is None:
-            raise NotChecked(f"{host}:{port} was not checked by the wizard's target policy")
-        return [ResolveResult(
-            hostname=host, host=address, port=port,
-            family=socket.AF_INET6 if ":" in address else socket.AF_INET,
-            proto=0, flags=socket.AI_NUMERICHOST,
-        )]
+        async def close(self) -> None:
+            return None
 
-    async def close(self) -> None:
-        return None
+    return PinnedResolver()
 
 
 class ADLS(Connector):
@@ -208,7 +209,7 @@ class ADLS(Connector):
         covers = ("authentication", "container") if first == "tls" else ("container",)
 
         remaining = max(0.05, ctx.deadline.remaining())
-        connector = aiohttp.TCPConnector(resolver=PinnedResolver(pins), use_dns_cache=False)
+        connector = aiohttp.TCPConnector(resolver=pinned_resolver(pins), use_dns_cache=False)
         # The session is the wizard's: no proxies from the environment, no cookies, and the
         # body left compressed as azure-core expects of a session it did not create.
         async with aiohttp.ClientSession(connector=connector, trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),

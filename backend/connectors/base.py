@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -124,16 +125,23 @@ class Connector(ABC):
             raise Failure(Code.INVALID_PARAMETERS, " ".join(bad.values()), fields=bad, stage="parameters")
 
 
+_CITATION = re.compile(r" ?\[[a-z][a-z0-9 ,_-]*\]")
+
+
 def functionality(
     name: str, kind: str, applicability: str, description: str, capabilities: dict[str, list[str]]
 ) -> FunctionalitySchema:
-    """A functionality in a connector module: ``capabilities`` maps each capability to what it depends on."""
+    """A functionality in a connector module: ``capabilities`` maps each capability to what it depends on.
+
+    A description may tie a sentence to the documentation cited in the module's comments with a
+    marker such as ``[truncate]``; the markers are for maintainers and are not shown to users.
+    """
     return FunctionalitySchema.model_validate(
         {
             "name": name,
             "kind": kind,
             "applicability": applicability,
-            "description": description,
+            "description": _CITATION.sub("", description),
             "capabilities": [{"name": cap, "depends_on": deps} for cap, deps in capabilities.items()],
         }
     )

@@ -6,8 +6,8 @@ driver resolves the name itself; the wizard has checked it against the target po
 
 Deadlines (databricks-sql-connector, ``databricks/sql/client.py`` "Internal arguments" and
 ``auth/retry.py``): ``_socket_timeout`` bounds every connect and read; the retry policy is cut to
-one attempt, a 0.1 s back-off and a total retry duration of the time left, because by default a
-silent or failing workspace is retried for up to 900 s (measured here: 60 s for a 503). The
+the fewest attempts it allows, a 0.1 s back-off and a total retry duration of the time left, because
+by default a silent or failing workspace is retried for up to 900 s (measured here: 60 s for a 503). The
 SQLAlchemy dialect drops the URL's port, so it goes in ``_port``.
 """
 
@@ -115,6 +115,9 @@ class Databricks(SQLConnector):
             raise Failure(Code.INVALID_PARAMETERS, "The host is the workspace's host name alone.",
                           fields={"host": "Give the host name only, e.g. adb-1234567890123456.7.azuredatabricks.net "
                                           "(no https://, no path)."})
+        if any(ord(c) < 32 or ord(c) == 127 for c in params.token):
+            raise Failure(Code.INVALID_PARAMETERS, "The token contains control characters (a line break?).",
+                          fields={"token": "Paste the access token alone, without line breaks."})
         http_path(params)
         tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
 
@@ -202,7 +205,7 @@ class Databricks(SQLConnector):
             if isinstance(err, ssl.SSLCertVerificationError):
                 name_problem = err.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
                 fields = ({"host": "The workspace's certificate does not name this host."} if name_problem else
-                          {_ca_field(params): "The certificate is not signed by a CA the wizard trusts: give the CA."})
+                          {tls.blame_in(params, "ca"): "The certificate is not signed by a CA the wizard trusts: give the CA."})
                 return Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(err)), fields=fields, stage="tls")
             if isinstance(err, ssl.SSLError):
                 if err.reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE"):
@@ -288,12 +291,6 @@ def http_path(params: Any) -> str:
     return cluster if cluster.startswith("/") else "/" + cluster
 
 
-def _ca_field(params: Any) -> str:
-    """The field that gave the CA: ``ca_filename`` if that is how it came, else ``ca``."""
-    hook = params.hooks_params.SSL if params.hooks_params else None
-    return f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
-
-
 def _path_field(params: Any) -> str:
     return "warehouse_id" if (params.warehouse_id or "").strip() else "cluster_path"
 
@@ -301,15 +298,13 @@ def _path_field(params: Any) -> str:
 def _chain(exc: BaseException) -> list[BaseException]:
     """The error and what caused it: chained exceptions, urllib3's ``reason``, RequestError's original error."""
     found: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
+    todo: list[Any] = [exc]
     while todo:
         err = todo.pop(0)
-        if err is None or err in found:
+        if not isinstance(err, BaseException) or err in found:
             continue
         found.append(err)
-        todo.append(getattr(err, "reason", None) if isinstance(getattr(err, "reason", None), BaseException) else None)
-        todo.extend(a for a in err.args if isinstance(a, BaseException))
-        todo.append(err.__cause__ or err.__context__)
+        todo += [getattr(err, "reason", None), *err.args, err.__cause__ or err.__context__]
     return found
 
 

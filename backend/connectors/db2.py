@@ -145,7 +145,7 @@ class DB2(SQLConnector):
         super().check_parameters(params, ctx)
         try:
             import ibm_db  # noqa: F401 - the bundled clidriver must load, not just be present
-        except ImportError as exc:
+        except (ImportError, OSError) as exc:
             raise Failure(Code.DRIVER_NOT_AVAILABLE, f"The Db2 driver does not load here: {exc}.",
                           fields={"protocol": "The 'ibm_db' package is installed but its CLI libraries do not load."}) from None
         bad = {name: "Db2's client cannot take a ';' in this value (IBM: not supported in connection strings)."
@@ -181,6 +181,10 @@ class DB2(SQLConnector):
     def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
         import ibm_db
 
+        return _Session(ibm_db.connect(self.connection_string(params, endpoint, ctx), "", ""))
+
+    def connection_string(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> str:
+        """The CLI connection string (``;`` in a value was refused at the parameters stage)."""
         url = self.url(params, endpoint)
         keywords: dict[str, Any] = {
             "DATABASE": url.database,
@@ -191,8 +195,7 @@ class DB2(SQLConnector):
             "PWD": url.password,
             **self.connect_args(params, endpoint, ctx),
         }
-        conn_str = "".join(f"{key}={value};" for key, value in keywords.items())
-        return _Session(ibm_db.connect(conn_str, "", ""))
+        return "".join(f"{key}={value};" for key, value in keywords.items())
 
     def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
         seconds = max(1, math.ceil(ctx.deadline.remaining()))
@@ -250,7 +253,7 @@ class DB2(SQLConnector):
             message_id = _number(r"\bSQL(\d{4,5})N\b", text)
             sqlcode = -message_id if message_id is not None else None
         if sqlcode == -30081:
-            return _communication_failure(text, _ca_field(params))
+            return _communication_failure(text, tls.blame_in(params, "ca"))
         if sqlcode == -30082:
             reason = _number(r'reason "(\d+)"', text)
             code, fields = _REASONS.get(reason or 0, (Code.AUTHENTICATION_FAILED, _AUTH))
@@ -316,12 +319,6 @@ class DB2(SQLConnector):
 
 def _mode(found: tls.TLSMaterial) -> str:
     return found.mode or "verify-full"  # an SSL hook without a mode: the safe choice
-
-
-def _ca_field(params: Any) -> str:
-    """The field that gave the CA: ``ca_filename`` if that is how it came, else ``ca``."""
-    hook = params.hooks_params.SSL if params.hooks_params else None
-    return f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
 
 
 def _number(pattern: str, text: str) -> int | None:

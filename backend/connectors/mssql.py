@@ -49,7 +49,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -228,17 +228,18 @@ class FreeTDSConfig:
 
     ``FREETDSCONF`` is set once, when this module is imported (before any driver thread runs),
     for the whole process: FreeTDS reads the first file that holds the requested section, so
-    connections made by others are not affected. Sections are rewritten atomically (a new file
-    renamed over the old one), so a driver reading it never sees half a file.
+    connections made by others are not affected. The directory (0700, an unguessable name) is
+    made at the first test that needs it and removed when the process ends. Sections are
+    rewritten atomically (a new file renamed over the old one), so a driver reading it never
+    sees half a file.
     """
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="wizard-freetds-"))
+        self.dir = Path(tempfile.gettempdir()) / f"wizard-freetds-{os.getpid()}-{secrets.token_hex(8)}"
         self.path = self.dir / "freetds.conf"
         self._sections: dict[str, dict[str, str]] = {}
         self._lock = threading.Lock()
-        self._write()
-        atexit.register(shutil.rmtree, self.dir, True)
+        self._made = False
 
     def add(self, settings: dict[str, str]) -> str:
         """A new section with ``settings``; returns its name (``Servername`` for ODBC, ``server`` for pymssql)."""
@@ -258,6 +259,10 @@ class FreeTDSConfig:
                 self._write()
 
     def _write(self) -> None:
+        if not self._made:
+            os.mkdir(self.dir, 0o700)  # fails if the name was taken: never write into someone else's folder
+            atexit.register(shutil.rmtree, self.dir, True)
+            self._made = True
         lines = ["# Written by the Connection Wizard: one section per running connection test.\n"]
         for name, settings in self._sections.items():
             lines.append(f"[{name}]\n")
@@ -323,6 +328,47 @@ class TDSRelay:
         if length < 8 or len(data) < length:
             return None
         return data[0], data[8:length]
+
+    def server_messages(self) -> list[tuple[int, bytes]]:
+        """The whole TDS messages (type, payload) at the start of what the server sent, in clear.
+
+        Parsing stops at the first thing that is not a TDS packet (TLS records once the whole
+        session is encrypted), so nothing encrypted is ever read.
+        """
+        data = bytes(self.server_bytes)
+        messages: list[tuple[int, bytes]] = []
+        offset, kind, payload = 0, None, b""
+        while offset + 8 <= len(data):
+            ptype, status, length = data[offset], data[offset + 1], int.from_bytes(data[offset + 2:offset + 4], "big")
+            if ptype not in (TDS_REPLY, TDS_PRELOGIN) or status > 0x1F or length < 8 or offset + length > len(data):
+                break
+            kind = ptype
+            payload += data[offset + 8:offset + length]
+            offset += length
+            if status & 0x01:  # end of message
+                messages.append((kind, payload))
+                kind, payload = None, b""
+        return messages
+
+    def login_reply_seen(self, tds5: bool) -> bool:
+        """The server's answer to the login travelled in clear and was read whole."""
+        replies = [kind for kind, _ in self.server_messages() if kind == TDS_REPLY]
+        return len(replies) >= (1 if tds5 else 2)
+
+    def login_errors(self, tds5: bool) -> list[int]:
+        """Error numbers in the server's answer to the login, when it travelled in clear.
+
+        SQL Server answers a login to a database that cannot be opened with two messages (4060,
+        then 18456); FreeTDS reports only the more severe one, the relay still sees both. Tokens:
+        MS-TDS 2.2.7 (ERROR 0xAA, INFO 0xAB) and TDS 5.0 EED (0xE5).
+        """
+        replies = [payload for kind, payload in self.server_messages() if kind == TDS_REPLY]
+        if not tds5:
+            replies = replies[1:]  # the first answer is the PRELOGIN one
+        numbers: list[int] = []
+        for payload in replies[:2]:
+            numbers += _error_numbers(payload, tds5)
+        return numbers
 
     def spoke_tds(self) -> bool | None:
         """None: the server sent nothing; False: what it sent is not a TDS answer."""
@@ -466,6 +512,24 @@ def _unregister(selector: selectors.BaseSelector, sock: socket.socket) -> None:
         pass
 
 
+def _error_numbers(payload: bytes, tds5: bool) -> list[int]:
+    """Message numbers of the ERROR/EED tokens in a token stream (stops at a token it does not know)."""
+    numbers: list[int] = []
+    i = 0
+    done_size = 8 if tds5 else 12  # DONE: status, curcmd/tran state, row count (4 bytes in TDS 5.0, 8 in 7.2+)
+    while i < len(payload):
+        token = payload[i]
+        if token in (0xAA, 0xE5) and i + 7 <= len(payload):  # ERROR (7.x), EED (5.0): number first
+            numbers.append(int.from_bytes(payload[i + 3:i + 7], "little"))
+        if token in (0xAA, 0xAB, 0xE5, 0xAD, 0xE3, 0xE2) and i + 3 <= len(payload):
+            i += 3 + int.from_bytes(payload[i + 1:i + 3], "little")
+        elif token in (0xFD, 0xFE, 0xFF):
+            i += 1 + done_size
+        else:
+            break
+    return numbers
+
+
 def _prelogin_option(payload: bytes, token: int) -> int | None:
     """The first byte of a PRELOGIN option (MS-TDS 2.2.6.5: token, offset, length …, 0xFF)."""
     i = 0
@@ -523,7 +587,6 @@ class Session:
     driver: str
     """The DB-API module: ``pyodbc`` or ``pymssql``."""
     tls_mode: str = "optional"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         # The relay first: FreeTDS says goodbye under TDS 5.0 (a LOGOUT it then waits up to 5 s
@@ -538,11 +601,14 @@ class Session:
 
 # --- error numbers ----------------------------------------------------------------------------
 
-# SQL Server (https://learn.microsoft.com/en-us/sql/relational-databases/errors-events/database-engine-events-and-errors)
-# and Sybase ASE (SAP ASE "Troubleshooting: Error Messages Advanced Resolutions",
-# https://infocenter.sybase.com/help/topic/com.sybase.infocenter.dc00729.1500/html/errMessageAdvRes/)
-# server messages, by number. SQL Server sends no SQLSTATE in TDS; FreeTDS gives its own ones
-# (42000 for a failed login), so the number decides.
+# Server messages, by number. SQL Server: the Database Engine events and errors reference
+# (https://learn.microsoft.com/en-us/sql/relational-databases/errors-events/database-engine-events-and-errors,
+# and mssqlserver-18456-database-engine-error: the client always sees state 1, the reason is in the
+# server's log). Sybase ASE: 4002 is its generic "Login failed" (Security Administration Guide,
+# https://infocenter.sybase.com/help/topic/com.sybase.infocenter.dc31654.1550/html/sag1/BABEAIIJ.htm);
+# 911, 4001 and 10351 as in ASE's error message reference ("Troubleshooting: Error Messages").
+# SQL Server sends no SQLSTATE in TDS and FreeTDS makes up its own (42000 for a failed login), so
+# the number decides.
 _SERVER_ERRORS: dict[int, tuple[Code, dict[str, str]]] = {
     # MSSQLSERVER_18456: "Login failed for user" (the state, logged only on the server, tells why)
     18456: (Code.AUTHENTICATION_FAILED, {"password": "The server refused this user name and password.",
@@ -573,6 +639,24 @@ _SERVER_ERRORS: dict[int, tuple[Code, dict[str, str]]] = {
     230: (Code.PERMISSION_DENIED, {"schema_name": "This user lacks a permission the test query needs."}),
 }
 
+_PRECEDENCE = {4060: 0, 4064: 0, 911: 0, 916: 0, 10351: 0, 4001: 0}
+"""Server messages that say more than the 'login failed' they come with."""
+_SUMMARY = {
+    4060: "SQL Server cannot open the database requested by the login (error 4060), so the login failed.",
+    4064: "SQL Server cannot open the login's default database (error 4064), so the login failed.",
+    916: "This login may not access the database (error 916).",
+}
+"""What a message says, for the messages the driver hid behind 'login failed' (seen by the relay)."""
+
+
+def _server_number(numbers: list[int]) -> int | None:
+    """The server message that decides the verdict: the most specific one, else the first."""
+    server = [n for n in numbers if n in _SERVER_ERRORS]
+    if not server:
+        return None
+    return min(server, key=lambda n: (_PRECEDENCE.get(n, 9), server.index(n)))
+
+
 # FreeTDS's own error numbers (TDSERRNO in include/freetds/tds.h, the same in db-lib and ODBC).
 TDSEFCON, TDSETIME, TDSEREAD, TDSEWRIT, TDSESOCK, TDSECONN = 20002, 20003, 20004, 20006, 20008, 20009
 TDSEINTF, TDSEUHST, TDSEPWD, TDSESEOF, TDSEBTOK, TDSEUTDS, TDSESYNC = 20012, 20013, 20014, 20017, 20020, 20146, 20001
@@ -597,6 +681,8 @@ class DriverError:
     numbers: list[int]
     os_errno: int | None
     text: str
+    driver_manager: bool = False
+    """The message comes from unixODBC itself (its "[Driver Manager]" component tag), not the driver."""
 
 
 def parse_driver_error(exc: BaseException) -> DriverError:
@@ -615,17 +701,27 @@ def parse_driver_error(exc: BaseException) -> DriverError:
             native = int(match.group("native"))
             if native:
                 numbers.append(native)
-        clean = re.sub(r"\[[0-9A-Z]{5}\]\s*|\[FreeTDS\]|\[SQL Server\]|\[unixODBC\]|\[Microsoft\]|\(SQL\w+\)", "", text)
-        return DriverError(list(dict.fromkeys(sqlstates)), numbers, None, one_line(clean))
+        clean = re.sub(r"\[[0-9A-Z]{5}\]\s*|\[FreeTDS\]|\[SQL Server\]|\[unixODBC\]|\[Microsoft\]|"
+                       r"\[Driver Manager\]|\(SQL\w+\)", "", text)
+        return DriverError(list(dict.fromkeys(sqlstates)), numbers, None, one_line(clean),
+                           driver_manager="[Driver Manager]" in text)
     payload = args[0] if len(args) == 1 and isinstance(args[0], tuple) else args
     if len(payload) >= 2 and isinstance(payload[0], int):  # pymssql
         raw = payload[1]
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-        # the first number is the most severe message's (a server error such as 18456, or db-lib's own)
-        numbers = list(dict.fromkeys([payload[0], *(int(n) for n in _DBLIB_NUMBER.findall(text))]))
+        # The first number is the most severe message's (a server error such as 18456, or db-lib's own).
+        # pymssql keeps the last server message in process-wide variables when no connection came
+        # about, so a number with no server text before db-lib's own lines is a stale one: dropped.
+        dblib = text.find("DB-Lib error message")
+        # db-lib's 20018 ("General SQL Server error: Check messages from the SQL Server") says that
+        # this login did receive a server message.
+        fresh = (payload[0] >= 20000 or "DB-Lib error message 20018," in text
+                 or (dblib != 0 and text[:dblib if dblib > 0 else len(text)].strip() != ""))
+        numbers = list(dict.fromkeys([*([payload[0]] if fresh else []), *(int(n) for n in _DBLIB_NUMBER.findall(text))]))
         errno_match = _NET_ERRNO.search(text)
         os_errno = int(errno_match.group(1)) if errno_match else None
-        lines = [ln for ln in text.splitlines() if ln.strip() and not _DBLIB_NUMBER.match(ln.strip())]
+        readable = re.sub(r"DB-Lib error message \d+, severity \d+:\s*", "\n", text)
+        lines = [ln.strip() for ln in readable.splitlines() if ln.strip()]
         return DriverError([], numbers, os_errno, one_line("\n".join(dict.fromkeys(lines))))
     number = getattr(exc, "number", None)
     if isinstance(number, int):
@@ -679,8 +775,8 @@ class TDSConnector(SQLConnector):
         if odbc is None or odbc.freetds:
             section = FREETDS_CONFIG.add(self.freetds_settings(relay.port, mode, ctx))
             ctx.stack.callback(FREETDS_CONFIG.remove, section)
-        return RelayedEndpoint(endpoint.host, endpoint.address, endpoint.port, endpoint.via_ssh,
-                               relay=relay, section=section, odbc=odbc, tls_mode=mode)
+        known = {f.name: getattr(endpoint, f.name) for f in fields(Endpoint)}
+        return RelayedEndpoint(**known, relay=relay, section=section, odbc=odbc, tls_mode=mode)
 
     def driver_seconds(self, ctx: TestContext) -> int:
         """The drivers' own timeouts: just after the deadline, when the relay has already cut them off.
@@ -771,26 +867,46 @@ class TDSConnector(SQLConnector):
     # --- the verdicts -------------------------------------------------------------------------
 
     def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+        """A driver error of the test query (login errors go through :meth:`refine`)."""
         if isinstance(exc, Failure):
             return exc
-        err = parse_driver_error(exc)
+        relay = endpoint.relay if isinstance(endpoint, RelayedEndpoint) else None
+        if relay is not None and relay.closed_at_deadline:
+            return Failure(Code.CONNECTION_TIMEOUT, "The test query did not finish before the deadline.", stage="query")
+        return self.classify_error(parse_driver_error(exc), login=False)
+
+    def classify_error(self, err: DriverError, *, login: bool = True) -> Failure:
+        """The verdict of a driver error, from its message numbers and SQLSTATEs.
+
+        ``login``: the error ended the login (stages tcp … database); otherwise the test query.
+        """
         text = err.text
-        for number in err.numbers:
-            if number in _SERVER_ERRORS:
-                code, fields = _SERVER_ERRORS[number]
-                return Failure(code, text, fields=fields, stage=stage_of(code))
+        number = _server_number(err.numbers)
+        if number is not None:
+            code, fields = _SERVER_ERRORS[number]
+            return Failure(code, text, fields=fields, stage=stage_of(code) if login else "query")
         numbers = set(err.numbers)
         states = set(err.sqlstates)
-        if states & _SQLSTATE_NO_DRIVER:
+        if states & _SQLSTATE_NO_DRIVER or (err.driver_manager and "01000" in states):
+            # IM002/IM003; or unixODBC's 01000 "Can't open lib": the driver library cannot be loaded
             return Failure(Code.DRIVER_NOT_AVAILABLE, text, fields={"protocol": "The ODBC driver could not be loaded."},
                            stage="parameters")
+        if not login:
+            if states & _SQLSTATE_TIMEOUT or TDSETIME in numbers:
+                return Failure(Code.CONNECTION_TIMEOUT, text, stage="query")
+            if numbers & _HANDSHAKE_BROKEN or states & _SQLSTATE_LINK:
+                return Failure(Code.UNEXPECTED_ERROR, f"The server dropped the connection during the test query: {text}",
+                               stage="query")
+            return Failure(Code.UNEXPECTED_ERROR, text, stage="query")
         if states & _SQLSTATE_AUTH or TDSEPWD in numbers:
             return Failure(Code.AUTHENTICATION_FAILED, text,
                            fields={"password": "The server refused this user name and password."}, stage="authentication")
         if TDSEUHST in numbers:
             return Failure(Code.HOST_NOT_FOUND, text, fields={"host": "Host name not found."}, stage="dns")
         if TDSECONN in numbers or TDSESOCK in numbers:
-            if err.os_errno == errno.ECONNREFUSED:
+            # "Unable to connect": FreeTDS's ODBC driver drops the OS error; a timeout would have been
+            # 20003/HYT00, so what is left is a refusal (or, rarely, no route: then db-lib says which).
+            if err.os_errno in (None, errno.ECONNREFUSED):
                 return Failure(Code.PORT_CLOSED, text, fields={"port": "Nothing is listening on this port."}, stage="tcp")
             return Failure(Code.CONNECTION_TIMEOUT, text, fields={"host": "The server could not be reached."}, stage="tcp")
         if states & _SQLSTATE_TIMEOUT or TDSETIME in numbers:
@@ -806,8 +922,29 @@ class TDSConnector(SQLConnector):
         hung up alike ("Unable to connect to data source", 08001 / 20002); the PRELOGIN exchange
         the relay forwarded tells them apart.
         """
-        failure = self.classify(exc, params, endpoint)
+        err = parse_driver_error(exc) if not isinstance(exc, Failure) else None
         relay = endpoint.relay
+        if err is not None and relay is not None:
+            in_clear = relay.login_errors(self.tds_version.startswith("5"))
+            if endpoint.odbc is None and relay.login_reply_seen(self.tds_version.startswith("5")):
+                # pymssql: only server messages this very login received (see parse_driver_error)
+                err.numbers = [n for n in err.numbers if n not in _SERVER_ERRORS or n in in_clear]
+            seen = [n for n in in_clear if n not in err.numbers]
+            err.numbers = [*err.numbers, *seen]
+        if err is not None and endpoint.section:
+            err.text = err.text.replace(endpoint.section, f"{endpoint.host}:{endpoint.port}")
+        failure = self.classify_error(err) if err is not None else self.classify(exc, params, endpoint)
+        if err is not None and relay is not None:
+            chosen = _server_number(err.numbers)
+            if chosen in seen and chosen in _SUMMARY:
+                failure.detail = _SUMMARY[chosen]
+        if failure.code == Code.AUTHENTICATION_FAILED and 18456 in (err.numbers if err else []) and relay is not None \
+                and not relay.server_messages()[1:] and endpoint.tls_mode in ("require", "verify-ca"):
+            # The answer to the login was encrypted: a database that cannot be opened (4060) looks
+            # the same as a wrong password through FreeTDS, which reports only the 'login failed'.
+            failure.fields.setdefault("database", ["If the user name and password are right, this database may not "
+                                                   "exist or this login may not open it (SQL Server reports both as "
+                                                   "'Login failed')."])
         if relay is None or failure.code in (Code.AUTHENTICATION_FAILED, Code.DATABASE_NOT_FOUND,
                                              Code.PERMISSION_DENIED, Code.DRIVER_NOT_AVAILABLE):
             return failure
@@ -842,6 +979,8 @@ class TDSConnector(SQLConnector):
                                stage="tls")
             return Failure(Code.TLS_HANDSHAKE_FAILED, f"{where} offered TLS, but the TLS handshake failed. {failure.detail}",
                            fields={f"{SSL_FIELD}.ssl_mode": "The TLS handshake failed; check the server's TLS setup."},
+                           body="The server's certificate or TLS versions could not be used. Check the server's TLS "
+                                "setup, or use ssl_mode 'optional' if an unencrypted link is acceptable.",
                            stage="tls")
         if failure.code in (Code.TLS_HANDSHAKE_FAILED, Code.UNEXPECTED_ERROR):
             spoke = relay.spoke_tds()
@@ -860,7 +999,7 @@ class TDSConnector(SQLConnector):
                 looks = " (it looks like HTTP)" if bytes(relay.server_bytes[:5]) == b"HTTP/" else ""
                 return _handshake_failure(
                     self.label, f"{where} answered with bytes that are not TDS{looks}: it is not {self.label}.",
-                    title=f"This port does not answer like {self.label}")
+                    title=f"This port does not answer like {self.label}", code=Code.UNEXPECTED_ERROR)
         return failure
 
     # --- after the login ----------------------------------------------------------------------
@@ -895,18 +1034,30 @@ class TDSConnector(SQLConnector):
         cur = conn.raw.cursor()
         try:
             cur.execute(sql, args) if args else cur.execute(sql)
-            return cur.fetchone()
+            # every row and the final DONE: closing a cursor with results pending makes FreeTDS
+            # cancel (TDS attention) and wait for the server to acknowledge it
+            rows = cur.fetchall()
         finally:
             cur.close()
+        return rows[0] if rows else None
 
 
-def _handshake_failure(label: str, detail: str, *, title: str | None = None) -> Failure:
+def _handshake_failure(
+    label: str, detail: str, *, title: str | None = None, code: Code = Code.TLS_HANDSHAKE_FAILED
+) -> Failure:
+    """The server broke off the TDS handshake (PRELOGIN, or the TDS 5.0 login) before any login verdict.
+
+    A port that answers with something other than TDS is UNEXPECTED_ERROR (with its own title), as
+    for every other connector; a handshake that ends at once or in TLS-first is TLS_HANDSHAKE_FAILED.
+    """
     return Failure(
-        Code.TLS_HANDSHAKE_FAILED,
+        code,
         detail,
         fields={"port": f"The server at this port did not complete the {label} (TDS) handshake: check that it is "
                         f"the {label} port."},
         title=title or "The server ended the handshake",
+        body=f"Check that the host and port lead to {label}, and whether the server accepts only TLS from the "
+             "first byte.",
         stage="tls",
         kind=SystemMessageKind.error,
     )
@@ -928,10 +1079,13 @@ class MsSQL(TDSConnector):
     default_port = 1433
     tds_version = "7.4"  # SQL Server 2012 and later; older servers answer with the version they speak
     hooks = frozenset({"SSHTunnel", "SSL"})
+    # Kerberos: FreeTDS here is built with GSSAPI (Trusted_Connection=yes, ServerSPN), but it takes
+    # its credentials from the process environment (KRB5CCNAME), so it would have to run in the
+    # Kerberos hook's worker process, and no SQL Server with Windows authentication can run here to
+    # check that it works. Not offered until it can be tested.
     hook_notes = {
-        "Kerberos": "Windows (Kerberos) logins to SQL Server are not offered: FreeTDS would take the Kerberos "
-                    "identity of the whole wizard process, not the principal of this test. Use a SQL Server login "
-                    "(user name and password).",
+        "Kerberos": "Windows (Kerberos) logins to SQL Server are not available in the wizard yet. Use a SQL Server "
+                    "login (user name and password).",
     }
     ssl_modes = ("disable", "optional", "require", "verify-ca")
     protocols = {

@@ -344,7 +344,7 @@ class Oracle(SQLConnector):
             if isinstance(err, ssl.SSLCertVerificationError):
                 name_problem = err.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
                 fields = ({"host": "The server's certificate does not name this host."} if name_problem else
-                          {_ca_field(params): "The server's certificate is not signed by this CA (or by a public CA)."})
+                          {tls.blame_in(params, "ca"): "The server's certificate is not signed by this CA (or by a public CA)."})
                 return Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(err)), fields=fields, stage="tls")
             if isinstance(err, ssl.SSLError):
                 return Failure(Code.TLS_HANDSHAKE_FAILED, one_line(str(err)), fields={
@@ -451,12 +451,6 @@ async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version
         "service": service,
         "schema": schema,
     }
-
-
-def _ca_field(params: Any) -> str:
-    """The field that gave the CA: ``ca_filename`` if that is how it came, else ``ca``."""
-    hook = params.hooks_params.SSL if params.hooks_params else None
-    return f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -310,6 +310,16 @@ def material(ctx: TestContext) -> TLSMaterial | None:
     return found if isinstance(found, TLSMaterial) else None
 
 
+def blame_in(params: Any, item: str) -> str:
+    """The request field that gave ``item`` (``ca``, ``cert``, ``key``), from the request alone.
+
+    For code that has the request but not the context (``classify``): ``…_filename`` when the
+    item came as a server-side file, else the inline field.
+    """
+    hook = params.hooks_params.SSL if getattr(params, "hooks_params", None) else None
+    return f"{FIELD}.{item}_filename" if hook is not None and getattr(hook, f"{item}_filename", None) else f"{FIELD}.{item}"
+
+
 def system_ca_file() -> Path | None:
     """The operating system's CA bundle, as Python's own OpenSSL knows it (None if there is none).
 

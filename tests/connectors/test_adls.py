@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.connectors._objectstore import Endpoint, Pins, transport_failure
-from backend.connectors.adls import ADLS, CONNECTOR, PinnedResolver, parse_connection_string
+from backend.connectors.adls import ADLS, CONNECTOR, parse_connection_string, pinned_resolver
 from backend.main import create_app
 from backend.messages import Code
 from tests.conftest import make_settings, run_test, stage
@@ -243,7 +243,7 @@ async def _list_through(resolver_pins: Pins, url: str) -> list[str]:
     from azure.core.pipeline.transport import AioHttpTransport
     from azure.storage.blob.aio import ContainerClient
 
-    connector = aiohttp.TCPConnector(resolver=PinnedResolver(resolver_pins), use_dns_cache=False)
+    connector = aiohttp.TCPConnector(resolver=pinned_resolver(resolver_pins), use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as session:
         transport = AioHttpTransport(session=session, session_owner=False)
         async with ContainerClient(url, CONTAINER, credential={"account_name": ACCOUNT, "account_key": ACCOUNT_KEY},

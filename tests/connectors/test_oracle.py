@@ -218,7 +218,7 @@ def _server_error(message: str, code: int) -> BaseException:
     return err.exc_type(err)
 
 
-def _connect_failure(cause: BaseException) -> BaseException:
+def _connect_failure(cause: Exception) -> BaseException:
     """DPY-6005, as thin mode wraps a failure of the connect phase (impl/thin/connection.pyx)."""
     return ora_errors._create_exception(ora_errors.ERR_CONNECTION_FAILED, cause=cause, connection_id="x")
 

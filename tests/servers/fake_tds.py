@@ -379,7 +379,7 @@ class FakeTDS7(_FakeServer):
                 row: list[str | None] = [self.version, user, database, "dbo"]
                 channel.sendall(packet(REPLY, result_set(["version", "login", "db", "schema"], [row])))
             elif "SCHEMA_ID" in text.upper():
-                found = next((s for s in self.schemas if f"'{s}'" in text or s in text.split("SCHEMA_ID", 1)[1]), None)
+                found = next((s for s in self.schemas if re.search(rf"(?<![\w@]){re.escape(s)}(?![\w])", text)), None)
                 channel.sendall(packet(REPLY, result_set(["id"], [[None if found is None else "5"]])))
             else:
                 channel.sendall(packet(REPLY, done_token(0, 0xC1)))
@@ -412,14 +412,20 @@ class _TLSChannel:
 
 
 def _batch_text(payload: bytes) -> str:
-    """The SQL of a SQL_BATCH (after ALL_HEADERS) or, roughly, the strings inside an RPC."""
+    """The SQL of a SQL_BATCH (after ALL_HEADERS) or, roughly, the strings inside an RPC.
+
+    An RPC (sp_executesql) holds its SQL text and parameter values as UCS-2 at offsets of either
+    parity, so both alignments are decoded.
+    """
     if len(payload) >= 4:
         total = struct.unpack("<I", payload[:4])[0]
         if 4 <= total <= len(payload):
             payload = payload[total:]
-    if len(payload) % 2:
-        payload = payload[:-1]
-    return payload.decode("utf-16-le", errors="ignore")
+    texts = []
+    for start in (0, 1):
+        chunk = payload[start:]
+        texts.append(chunk[: len(chunk) // 2 * 2].decode("utf-16-le", errors="ignore"))
+    return "\n".join(texts)
 
 
 # --- TDS 5.0 (Sybase ASE) ---------------------------------------------------------------------
@@ -475,6 +481,12 @@ def tds5_result(columns: list[str], rows: list[list[str | None]]) -> bytes:
     return out + tds5_done(0x0010, len(rows))
 
 
+def tds5_dynamic_ack(dyn_id: bytes) -> bytes:
+    """DYNAMIC token of type ACK (0x20): the server accepted a prepare."""
+    body = bytes([0x20, 0x00, len(dyn_id)]) + dyn_id
+    return bytes([0xE7]) + struct.pack("<H", len(body)) + body
+
+
 class FakeTDS5(_FakeServer):
     """A Sybase ASE stand-in: the TDS 5.0 login (4002 login failed, 911 no such database …) and test queries."""
 
@@ -502,6 +514,12 @@ class FakeTDS5(_FakeServer):
         database = "master"
         while True:
             kind, payload = read_message(conn)
+            if kind == ATTENTION:
+                conn.sendall(packet(REPLY, tds5_done(0x0020), 512))  # DONE_ATTN: the cancel is acknowledged
+                continue
+            if payload[:1] == b"\xe7":  # DYNAMIC: FreeTDS prepares a parameterised query, then executes it
+                self._dynamic(conn, payload)
+                continue
             # TDS_LANGUAGE token: 0x21, length (4), status (1), then the SQL text
             text = (payload[6:] if payload[:1] == b"\x21" else payload).decode("latin-1", errors="ignore")
             self.queries.append(text)
@@ -527,3 +545,16 @@ class FakeTDS5(_FakeServer):
                 conn.sendall(packet(REPLY, tds5_result(["id"], [[None if found is None else "5"]]), 512))
             else:
                 conn.sendall(packet(REPLY, tds5_done(), 512))
+
+    def _dynamic(self, conn: socket.socket, payload: bytes) -> None:
+        kind = payload[3]
+        id_len = payload[5]
+        dyn_id = payload[6:6 + id_len]
+        if kind == 0x01:  # TDS_DYN_PREPARE
+            self.queries.append(payload[6 + id_len:].decode("latin-1", errors="ignore"))
+            conn.sendall(packet(REPLY, tds5_dynamic_ack(dyn_id) + tds5_done(), 512))
+        elif kind == 0x02:  # TDS_DYN_EXEC: the parameter values follow (PARAMFMT, PARAMS)
+            found = next((name for name in self.schemas if name.encode() in payload[6 + id_len:]), None)
+            conn.sendall(packet(REPLY, tds5_result(["id"], [[None if found is None else "5"]]), 512))
+        else:  # TDS_DYN_DEALLOC and the rest
+            conn.sendall(packet(REPLY, tds5_dynamic_ack(dyn_id) + tds5_done(), 512))

@@ -3,7 +3,7 @@
 - :class:`ClosingListener` accepts each connection and closes it at once.
 - :class:`GarbageListener` accepts, sends bytes no database speaks, then closes.
 - :class:`TLSListener` completes a TLS handshake with a certificate of the suite's PKI
-  (``tests/servers/tls.py``), then closes (or stays silent): enough to test a driver's TLS checks.
+  (``tests/servers/tls.py``), then hangs up (or stays silent): enough to test a driver's TLS checks.
 - :class:`HTTPSStub` answers every request with one HTTP status, over HTTPS when given a certificate.
 
 Everything listens on 127.0.0.1 on a free port and stops with :meth:`close`.
@@ -86,7 +86,8 @@ class GarbageListener(_Listener):
 
 
 class TLSListener(_Listener):
-    """Completes a TLS handshake with ``cert``/``key``, then closes (or, with ``silent``, holds the line)."""
+    """Completes a TLS handshake with ``cert``/``key``, reads the client's first message and closes without
+    answering (or, with ``silent``, holds the line and never says a word)."""
 
     def __init__(self, cert: Path, key: Path, *, silent: bool = False) -> None:
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -106,6 +107,10 @@ class TLSListener(_Listener):
         if self.silent:
             self.hold(tls)
             return
+        try:
+            tls.recv(65536)  # the client's first message, then hang up without answering
+        except (ssl.SSLError, OSError):
+            pass
         tls.close()
 
 

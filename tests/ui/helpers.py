@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from streamlit.testing.v1 import AppTest
@@ -10,9 +11,9 @@ from components.form import hook_key, widget_key
 
 
 def widget_keys(at: AppTest) -> set[str]:
-    keys = set()
+    keys: set[str] = set()
     for kind in ("text_input", "number_input", "checkbox", "selectbox", "text_area", "toggle"):
-        keys.update(w.key for w in at.get(kind) if getattr(w, "key", None))
+        keys.update(str(w.key) for w in at.get(kind) if getattr(w, "key", None))
     return keys
 
 
@@ -59,10 +60,17 @@ def flags_of(at: AppTest, connector_type: str, path: str) -> list[str]:
     return [m.value for m in block.markdown if ":material/error:" in m.value]
 
 
+def curl_body(code: str) -> dict[str, Any]:
+    """The JSON body of the API page's curl snippet."""
+    body = code.split("<<'JSON'\n", 1)[1].rsplit("\nJSON", 1)[0]
+    parsed: dict[str, Any] = json.loads(body)
+    return parsed
+
+
 def all_text(at: AppTest) -> str:
     """Every piece of text on the page, for secret leak checks."""
     parts: list[str] = []
     for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "subheader"):
-        parts.extend(str(e.value) for e in at.get(kind))
+        parts.extend(str(getattr(e, "value", "")) for e in at.get(kind))
     parts.extend(s.label for s in at.status)
     return "\n".join(parts)

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from components.form import placeholder_for
+from components.snippets import curl_snippet, python_snippet
 from tests.conftest import DB, NASTY_PASSWORD
-from tests.ui.conftest import new_app
-from tests.ui.helpers import choose, fill
+from tests.ui.conftest import new_app, start_api
+from tests.ui.helpers import choose, curl_body, fill
 
 pytestmark = pytest.mark.usefixtures("ui_env")
 PAGE = "pages/api.py"
-
-
-def curl_body(code: str) -> dict[str, Any]:
-    body = code.split("<<'JSON'\n", 1)[1].rsplit("\nJSON", 1)[0]
-    parsed: dict[str, Any] = json.loads(body)
-    return parsed
 
 
 def test_links_endpoints_and_an_example_before_any_form(supported: dict[str, Any], ui_env: str) -> None:
@@ -57,3 +57,33 @@ def test_the_filled_form_becomes_curl_and_python_with_placeholders(postgres: DB)
     at.switch_page("pages/connect.py").run()
     assert at.text_input(key="w-PostgreSQLConnector-password").value == NASTY_PASSWORD
     assert at.toggle(key="hook-PostgreSQLConnector-SSL").value is True
+
+
+def test_the_snippets_run_against_the_api_with_login(tmp_path: Path, postgres: DB) -> None:
+    """The curl and Python snippets, placeholders filled in, log in (cookie + CSRF token) and test."""
+    admin_password = "Snippet-Admin-Pw-1!"
+    api = start_api(auth_enabled=True, admin_password=admin_password, database_url=f"sqlite:///{tmp_path}/w.db")
+    try:
+        body = {"connector_type": "PostgreSQLConnector", "is_source": True, "host": postgres.host,
+                "port": postgres.port, "database": postgres.database, "username": postgres.user,
+                "password": placeholder_for("password")}
+
+        def filled(code: str, quote: Callable[[str], str]) -> str:
+            for placeholder, value in (("<USERNAME>", "admin"), ("<WIZARD_PASSWORD>", admin_password),
+                                       ("<PASSWORD>", postgres.password)):
+                for quoted in (f'"{placeholder}"', f"'{placeholder}'"):
+                    code = code.replace(quoted, quote(value))
+            assert "<" + "PASSWORD>" not in code
+            return code
+
+        python = filled(python_snippet(api.url, body), repr)
+        out = subprocess.run([sys.executable, "-c", python], capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("CONNECTION_SUCCESSFUL"), out.stdout
+
+        curl = filled(curl_snippet(api.url, body), json.dumps)
+        out = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["code"] == "CONNECTION_SUCCESSFUL", out.stdout
+    finally:
+        api.stop()

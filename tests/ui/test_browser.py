@@ -50,8 +50,7 @@ def wizard(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     log = (workdir / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", LOOPBACK, "--server.fileWatcherType", "none"],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = f"http://{LOOPBACK}:{port}"
@@ -146,6 +145,9 @@ def test_postgresql_success_then_a_flagged_failure(
     try:
         page.goto(wizard)
         expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+        expect(page.locator(".st-key-test button")).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_text("Connect to", exact=True)).to_be_visible()
+        page.wait_for_timeout(500)
         shoot(page, "connect-empty", width)
 
         fill_postgres(page, postgres, postgres.port)

@@ -14,7 +14,7 @@ from components.names import connector_name
 from components.session import CLIENT
 from tests.conftest import DB, NASTY_PASSWORD
 from tests.ui.conftest import LiveAPI, new_app, start_api
-from tests.ui.helpers import all_text, choose, field_keys, fill, flags_of, press_test, toggle_hook
+from tests.ui.helpers import all_text, choose, curl_body, field_keys, fill, flags_of, press_test, toggle_hook
 
 pytestmark = pytest.mark.usefixtures("ui_env")
 
@@ -52,18 +52,18 @@ def test_every_connector_renders_its_fields_from_the_metadata(supported: dict[st
             kind, optional = kind_of(prop)
             key = widget_key(connector_type, name)
             if prop.get("values"):
-                box = at.selectbox(key=key)
+                choice = at.selectbox(key=key)
                 expected = list(prop["values"]) if not optional else ["— not set —", *prop["values"]]
-                assert box.options == expected
+                assert choice.options == expected
                 if prop.get("default") is not None:
-                    assert box.value == prop["default"]
+                    assert choice.value == prop["default"]
             elif kind == "boolean":
                 assert at.checkbox(key=key).value == bool(prop.get("default"))
             elif kind in ("integer", "number"):
-                box = at.number_input(key=key)
-                assert box.value == prop.get("default")
+                number = at.number_input(key=key)
+                assert number.value == prop.get("default")
                 if name == "port":
-                    assert (box.min, box.max) == (1, 65535)
+                    assert (number.min, number.max) == (1, 65535)
             elif kind == "password":
                 assert any(w.key == key and w.proto.type == w.proto.PASSWORD for w in at.text_input), key
             elif kind == "text":
@@ -242,3 +242,22 @@ def test_a_test_that_outlasts_the_client_is_a_timeout_message(silent_port: int, 
     press_test(at)
     assert "No answer in time" in at.warning[0].value
     assert [s.state for s in at.status] == ["error"]
+
+
+def test_uploaded_files_fill_text_fields_and_keys_stay_masked() -> None:
+    ct = "PostgreSQLConnector"
+    at = new_app()
+    choose(at, ct)
+    toggle_hook(at, ct, "SSL")
+    toggle_hook(at, ct, "SSHTunnel")
+    ca = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n"
+    at.file_uploader(key=f"up-{widget_key(ct, 'hooks_params.SSL.ca')}").upload("ca.pem", ca.encode()).run()
+    assert at.text_area(key=widget_key(ct, "hooks_params.SSL.ca")).value == ca
+    pkey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
+    at.file_uploader(key=f"up-{widget_key(ct, 'hooks_params.SSHTunnel.pkey')}").upload("id_ed25519", pkey.encode()).run()
+    assert any("id_ed25519" in c.value for c in at.caption)
+    at.switch_page("pages/api.py").run()
+    body = curl_body(at.code[0].value)
+    assert body["hooks_params"]["SSL"]["ca"] == ca
+    assert body["hooks_params"]["SSHTunnel"]["pkey"] == "<SSHTUNNEL_PKEY>"
+    assert "b3BlbnNzaC1rZXktdjEAAAAA" not in all_text(at)

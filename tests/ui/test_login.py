@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from tests.ui.conftest import LiveAPI, new_app, start_api
 from tests.ui.helpers import choose, fill, flags_of, press_test
@@ -21,7 +22,7 @@ def auth_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LiveAP
     api.stop()
 
 
-def log_in(at, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+def log_in(at: AppTest, username: str, password: str) -> None:
     at.text_input(key="login_username").input(username)
     at.text_input(key="login_password").input(password)
     at.button[0].click().run()
@@ -30,7 +31,7 @@ def log_in(at, username: str, password: str) -> None:  # type: ignore[no-untyped
 def test_login_then_test_then_logout(auth_api: LiveAPI, closed_port: int) -> None:
     at = new_app()
     assert at.title[0].value == "Log in", "the API answered 401: only the login page"
-    assert not at.get("text_input") or all(w.key.startswith("login_") for w in at.text_input)
+    assert all(str(w.key).startswith("login_") for w in at.text_input), "no form before login"
 
     log_in(at, "admin", "wrong-password")
     assert "Wrong user name or password" in at.error[0].value
