@@ -28,3 +28,13 @@ def supported_types() -> SupportedConnectionTypes:
 def functionalities(connector_type: str) -> FunctionalityListSchema:
     connector = registry()[connector_type]
     return FunctionalityListSchema(functionalities=list(connector.functionalities))
+
+
+@lru_cache
+def supported_types_json() -> bytes:
+    return supported_types().model_dump_json().encode()
+
+
+@lru_cache
+def functionalities_json(connector_type: str) -> bytes:
+    return functionalities(connector_type).model_dump_json().encode()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from backend.fields import SECRET, TEXT
 
@@ -117,10 +117,13 @@ class FunctionalityListSchema(BaseModel):
 # --- hooks -------------------------------------------------------------------------------------
 
 
+STRICT = ConfigDict(strict=True)
+
 # Hook models carry no docstring: it would become a description the spec does not have.
 
 
 class CreateSSHTunnelHooksSchema(BaseModel):
+    model_config = STRICT
     # An SSH tunnel to the connector's host and port, opened before the database is reached.
 
     host: str | None = Field(default=None, title="Host")
@@ -134,6 +137,7 @@ class CreateSSHTunnelHooksSchema(BaseModel):
 
 
 class CreateSSLHooksSchema(BaseModel):
+    model_config = STRICT
     # TLS settings: a mode, and the CA, client certificate and key as server-side files or inline PEM.
 
     ca_filename: str | None = Field(default=None, title="Ca Filename")
@@ -146,6 +150,7 @@ class CreateSSLHooksSchema(BaseModel):
 
 
 class CreateKerberosHooksSchema(BaseModel):
+    model_config = STRICT
     # Kerberos (GSSAPI) login with a principal and a keytab inside ``WIZARD_FILES_DIR``.
 
     principal: str | None = Field(default=None, title="Principal")
@@ -153,6 +158,7 @@ class CreateKerberosHooksSchema(BaseModel):
 
 
 class CreateConnectionHooksSchema(BaseModel):
+    model_config = STRICT
     SSHTunnel: CreateSSHTunnelHooksSchema | None = None
     SSL: CreateSSLHooksSchema | None = None
     Kerberos: CreateKerberosHooksSchema | None = None

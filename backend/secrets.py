@@ -59,7 +59,12 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
 )
 
 _MIN_SAFE = 4
-"""Secrets shorter than this are masked only where they stand alone."""
+"""Secrets shorter than this are masked only where they stand alone as a word."""
+
+# A short secret "stands alone" between whitespace, quotes, brackets or separators — not inside
+# a word, a number or an address (a password "0" must not turn 127.0.0.1 into 127.••.••.1).
+_ALONE_BEFORE = r"(?<![^\s'\"=(\[{,;])"
+_ALONE_AFTER = r"(?=$|[\s'\")\]},;]|\.(?:\s|$))"
 
 
 def _variants(secret: str) -> set[str]:
@@ -79,18 +84,45 @@ def _variants(secret: str) -> set[str]:
     return {v for v in variants if v}
 
 
-def _mask_values(text: str, secrets: Iterable[str]) -> str:
-    ordered: set[str] = set()
-    for secret in {s for s in secrets if s}:
-        ordered |= _variants(secret)
-    for variant in sorted(ordered, key=len, reverse=True):
-        if variant not in text:
-            continue
-        if len(variant) >= _MIN_SAFE:
-            text = text.replace(variant, MASK)
-        else:
-            text = re.sub(rf"(?<![\w]){re.escape(variant)}(?![\w])", MASK, text)
-    return text
+class Masker:
+    """Masks a fixed set of secret values, every spelling at once, with one compiled pattern.
+
+    Build it once per request (or per set of live secrets) and use it on every string: the
+    spellings are computed and compiled once, not per string.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        variants: set[str] = set()
+        for secret in {s for s in secrets if s}:
+            variants |= _variants(secret)
+        ordered = sorted(variants, key=len, reverse=True)  # longest first: a secret inside another
+        parts = [re.escape(v) if len(v) >= _MIN_SAFE else f"{_ALONE_BEFORE}{re.escape(v)}{_ALONE_AFTER}"
+                 for v in ordered]
+        self.pattern = re.compile("|".join(parts)) if parts else None
+
+    def __call__(self, text: str) -> str:
+        """Replace every known secret value and every credential-looking pattern by a mask."""
+        if not text:
+            return text
+        if self.pattern is not None:
+            text = self.pattern.sub(MASK, text)
+        for pattern in _PATTERNS:
+            text = pattern.sub(_keep_mask, text)
+        return text
+
+    def obj(self, value: Any) -> Any:
+        """Scrub every string inside a JSON-like value (dict keys included)."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self.obj(k): self.obj(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.obj(v) for v in value]
+        return value
+
+
+def _keep_mask(match: re.Match[str]) -> str:
+    return f"{match.group('keep')}{MASK}"
 
 
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
@@ -99,24 +131,12 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     A secret of fewer than four characters is masked only where it stands alone, so that
     a one-letter password does not mangle every word that contains the letter.
     """
-    if not text:
-        return text
-    text = _mask_values(text, secrets)
-    for pattern in _PATTERNS:
-        text = pattern.sub(lambda m: f"{m.group('keep')}{MASK}", text)
-    return text
+    return Masker(secrets)(text) if text else text
 
 
 def scrub_obj(value: Any, secrets: Iterable[str] = ()) -> Any:
     """Scrub every string inside a JSON-like value (dict keys included)."""
-    secrets = tuple(secrets)
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, dict):
-        return {scrub_obj(k, secrets): scrub_obj(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub_obj(v, secrets) for v in value]
-    return value
+    return Masker(secrets).obj(value)
 
 
 # --- the secrets of the tests in flight -------------------------------------------------------
@@ -136,6 +156,7 @@ class LiveSecrets:
         self._active: dict[int, tuple[str, ...]] = {}
         self._ending: list[tuple[float, tuple[str, ...]]] = []
         self._next = 0
+        self._masker: tuple[tuple[str, ...], Masker] = ((), Masker())
 
     @contextlib.contextmanager
     def hold(self, secrets: Iterable[str]) -> Iterator[None]:
@@ -163,18 +184,28 @@ class LiveSecrets:
         return found
 
 
+    def masker(self) -> Masker:
+        """A masker of the live secrets, compiled again only when they change."""
+        values = tuple(self.values())
+        key, masker = self._masker
+        if values != key:
+            masker = Masker(values)
+            self._masker = (values, masker)
+        return masker
+
+
 LIVE = LiveSecrets()
 
 
 # --- logging ----------------------------------------------------------------------------------
 
 
-def _scrub_args(args: Any, live: list[str]) -> Any:
+def _scrub_args(args: Any, live: Masker) -> Any:
     """The record's arguments with every string scrubbed, same shape (formatters may unpack them)."""
     if isinstance(args, tuple):
-        return tuple(scrub(a, live) if isinstance(a, str) else a for a in args)
+        return tuple(live(a) if isinstance(a, str) else a for a in args)
     if isinstance(args, dict):
-        return {k: scrub(v, live) if isinstance(v, str) else v for k, v in args.items()}
+        return {k: live(v) if isinstance(v, str) else v for k, v in args.items()}
     return args
 
 
@@ -187,13 +218,13 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """
     if getattr(record, "_wizard_scrubbed", False):
         return record
-    live = LIVE.values()
+    live = LIVE.masker()
     try:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a broken log call must not break the request
         message = f"{record.msg} {record.args!r}"
         record.msg, record.args = message, None
-    cleaned = scrub(message, live)
+    cleaned = live(message)
     if cleaned != message:
         args = _scrub_args(record.args, live)
         try:
@@ -208,9 +239,9 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
         record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         record.exc_info = None
     if record.exc_text:
-        record.exc_text = scrub(record.exc_text, live)
+        record.exc_text = live(record.exc_text)
     if record.stack_info:
-        record.stack_info = scrub(record.stack_info, live)
+        record.stack_info = live(record.stack_info)
     setattr(record, "_wizard_scrubbed", True)  # noqa: B010 - LogRecord has no such declared field
     return record
 

@@ -22,7 +22,7 @@ from backend.fields import secret_values
 from backend.messages import Code
 from backend.policy import TargetPolicy
 from backend.schemas import ApplicationMessage
-from backend.secrets import LIVE, scrub, scrub_obj
+from backend.secrets import LIVE, Masker, scrub
 from backend.settings import Settings
 
 audit = logging.getLogger("wizard.audit")
@@ -118,12 +118,13 @@ class TestService:
 
 def sanitised(message: ApplicationMessage, secrets: list[str]) -> ApplicationMessage:
     """The message with every secret masked in its free-text parts."""
+    mask = Masker(secrets)
     return message.model_copy(
         update={
-            "title": scrub(message.title, secrets),
-            "body": scrub(message.body, secrets),
-            "details": scrub_obj(message.details, secrets),
-            "payload": scrub_obj(message.payload, secrets),
+            "title": mask(message.title),
+            "body": mask(message.body),
+            "details": mask.obj(message.details),
+            "payload": mask.obj(message.payload),
         }
     )
 

@@ -7,20 +7,20 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from backend.auth.oidc import InvalidToken, OIDCVerifier
 from backend.auth.sessions import COOKIE, SAFE_METHODS, csrf_refusal, csrf_token
-from backend.auth.store import AuthStore
 from backend.errors import APIError
 from backend.messages import Code
 from backend.secrets import scrub
 from backend.settings import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
+    from backend.auth.store import AuthStore
 
 log = logging.getLogger("wizard.auth")
 T = TypeVar("T")
@@ -63,10 +63,14 @@ class AuthService:
     def store(self) -> AuthStore:
         with self._lock:
             if self._store is None:
+                from backend.auth.store import AuthStore
+
                 self._store = AuthStore(self.settings.database_url)
             return self._store
 
     def _url_password(self) -> list[str]:
+        from sqlalchemy.engine import make_url
+
         try:
             password = make_url(self.settings.database_url).password
         except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
@@ -75,6 +79,8 @@ class AuthService:
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run a blocking store call in a thread; an unreachable store is a 503, not a 500."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             return await run_in_threadpool(fn)
         except SQLAlchemyError as exc:
@@ -89,6 +95,8 @@ class AuthService:
 
     def startup(self, out: Callable[[str], None] | None = None) -> None:
         """Open the store and create the first user; print its password if one was generated."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         try:
             # An empty WIZARD_ADMIN_PASSWORD counts as unset: nobody could log in with it.
             generated = self.store.ensure_user(self.settings.admin_username, self.settings.admin_password or None)

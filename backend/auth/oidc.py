@@ -18,10 +18,6 @@ import logging
 import time
 from typing import Any
 
-import httpx
-import jwt
-from jwt.exceptions import InvalidKeyError, PyJWKError, PyJWTError
-
 log = logging.getLogger("wizard.auth")
 
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
@@ -58,6 +54,9 @@ class OIDCVerifier:
 
     async def verify(self, token: str) -> dict[str, Any]:
         """The token's claims, or :class:`InvalidToken`."""
+        import jwt  # imported on first use: only wizards that accept bearer tokens need it
+        from jwt.exceptions import InvalidKeyError, PyJWKError, PyJWTError
+
         if len(token) > MAX_TOKEN_BYTES:
             raise InvalidToken("The bearer token is too long.")
         try:
@@ -124,6 +123,8 @@ class OIDCVerifier:
         return self._keys[kid]
 
     async def _refresh(self) -> None:
+        import httpx
+
         self._last_attempt = time.monotonic()
         self.fetches += 1
         try:

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 
 from backend.auth.guard import AuthService, Principal, not_authenticated
 from backend.auth.sessions import COOKIE, CSRF_HEADER, browser_origin, clear_cookie, csrf_token, same_origin, set_cookie
-from backend.auth.store import address_key, user_key
 from backend.errors import APIError
 from backend.messages import Code
 
@@ -82,6 +81,8 @@ async def auth_create(body: LoginRequest, request: Request, response: Response, 
         raise APIError(403, Code.CSRF_FAILED, "Request refused (CSRF protection)", "The login came from a page of another origin.")
     settings = auth.settings
     client = request.client.host if request.client else "-"
+    from backend.auth.store import address_key, user_key  # SQLAlchemy loads with the store, not at import
+
     keys = [user_key(body.username), address_key(client)]
     store = auth.store
     wait = await auth.call(lambda: store.retry_after(keys, settings.login_max_failures, settings.login_window_s))

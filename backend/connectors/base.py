@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import re
 import logging
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.diagnosis import Deadline, Diagnosis, Failure
 from backend.fields import PropertyDict, iter_fields, property_of
@@ -29,7 +29,13 @@ DATABASE_STAGES = ("parameters", "dns", "tcp", "ssh", "tls", "authentication", "
 
 
 class ConnectorModel(BaseModel):
-    """The two fields every ``Create…Connector`` of the spec starts with."""
+    """The two fields every ``Create…Connector`` of the spec starts with.
+
+    Strict: a body that breaks the schema (``"port": "5432"``, ``"is_source": 0``) is refused
+    with 422 rather than coerced, as the spec's types say.
+    """
+
+    model_config = ConfigDict(strict=True)
 
     hooks_params: CreateConnectionHooksSchema | None = None
     is_source: bool | None = Field(default=None, title="Is Source")

@@ -18,10 +18,9 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy.engine import URL
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
 from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
@@ -29,6 +28,9 @@ from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.hooks import tls
 from backend.messages import Code
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
 class CreateDatabricksConnector(ConnectorModel):
@@ -127,6 +129,8 @@ class Databricks(SQLConnector):
         # databricks-sqlalchemy's URL: databricks://token:<token>@<host>?http_path=…&catalog=…&schema=…
         # (https://github.com/databricks/databricks-sqlalchemy#connection-string). The host name,
         # not the checked address: TLS verifies the certificate against it.
+        from sqlalchemy.engine import URL
+
         return URL.create(
             "databricks",
             username="token",

@@ -52,11 +52,10 @@ import threading
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from urllib.parse import quote_plus
 
 from pydantic import Field
-from sqlalchemy.engine import URL
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
 from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
@@ -65,6 +64,9 @@ from backend.fields import SECRET
 from backend.hooks import tls
 from backend.messages import Code
 from backend.schemas import SystemMessageKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 SSL_FIELD = "hooks_params.SSL"
 APP_NAME = "connection-wizard"
@@ -207,6 +209,8 @@ def odbc_connection_string(attributes: list[tuple[str, str]], driver: OdbcDriver
 @lru_cache(maxsize=4)
 def _odbc_connect_is_unquoted(drivername: str) -> bool:
     """Whether this SQLAlchemy's pyodbc dialect URL-unquotes ``odbc_connect`` (2.0 does, 2.1 does not, issue #11250)."""
+    from sqlalchemy.engine import URL
+
     url = URL.create(drivername, query={"odbc_connect": "a+b%41"})
     dialect_cls = url.get_dialect()
     dialect = dialect_cls()
@@ -217,6 +221,8 @@ def _odbc_connect_is_unquoted(drivername: str) -> bool:
 def odbc_url(drivername: str, connection_string: str) -> URL:
     """The SQLAlchemy URL that hands ``connection_string`` to pyodbc verbatim (``odbc_connect``)."""
     value = quote_plus(connection_string) if _odbc_connect_is_unquoted(drivername) else connection_string
+    from sqlalchemy.engine import URL
+
     return URL.create(drivername, query={"odbc_connect": value})
 
 
@@ -829,6 +835,8 @@ class TDSConnector(SQLConnector):
         if endpoint.odbc is not None:
             return odbc_url(protocol, self.odbc_string(params, endpoint))
         # pymssql: "host" is the FreeTDS section; the dialect appends ":port" (FreeTDS strips it again)
+        from sqlalchemy.engine import URL
+
         return URL.create(protocol, username=params.username, password=params.password,
                           host=endpoint.section, port=endpoint.relay.port, database=params.database)
 

@@ -19,10 +19,9 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy.engine import URL
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
 from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
@@ -30,6 +29,9 @@ from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.hooks import tls
 from backend.messages import Code
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
 class CreateOracleConnector(ConnectorModel):
@@ -242,6 +244,8 @@ class Oracle(SQLConnector):
 
     def url(self, params: Any, endpoint: Endpoint) -> URL:
         # SQLAlchemy takes a URL's database for a SID; the spec's database is the service name.
+        from sqlalchemy.engine import URL
+
         return URL.create(
             self._protocol(params),
             username=params.username,

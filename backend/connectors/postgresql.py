@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
-from sqlalchemy.engine import URL
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
 from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
@@ -15,6 +14,9 @@ from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.hooks import kerberos, tls
 from backend.messages import Code
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
 class CreatePostgreSQLConnector(ConnectorModel):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import importlib.util
 from abc import abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
-
-from sqlalchemy.engine import URL
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from backend.connectors.base import Connector, TestContext
 from backend.diagnosis import Failure, run_blocking
@@ -15,6 +13,9 @@ from backend.fields import PropertyDict
 from backend.messages import Code
 from backend.netprobe import reach, resolve
 from backend.schemas import ApplicationMessage, SystemMessageKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,8 @@ class SQLConnector(Connector):
 
     def url(self, params: Any, endpoint: Endpoint) -> URL:
         """The SQLAlchemy URL (never string formatting: any character in a password works)."""
+        from sqlalchemy.engine import URL
+
         return URL.create(
             params.protocol or self.model.model_fields["protocol"].default,
             username=params.username,

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from backend.connectors import registry
 from backend.deps import ServiceDep, UserDep
 from backend.errors import APIError
 from backend.messages import Code
-from backend.metadata import functionalities, supported_types
+from backend.metadata import functionalities_json, supported_types_json
 from backend.models import CreateConnectorSchema
 from backend.schemas import ApplicationMessage, FunctionalityListSchema, SupportedConnectionTypes
 from backend.service import Busy
+
+JSON = "application/json"
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 
@@ -29,7 +31,7 @@ BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Message: service 
 async def get_functionalities(
     user: UserDep,
     connector_type: str | None = Query(None, description="Connector type parameter for functionalities"),
-) -> FunctionalityListSchema:
+) -> Response:
     if connector_type not in registry():
         valid = ", ".join(registry())
         what = f"'{connector_type}' is not a connector type." if connector_type else "connector_type is required."
@@ -40,7 +42,8 @@ async def get_functionalities(
             f"{what} Use one of: {valid}.",
             details={"connector_type": [f"{what} Use one of: {valid}."]},
         )
-    return functionalities(connector_type)
+    # Built once from the registry and served as ready bytes (the response model documents them).
+    return Response(functionalities_json(connector_type), media_type=JSON)
 
 
 @router.get(
@@ -49,8 +52,8 @@ async def get_functionalities(
     response_model=SupportedConnectionTypes,
     responses=BUSY,
 )
-async def get_supported_types(user: UserDep) -> SupportedConnectionTypes:
-    return supported_types()
+async def get_supported_types(user: UserDep) -> Response:
+    return Response(supported_types_json(), media_type=JSON)
 
 
 @router.post(
