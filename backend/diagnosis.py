@@ -2,22 +2,26 @@
 
 A step either returns, or raises :class:`Failure` with a verdict code. The diagnosis
 records every stage (``passed``, ``failed``, ``skipped`` or ``warning``) and turns the
-outcome into one ApplicationMessage.
+outcome into one ApplicationMessage. An optional listener hears each stage as the test goes
+(the streaming endpoint's live timeline).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from backend.messages import CATALOG, Code
 from backend.schemas import ApplicationMessage, Display, Durability, SystemMessageKind
 
 T = TypeVar("T")
+log = logging.getLogger("wizard.test")
 
 
 class Failure(Exception):
@@ -78,9 +82,9 @@ async def run_blocking(
 ) -> T:
     """Run a blocking driver call in its own daemon thread, bounded by the deadline.
 
-    A call still running at the deadline is abandoned (its driver has been given the
-    same deadline, so it ends on its own shortly after) and the test answers at once;
-    if the abandoned call still succeeds, ``cleanup`` closes what it opened.
+    A call still running at the deadline (or when the test is cancelled) is abandoned (its
+    driver has been given the same deadline, so it ends on its own shortly after) and the
+    test answers at once; if the abandoned call still succeeds, ``cleanup`` closes what it opened.
     A thread per call, not a shared pool: an abandoned call never starves the next test.
     """
     loop = asyncio.get_running_loop()
@@ -115,6 +119,9 @@ async def run_blocking(
     except TimeoutError:
         future.cancel()  # a late result now goes to ``cleanup``
         raise deadline.timeout_failure(what, stage) from None
+    except asyncio.CancelledError:
+        future.cancel()  # the test was cancelled (its client went away): a late result goes to ``cleanup``
+        raise
 
 
 @dataclass
@@ -128,18 +135,52 @@ class Stage:
         return {"name": self.name, "status": self.status, "duration_ms": self.duration_ms, "detail": self.detail}
 
 
+StageEvent = Literal["start", "stage"]
+Listener = Callable[[StageEvent, Stage], None]
+"""Hears ``("start", stage)`` when a stage's step begins, and ``("stage", stage)`` once per stage
+when it is settled for good (a copy: passed, failed, warning or skipped, with duration and detail)."""
+
+
 @dataclass
 class Diagnosis:
-    """Records the stages of one test and builds its verdict."""
+    """Records the stages of one test and builds its verdict.
+
+    With a ``listener``, each stage is told once, in stage order, when it is settled for good:
+    when a step of a later stage begins (the earlier stage's notes are written by then), or
+    when the verdict is built (the remaining stages, not reached ones as ``skipped``). The
+    stages told are then exactly the verdict's ``payload.stages``.
+    """
 
     stage_names: Iterable[str]
     deadline: Deadline
     stages: dict[str, Stage] = field(init=False)
     payload: dict[str, Any] = field(default_factory=dict)
     current: str | None = None
+    listener: Listener | None = field(default=None, repr=False)
+    _told: set[str] = field(default_factory=set, init=False, repr=False)
+    _started: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.stages = {name: Stage(name) for name in self.stage_names}
+
+    def _tell(self, event: StageEvent, stage: Stage) -> None:
+        if self.listener is None:
+            return
+        try:
+            self.listener(event, dataclasses.replace(stage))
+        except Exception as exc:  # noqa: BLE001 - a listener never breaks a test
+            log.warning("a stage listener failed on %s %s: %s", event, stage.name, type(exc).__name__)
+
+    def _settled_before(self, name: str | None) -> None:
+        """Tell every stage before ``name`` (all of them when None) not told yet, in stage order."""
+        if self.listener is None:
+            return
+        for stage_name, stage in self.stages.items():
+            if stage_name == name:
+                break
+            if stage_name not in self._told:
+                self._told.add(stage_name)
+                self._tell("stage", stage)
 
     async def step(self, name: str, fn: Callable[[], Awaitable[T]], covers: tuple[str, ...] = ()) -> T:
         """Run one step, timed, that settles stage ``name`` (and the later stages in ``covers``).
@@ -150,6 +191,10 @@ class Diagnosis:
         """
         names = (name, *covers)
         self.current = name
+        if self.listener is not None and name not in self._started | self._told:
+            self._started.add(name)
+            self._settled_before(name)
+            self._tell("start", self.stages[name])
         started = time.monotonic()
         try:
             result = await fn()
@@ -205,6 +250,7 @@ class Diagnosis:
         text = body or (advice.body if advice else "")
         if detail and detail not in text:
             text = f"{detail} {text}".strip()
+        self._settled_before(None)
         payload = {"stages": self.stage_list(), "elapsed_ms": self.deadline.elapsed_ms(), **self.payload}
         return ApplicationMessage(
             code=code.value,

@@ -247,7 +247,7 @@ def _document_refusals(method: str, operation: dict[str, Any], responses: dict[s
         codes.append("403")
     if method in ("post", "put", "patch"):
         codes.append("413")
-    if operation.get("operationId") == "database_connections_test_create":
+    if operation.get("operationId") in ("database_connections_test_create", "database_connections_test_stream_create"):
         codes.append("429")
     for code in codes:
         responses.setdefault(code, {"description": _REFUSALS[code]})

@@ -12,20 +12,26 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from backend.auth.throttle import SlidingWindow
 from backend.connectors import registry
 from backend.connectors.base import ConnectorModel, TestContext
-from backend.diagnosis import Deadline, Diagnosis
+from backend.diagnosis import Deadline, Diagnosis, Listener, Stage, StageEvent
 from backend.errors import APIError
 from backend.fields import secret_values
 from backend.messages import Code
 from backend.policy import TargetPolicy
-from backend.schemas import ApplicationMessage
+from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.secrets import LIVE, Masker, scrub
 from backend.settings import Settings
 
 audit = logging.getLogger("wizard.audit")
+log = logging.getLogger("wizard.test")
+
+Event = dict[str, Any]
+"""One line of a streamed test: ``{"event": "start" | "stage" | "verdict", ...}`` (see :class:`TestStream`)."""
 
 
 class Busy(Exception):
@@ -72,16 +78,42 @@ class TestService:
         with self._lock:
             self._in_flight -= 1
 
-    async def test(self, params: ConnectorModel, user: str | None = None) -> ApplicationMessage:
-        """Run one test. Busy (503) beyond the in-flight limit, RateLimited (429) beyond the user's rate.
-
-        Anonymous callers (only when ``WIZARD_AUTH_ENABLED=false``) are not rate limited.
-        """
+    def _enter(self, user: str | None) -> None:
+        """The per-user rate (429), then the in-flight limit (503); admitted, the caller must release."""
         if user is not None:
             wait = self.rate.hit(user)
             if wait:
                 raise RateLimited(wait)
         self._admit()
+
+    async def test(self, params: ConnectorModel, user: str | None = None) -> ApplicationMessage:
+        """Run one test. Busy (503) beyond the in-flight limit, RateLimited (429) beyond the user's rate.
+
+        Anonymous callers (only when ``WIZARD_AUTH_ENABLED=false``) are not rate limited.
+        """
+        self._enter(user)
+        try:
+            return await self._run(params, user)
+        finally:
+            self._release()
+
+    def stream(self, params: ConnectorModel, user: str | None = None) -> TestStream:
+        """Admit one test and start it at once; its events come from :meth:`TestStream.events`.
+
+        The same limits as :meth:`test`, raised before anything starts (Busy, RateLimited); the
+        caller must :meth:`TestStream.aclose` the stream in the end (it cancels a test still running).
+        """
+        self._enter(user)
+        try:
+            return TestStream(self, params, user)
+        except BaseException:
+            self._release()
+            raise
+
+    async def _run(
+        self, params: ConnectorModel, user: str | None, on_event: Callable[[Event], None] | None = None
+    ) -> ApplicationMessage:
+        """Run one admitted test: the deadline, the audit line, secrets masked (also in ``on_event``'s stages)."""
         started = time.monotonic()
         secrets = list(secret_values(params))
         code = "ERROR"
@@ -89,22 +121,35 @@ class TestService:
             with LIVE.hold(secrets):
                 connector = registry()[params.connector_type]  # type: ignore[attr-defined]
                 deadline = Deadline(self.settings.test_timeout_s)
+                maskers: dict[tuple[str, ...], Masker] = {}
+
+                def mask() -> Masker:
+                    """The request's one Masker (made again only if the test added to ``ctx.secrets``)."""
+                    key = tuple(ctx.secrets)
+                    return maskers.get(key) or maskers.setdefault(key, Masker(key))
+
+                def tell(event: StageEvent, stage: Stage) -> None:
+                    assert on_event is not None
+                    told = {"name": stage.name} if event == "start" else mask().obj(stage.as_dict())
+                    on_event({"event": event, "stage": told})
+
+                listener: Listener | None = tell if on_event is not None else None
+
                 ctx = TestContext(
                     settings=self.settings,
                     policy=self.policy,
                     deadline=deadline,
-                    diagnosis=Diagnosis(connector.stage_names, deadline),
+                    diagnosis=Diagnosis(connector.stage_names, deadline, listener=listener),
                     secrets=secrets,
                 )
                 message = await connector.run(params, ctx)
-                clean = sanitised(message, ctx.secrets)
+                clean = sanitised(message, mask())
                 code = clean.code
                 return clean
         except asyncio.CancelledError:
             code = "CANCELLED"  # the client went away; the test's clean-up has run
             raise
         finally:
-            self._release()
             # One line per test, whatever happened; the filter masks anything secret-looking too.
             audit.info(
                 "test user=%s connector=%s host=%s code=%s duration_ms=%d",
@@ -116,9 +161,70 @@ class TestService:
             )
 
 
-def sanitised(message: ApplicationMessage, secrets: list[str]) -> ApplicationMessage:
+class TestStream:
+    """One admitted test running in a task of its own, told as events while it runs.
+
+    ``events()`` yields ``{"event": "start", "stage": {"name"}}`` when a stage's step begins,
+    ``{"event": "stage", "stage": {"name", "status", "duration_ms", "detail"}}`` once per stage
+    when it is settled for good (in stage order; every stage of the verdict, not reached ones as
+    ``skipped``), then exactly one ``{"event": "verdict", "message": <ApplicationMessage>}``: what
+    :meth:`TestService.test` would answer. Stage details are masked with the verdict's Masker.
+    """
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, service: TestService, params: ConnectorModel, user: str | None) -> None:
+        self._service = service
+        self._released = False
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._main(params, user), name="wizard-test-stream")
+
+    def _release(self) -> None:
+        if not self._released:
+            self._released = True
+            self._service._release()
+
+    async def _main(self, params: ConnectorModel, user: str | None) -> None:
+        message: ApplicationMessage | None = None
+        try:
+            message = await self._service._run(params, user, self._queue.put_nowait)
+        except Exception as exc:  # noqa: BLE001 - a stream always ends with a verdict
+            log.error("unexpected %s in a streamed test", type(exc).__name__)
+            message = ApplicationMessage(
+                code=Code.UNEXPECTED_ERROR.value,
+                title="Internal error",
+                body="The wizard hit an internal error. It has been logged.",
+                kind=SystemMessageKind.error,
+                display=Display.notification,
+            )
+        finally:
+            self._release()
+            if message is not None:  # None: cancelled, nobody is listening any more
+                self._queue.put_nowait({"event": "verdict", "message": message.model_dump(mode="json")})
+            self._queue.put_nowait(None)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """The test's events as they come; the verdict last."""
+        while (event := await self._queue.get()) is not None:
+            yield event
+
+    async def aclose(self) -> None:
+        """Cancel the test if it still runs (its clean-up runs: tunnels, temp files) and wait for it."""
+        try:
+            while not self._task.done():
+                # Again until it ends: Python 3.11's asyncio.wait_for can swallow a cancellation that
+                # arrives as its inner future completes (https://github.com/python/cpython/issues/86296).
+                self._task.cancel()
+                await asyncio.wait({self._task}, timeout=0.1)
+        finally:
+            if self._task.done() and not self._task.cancelled():
+                self._task.exception()  # retrieved: never "exception was never retrieved"
+            self._release()  # a task cancelled before it ran never released its slot
+
+
+def sanitised(message: ApplicationMessage, secrets: list[str] | Masker) -> ApplicationMessage:
     """The message with every secret masked in its free-text parts."""
-    mask = Masker(secrets)
+    mask = secrets if isinstance(secrets, Masker) else Masker(secrets)
     return message.model_copy(
         update={
             "title": mask(message.title),

@@ -66,20 +66,28 @@ class Reps:
 # --- 1. overhead --------------------------------------------------------------------------------
 
 
+def _select_one_and_close(conn: Any) -> None:
+    """``SELECT 1`` on a fresh DB-API connection, then close it: the raw side of the overhead comparison."""
+    try:
+        cur = conn.cursor()
+        try:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+        finally:
+            cur.close()
+    finally:
+        conn.close()
+
+
 def raw_postgres(db: DB) -> Callable[[], None]:
     import psycopg2
 
     def once() -> None:
         # The wizard's TLS/GSS negotiation when no hook is given: sslmode=prefer (libpq's default),
         # gssencmode=disable (no Kerberos login asked for).
-        conn = psycopg2.connect(host=LOOPBACK, port=db.port, user=db.user, password=db.password, dbname=db.database,
-                                connect_timeout=int(DEADLINE_S), gssencmode="disable")
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
-        finally:
-            conn.close()
+        _select_one_and_close(psycopg2.connect(host=LOOPBACK, port=db.port, user=db.user, password=db.password,
+                                               dbname=db.database, connect_timeout=int(DEADLINE_S),
+                                               gssencmode="disable"))
 
     return once
 
@@ -92,14 +100,9 @@ def raw_pymysql(db: DB) -> Callable[[], None]:
         # (PREFERRED) builds a new default SSLContext, loading the system CA bundle, on every connect
         # (pymysql/connections.py, Connection.__init__ → _create_ssl_ctx({})): tens of ms the wizard avoids
         # by giving PyMySQL a context of its own.
-        conn = pymysql.connect(host=LOOPBACK, port=db.port, user=db.user, password=db.password, database=db.database,
-                               connect_timeout=int(DEADLINE_S), ssl_disabled=True)
-        try:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                cur.fetchone()
-        finally:
-            conn.close()
+        _select_one_and_close(pymysql.connect(host=LOOPBACK, port=db.port, user=db.user, password=db.password,
+                                              database=db.database, connect_timeout=int(DEADLINE_S),
+                                              ssl_disabled=True))
 
     return once
 
@@ -108,15 +111,8 @@ def raw_mysqlclient(db: DB) -> Callable[[], None]:
     import MySQLdb
 
     def once() -> None:
-        conn = MySQLdb.connect(host=LOOPBACK, port=db.port, user=db.user, password=db.password, database=db.database,
-                               connect_timeout=int(DEADLINE_S))
-        try:
-            cur = conn.cursor()
-            cur.execute("SELECT 1")
-            cur.fetchone()
-            cur.close()
-        finally:
-            conn.close()
+        _select_one_and_close(MySQLdb.connect(host=LOOPBACK, port=db.port, user=db.user, password=db.password,
+                                              database=db.database, connect_timeout=int(DEADLINE_S)))
 
     return once
 

@@ -12,6 +12,10 @@ Nothing here logs, and no request carries a secret in its URL.
 
 from __future__ import annotations
 
+import contextlib
+import json as jsonlib
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Literal
@@ -23,6 +27,7 @@ CSRF_HEADER = "X-CSRF-Token"
 """Sent with every cookie-authenticated POST/DELETE: a client that sends no Origin proves the session so."""
 BASE = "/api/v1/database_connections"
 AUTH = "/api/v1/auth/"
+NDJSON = "application/x-ndjson"
 
 ProblemKind = Literal[
     "down",
@@ -62,6 +67,13 @@ class TestReply:
 
     status: int
     message: dict[str, Any]
+    streamed: bool = False
+    """The stages came live from ``test/stream/`` (False: one answer from ``test/``)."""
+
+
+StageListener = Callable[[str, dict[str, Any]], None]
+"""Called with ``("start", {"name"})`` when a stage begins and ``("stage", {"name", "status", "duration_ms",
+"detail"})`` when it is settled, as the lines of ``test/stream/`` arrive."""
 
 
 def _retry_after(response: httpx.Response) -> int | None:
@@ -116,16 +128,17 @@ class ApiClient:
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
         wait = timeout or self.timeout_s
+        with self._calling(wait) as http:
+            return http.request(method, path, json=json, params=params, headers=self._headers(method))
+
+    @contextlib.contextmanager
+    def _calling(self, wait: float) -> Iterator[httpx.Client]:
+        """An HTTP client for one call; a transport failure (also while a stream is read) is an ApiProblem."""
         try:
             with httpx.Client(base_url=self.base_url, timeout=wait, follow_redirects=False) as http:
-                return http.request(method, path, json=json, params=params, headers=self._headers(method))
+                yield http
         except httpx.TimeoutException:
-            raise ApiProblem(
-                "timeout",
-                "No answer in time",
-                f"The wizard's API did not answer within {wait:g} s. The server you are testing may be very "
-                "slow to answer, or the API is overloaded. Try again in a moment.",
-            ) from None
+            raise _timeout(wait) from None
         except httpx.TransportError as exc:
             raise ApiProblem(
                 "down",
@@ -212,6 +225,43 @@ class ApiClient:
             return TestReply(response.status_code, message)
         raise self._problem(response)
 
+    def test_stream(self, body: dict[str, Any], on_stage: StageListener) -> TestReply:
+        """Run one test through ``test/stream/``: ``on_stage`` hears each stage as it happens, then the verdict
+        (200) or the refused fields (422) is returned; else :class:`ApiProblem`, as :meth:`test`.
+
+        An API without the stream (an older one behind ``WIZARD_API_URL`` answers 404 or 405) is asked
+        through ``test/`` instead: the same verdict, without the live stages.
+        """
+        wait = self.test_timeout_s
+        headers = {**self._headers("POST"), "Accept": f"{NDJSON}, application/json", "Accept-Encoding": "identity"}
+        started = time.monotonic()
+        with (
+            self._calling(wait) as http,
+            http.stream("POST", f"{BASE}/test/stream/", json=body, headers=headers) as response,
+        ):
+            if response.status_code not in (404, 405):
+                if response.status_code != 200 or not response.headers.get("content-type", "").startswith(NDJSON):
+                    response.read()
+                    message = _message(response)
+                    if response.status_code in (200, 422) and message is not None:
+                        return TestReply(response.status_code, message)
+                    raise self._problem(response)
+                for line in response.iter_lines():
+                    event = _event(line)
+                    kind, stage = event.get("event"), event.get("stage")
+                    if kind == "verdict" and isinstance(event.get("message"), dict):
+                        return TestReply(200, event["message"], streamed=True)
+                    if kind in ("start", "stage") and isinstance(stage, dict):
+                        on_stage(str(kind), stage)
+                    if time.monotonic() - started > wait:
+                        raise _timeout(wait)
+                raise ApiProblem(
+                    "bad_reply",
+                    "The test stopped before its verdict",
+                    "The API ended the test's stream without a verdict (it may have restarted). Try again.",
+                )
+        return self.test(body)
+
     def openapi(self) -> dict[str, Any]:
         data = self._json(self._request("GET", "/api/schema/"))
         return data if isinstance(data, dict) else {}
@@ -271,6 +321,30 @@ class ApiClient:
     @property
     def authenticated(self) -> bool:
         return bool(self.session_id or self.token)
+
+
+def _timeout(wait: float) -> ApiProblem:
+    return ApiProblem(
+        "timeout",
+        "No answer in time",
+        f"The wizard's API did not answer within {wait:g} s. The server you are testing may be very "
+        "slow to answer, or the API is overloaded. Try again in a moment.",
+    )
+
+
+def _event(line: str) -> dict[str, Any]:
+    """One line of ``test/stream/`` (blank lines are nothing)."""
+    if not line.strip():
+        return {}
+    try:
+        event = jsonlib.loads(line)
+    except ValueError:
+        raise ApiProblem(
+            "bad_reply",
+            "The API sent an unreadable answer",
+            "A line of the test's stream is not JSON. Is WIZARD_API_URL the wizard's API?",
+        ) from None
+    return event if isinstance(event, dict) else {}
 
 
 def _str(data: Any, key: str) -> str | None:

@@ -1,4 +1,4 @@
-"""The result of a connection test: the stage timeline and the verdict, in plain words."""
+"""The result of a connection test: the stage timeline (live while the test runs) and the verdict, in plain words."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ STAGE_ICONS = {
     "warning": ":orange[:material/warning:]",
     "skipped": ":gray[:material/radio_button_unchecked:]",
 }
+RUNNING_ICON = ":blue[:material/progress_activity:]"
+STOPPED_ICON = ":gray[:material/pause_circle:]"
 KIND_BOX = {"success": st.success, "error": st.error, "warning": st.warning, "info": st.info}
 KIND_ICON = {
     "success": ":material/check_circle:",
@@ -37,7 +39,9 @@ def stage_lines(stages: list[dict[str, Any]]) -> list[str]:
         icon = STAGE_ICONS.get(status, ":gray[:material/help:]")
         name = escape_md(stage_name(str(s.get("name") or "?")))
         if status == "skipped":
-            lines.append(f"{icon} :gray[{name} · not reached]")
+            # A stage passed over on purpose says why (e.g. no SSH tunnel asked for); else it was not reached.
+            why = escape_md(str(s["detail"])) if s.get("detail") else "not reached"
+            lines.append(f"{icon} :gray[{name} · {why}]")
             continue
         took = duration(s.get("duration_ms"))
         line = f"{icon} **{name}**" + (f" · {took}" if took else "")
@@ -47,22 +51,75 @@ def stage_lines(stages: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def running_line(name: str, stopped: bool = False) -> str:
+    """The stage under way (or the one the answer stopped at)."""
+    label = escape_md(stage_name(name))
+    if stopped:
+        return f"{STOPPED_ICON} **{label}** :gray[· stopped waiting]"
+    return f"{RUNNING_ICON} **{label}** :gray[· in progress…]"
+
+
+class LiveTimeline:
+    """The stages of a running test, drawn into an ``st.status`` as they arrive.
+
+    Pass it as ``ApiClient.test_stream``'s ``on_stage``: each settled stage gets its line (icon,
+    name, duration, detail) in ``slot`` (an ``st.empty`` inside the status box), the stage under way
+    a line of its own, and the box's label says what the test is doing.
+    """
+
+    def __init__(self, slot: Any, status: Any, label: str) -> None:
+        self.slot, self.status, self.label = slot, status, label
+        self.stages: dict[str, dict[str, Any]] = {}
+        self.running: str | None = None
+
+    @property
+    def received(self) -> int:
+        return len(self.stages) + (1 if self.running else 0)
+
+    def __call__(self, event: str, stage: dict[str, Any]) -> None:
+        name = str(stage.get("name") or "?")
+        if event == "start":
+            self.running = name
+        else:
+            self.stages[name] = stage
+            if self.running == name:
+                self.running = None
+        self.draw()
+        now = f"{self.label}: {stage_name(self.running)}…" if self.running else f"{self.label}…"
+        self.status.update(label=now, expanded=True)  # an update without ``expanded`` folds the box
+
+    def draw(self, stopped: bool = False) -> None:
+        lines = stage_lines(list(self.stages.values()))
+        if self.running and self.running not in self.stages:
+            lines.append(running_line(self.running, stopped))
+        if lines:
+            self.slot.markdown("  \n".join(lines))
+
+    def stop(self) -> None:
+        """The answer never came: the stage under way is shown as where the wait stopped."""
+        if self.received:
+            self.draw(stopped=True)
+        else:
+            self.slot.empty()
+
+
 def status_state(kind: str | None) -> Literal["complete", "error"]:
     return "complete" if kind in ("success", "warning", "info") else "error"
 
 
-def render_timeline(message: dict[str, Any], status: Any | None = None, label: str = "Test") -> None:
-    """The stages of a finished test inside ``status`` (an ``st.status``), or a fresh one."""
+def render_timeline(message: dict[str, Any], status: Any | None = None, label: str = "Test", slot: Any | None = None) -> None:
+    """The stages of a finished test inside ``status`` (an ``st.status``), or a fresh one.
+
+    ``slot`` (an ``st.empty`` in the box, e.g. the live timeline's) is drawn over rather than added to.
+    """
     payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
     stages = [s for s in (payload or {}).get("stages") or [] if isinstance(s, dict)]
     elapsed = duration((payload or {}).get("elapsed_ms"))
     title = f"{label}: {message.get('title', '')}" + (f" ({elapsed})" if elapsed else "")
     box = status if status is not None else st.status(title, state=status_state(message.get("kind")), expanded=True)
     with box:
-        if stages:
-            st.markdown("  \n".join(stage_lines(stages)))
-        else:
-            st.markdown("The API checked the settings before trying to connect.")
+        text = "  \n".join(stage_lines(stages)) if stages else "The API checked the settings before trying to connect."
+        (slot if slot is not None else st).markdown(text)
     if status is not None:
         status.update(label=title, state=status_state(message.get("kind")), expanded=True)
 

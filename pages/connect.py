@@ -12,7 +12,7 @@ from components.metadata import connector_types
 from components.names import connector_name
 from components.session import client, require_metadata, show_problem
 from components.uri import UriError, parse_uri
-from components.verdict import render_timeline, render_verdict
+from components.verdict import LiveTimeline, render_timeline, render_verdict
 
 RESULT = "test_result"
 LAST_REQUEST = "last_request"
@@ -115,28 +115,35 @@ if pressed:
     api = client()
     target = form.body.get("host") or form.body.get("bucket") or form.body.get("storage_account_name") or ""
     where = f" at {target}" + (f":{form.body['port']}" if target and form.body.get("port") else "")
-    with st.status(f"Testing {connector_name(connector_type)}{where}…", expanded=True) as status:
-        waiting = st.empty()
-        waiting.markdown(
+    testing = f"Testing {connector_name(connector_type)}{where}"
+    with st.status(f"{testing}…", expanded=True) as status:
+        # One slot for the timeline: the waiting note, then each stage as the API reports it, then the result.
+        live = st.empty()
+        live.markdown(
             "Checking step by step, from the settings to a first query. "
             f"The wizard gives up after about {max(api.test_timeout_s - 5, 1):g} s."
         )
+        timeline = LiveTimeline(live, status, testing)
         try:
-            reply = api.test(form.body)
+            reply = api.test_stream(form.body, timeline)
         except ApiProblem as problem:
-            waiting.empty()
+            timeline.stop()
             if problem.kind == "unauthenticated":
                 show_problem(problem)
             status.update(label=problem.title, state="error", expanded=True)
             st.session_state[RESULT] = {
                 "connector_type": connector_type,
                 "problem": {"kind": problem.kind, "title": problem.title, "body": problem.body},
+                "live_stages": timeline.received,
             }
             show_problem(problem, retry_label=None)
         else:
-            waiting.empty()
-            render_timeline(reply.message, status, label="Result")
-            st.session_state[RESULT] = {"connector_type": connector_type, "message": reply.message}
+            render_timeline(reply.message, status, label="Result", slot=live)
+            st.session_state[RESULT] = {
+                "connector_type": connector_type,
+                "message": reply.message,
+                "live_stages": timeline.received,
+            }
     done = st.session_state[RESULT]
     if "message" in done:
         unplaced = form.flag(done["message"].get("details"))

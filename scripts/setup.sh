@@ -8,7 +8,7 @@ APT_PACKAGES=(
   unixodbc unixodbc-dev tdsodbc
   openssh-server openssh-client
   krb5-kdc krb5-admin-server krb5-user libkrb5-dev
-  openssl chromium nodejs npm curl
+  openssl chromium fonts-liberation nodejs npm curl
 )
 
 missing=()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 # Keep tests from reading a developer's environment; files live in a folder of the suite's own.
 os.environ.setdefault("WIZARD_TEST_TIMEOUT_S", "3")
@@ -18,10 +22,14 @@ from backend.settings import Settings
 from tests.servers.common import LOOPBACK, ClosedPort, SilentListener
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.postgres import PostgresServer
+from tests.servers.stubs import ClosingListener, GarbageListener, HTTPGarbageListener, TLSListener
 
 # A password that breaks every URL built by string formatting.
 NASTY_PASSWORD = "p@ss:w/rd#%?&= 'x\""
 TEST_API = "/api/v1/database_connections/test/"
+DEADLINE_S = 3.0
+"""The test deadline of the ``settings`` fixture: a silent host must end within it + 0.5 s."""
+SPEC_PATH = Path(__file__).resolve().parents[1] / "docs/spec/database_connections.openapi.json"
 
 
 @dataclass
@@ -35,9 +43,21 @@ class DB:
     database: str
     server: Any
 
+    def body(self, connector_type: str, **overrides: Any) -> dict[str, Any]:
+        """A test request for this database and its user; ``overrides`` set or add fields."""
+        return {
+            "connector_type": connector_type,
+            "host": self.host,
+            "port": self.port,
+            "database": self.database,
+            "username": self.user,
+            "password": self.password,
+            **overrides,
+        }
+
 
 def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"test_timeout_s": 3.0, "auth_enabled": False, **overrides}
+    values: dict[str, Any] = {"test_timeout_s": DEADLINE_S, "auth_enabled": False, **overrides}
     return Settings(**values)
 
 
@@ -66,6 +86,33 @@ def run_test(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
 def stage(message: dict[str, Any], name: str) -> dict[str, Any]:
     found: dict[str, Any] = next(s for s in message["payload"]["stages"] if s["name"] == name)
     return found
+
+
+def timed_verdict(client: httpx.Client, body: dict[str, Any], code: str, within: float) -> dict[str, Any]:
+    """POST a test; assert its verdict is ``code`` and that it came in less than ``within`` seconds."""
+    started = time.monotonic()
+    msg = run_test(client, body)
+    assert msg["code"] == code
+    assert time.monotonic() - started < within
+    return msg
+
+
+def expect_port_closed(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """A test aimed at a closed port: PORT_CLOSED at once (in less than 1 s: no retry, no back-off)."""
+    return timed_verdict(client, body, "PORT_CLOSED", within=1)
+
+
+def expect_timeout(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """A test aimed at a silent host: CONNECTION_TIMEOUT within the deadline + 0.5 s."""
+    return timed_verdict(client, body, "CONNECTION_TIMEOUT", within=DEADLINE_S + 0.5)
+
+
+def assert_matches_spec(model: type[BaseModel]) -> None:
+    """``model``'s JSON schema is the spec's schema of the same name, field for field."""
+    expected = json.loads(SPEC_PATH.read_text())["components"]["schemas"][model.__name__]
+    actual = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    actual.pop("$defs", None)
+    assert actual == expected
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +164,30 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="session")
+def closing() -> Iterator[ClosingListener]:
+    """A listener that accepts and hangs up at once (``closing.accepted`` counts the connections)."""
+    listener = ClosingListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
+def garbage() -> Iterator[GarbageListener]:
+    """A listener that accepts and sends bytes no database protocol starts with."""
+    listener = GarbageListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
+def http_garbage() -> Iterator[HTTPGarbageListener]:
+    """A listener that answers whatever it is sent with HTTP 400, as a web server would."""
+    listener = HTTPGarbageListener()
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="session")
 def sshd() -> Iterator[Any]:
     """The suite's OpenSSH server (tests/servers/sshd.py): host, port, user, password, keys, host_keys.
 
@@ -142,6 +213,14 @@ def pki() -> Iterator[Any]:
     made = PKI().create()
     yield made
     made.remove()
+
+
+@pytest.fixture(scope="session")
+def tls_listener(pki: Any) -> Iterator[TLSListener]:
+    """A listener that completes a TLS handshake with ``pki.server``, reads the first message, hangs up."""
+    listener = TLSListener(pki.server.cert, pki.server.key)
+    yield listener
+    listener.close()
 
 
 @pytest.fixture(scope="session")

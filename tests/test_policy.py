@@ -7,7 +7,6 @@ import contextlib
 import os
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from backend.connectors.sql import Endpoint, SQLConnector
 from backend.diagnosis import Deadline, Diagnosis, Failure
 from backend.policy import TargetPolicy, parse_address
 from tests.conftest import DB, make_settings, run_test, stage
-from tests.servers.common import LOOPBACK
+from tests.servers.common import LOOPBACK, Listener
 
 METADATA = "169.254.169.254"
 # Every spelling below means the cloud metadata address (or another built-in block) to
@@ -217,7 +216,7 @@ def _packet(seq: int, payload: bytes) -> bytes:
     return struct.pack("<I", len(payload))[:3] + bytes([seq & 0xFF]) + payload
 
 
-class RogueMySQL:
+class RogueMySQL(Listener):
     """A fake MySQL server that answers the first query with LOAD DATA LOCAL INFILE <path>.
 
     (The MySQL protocol lets a server ask for any client file in reply to any query:
@@ -227,14 +226,9 @@ class RogueMySQL:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.sock = socket.socket()
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(16)
-        self.port = int(self.sock.getsockname()[1])
         self.received = b""
         self.asked = 0
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
+        super().__init__()
 
     def _read(self, conn: socket.socket) -> tuple[int, bytes]:
         head = b""
@@ -252,15 +246,7 @@ class RogueMySQL:
             body += chunk
         return seq, body
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-
-    def _session(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         caps = 0x0001 | 0x0004 | 0x0008 | 0x0080 | 0x0200 | 0x2000 | 0x8000 | 0x80000
         salt = b"abcdefghijklmnopqrst"
         greeting = (
@@ -294,9 +280,6 @@ class RogueMySQL:
             return
         finally:
             conn.close()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

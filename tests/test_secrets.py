@@ -11,7 +11,6 @@ import json
 import logging
 import socket
 import tempfile
-import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -33,7 +32,7 @@ from backend.main import create_app
 from backend.schemas import HOOK_MODELS
 from backend.secrets import LIVE, MASK, SecretFilter, install_log_scrubbing, scrub, scrub_obj
 from tests.conftest import TEST_API, make_settings
-from tests.servers.common import LOOPBACK
+from tests.servers.common import LOOPBACK, Listener
 from tests.test_auth import Captured
 
 # --- the sanitiser ----------------------------------------------------------------------------
@@ -146,33 +145,14 @@ def test_secret_filter_on_a_handler() -> None:
 # --- canaries through every connector and every hook ------------------------------------------
 
 
-class EchoServer:
+class EchoServer(Listener):
     """A loopback server that sends every byte back: whatever a client says, it hears again."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
-
-    @staticmethod
-    def _echo(conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         conn.settimeout(3)
         with contextlib.suppress(OSError), conn:
             while data := conn.recv(65536):
                 conn.sendall(data)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from backend.connectors.base import ConnectorModel, TestContext
@@ -147,6 +148,20 @@ def mark_tls_passed(ctx: TestContext, endpoint: Endpoint) -> None:
 def first_stage(endpoint: Endpoint) -> str:
     """The first stage the storage request settles: tls over HTTPS, else authentication."""
     return "tls" if endpoint.tls else "authentication"
+
+
+T = TypeVar("T")
+
+
+async def listing_step(ctx: TestContext, endpoint: Endpoint, listing: Callable[[], Awaitable[T]], where: str) -> T:
+    """The storage request (one listing) as the stages it settles: tls over HTTPS, authentication, and
+    ``where`` (the bucket or container); plain HTTP is marked a warning."""
+    mark_plain_http(ctx, endpoint)
+    first = first_stage(endpoint)
+    covers = ("authentication", where) if first == "tls" else (where,)
+    result = await ctx.diagnosis.step(first, listing, covers=covers)
+    mark_tls_passed(ctx, endpoint)
+    return result
 
 
 def describe_link(endpoint: Endpoint) -> str:

@@ -34,15 +34,14 @@ from backend.connectors._objectstore import (
     describe_link,
     first_stage,
     hook_notes,
-    mark_plain_http,
-    mark_tls_passed,
+    listing_step,
     path_message,
     prefix_of,
     probe,
     safe_first_line,
     transport_failure,
 )
-from backend.connectors.base import Connector, ConnectorModel, TestContext, functionality
+from backend.connectors.base import Connector, ConnectorModel, TestContext, classified, functionality
 from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.messages import Code
@@ -204,9 +203,7 @@ class ADLS(Connector):
             "prefix": prefix or "/",
         }
         pins = await probe(endpoint, ctx)
-        mark_plain_http(ctx, endpoint)
         first = first_stage(endpoint)
-        covers = ("authentication", "container") if first == "tls" else ("container",)
 
         remaining = max(0.05, ctx.deadline.remaining())
         connector = aiohttp.TCPConnector(resolver=pinned_resolver(pins), use_dns_cache=False)
@@ -225,13 +222,10 @@ class ADLS(Connector):
                                                       timeout=ctx.deadline.remaining())
                     except TimeoutError:
                         raise ctx.deadline.timeout_failure(endpoint.display, first) from None
-                    except Failure:
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - every driver error is classified
-                        raise self.classify(exc, plan, endpoint) from None
 
-                names = await d.step(first, listing, covers=covers)
-                mark_tls_passed(ctx, endpoint)
+                names = await listing_step(ctx, endpoint,
+                                           classified(listing, lambda exc: self.classify(exc, plan, endpoint)),
+                                           "container")
                 empty_folder = False
                 if prefix and not names:
                     empty_folder = await self.is_folder(container, prefix, ctx)

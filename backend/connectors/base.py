@@ -6,8 +6,9 @@ import contextlib
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,6 +130,23 @@ class Connector(ABC):
                 )
         if bad:
             raise Failure(Code.INVALID_PARAMETERS, " ".join(bad.values()), fields=bad, stage="parameters")
+
+
+T = TypeVar("T")
+
+
+def classified(fn: Callable[[], Awaitable[T]], classify: Callable[[Exception], Failure]) -> Callable[[], Awaitable[T]]:
+    """``fn`` with every error but a :class:`Failure` turned into a verdict by ``classify`` (a driver's errors)."""
+
+    async def wrapped() -> T:
+        try:
+            return await fn()
+        except Failure:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every driver error is classified
+            raise classify(exc) from None
+
+    return wrapped
 
 
 _CITATION = re.compile(r" ?\[[a-z][a-z0-9 ,_-]*\]")

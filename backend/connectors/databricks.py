@@ -16,14 +16,13 @@ from __future__ import annotations
 import re
 import socket
 import ssl
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.connectors.sql import Driver, Endpoint, SQLConnector, close_quietly, in_background, one_line, stage_of
 from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.hooks import tls
@@ -79,14 +78,7 @@ class _Session:
         if self.closed:
             return
         self.closed = True
-        threading.Thread(target=_close_quietly, args=(self.conn,), name="wizard-databricks-close", daemon=True).start()
-
-
-def _close_quietly(conn: Any) -> None:
-    try:
-        conn.close()
-    except Exception:  # noqa: BLE001 - closing a broken session may fail; nothing to do
-        pass
+        in_background("wizard-databricks-close", self.conn.close)
 
 
 class Databricks(SQLConnector):
@@ -185,7 +177,7 @@ class Databricks(SQLConnector):
                 cursor.close()
         finally:
             session.closed = True
-            _close_quietly(session.conn)
+            close_quietly(session.conn)
         release = _field(version, "dbsql_version") or _field(version, "dbr_version")
         return {
             "product": "Databricks SQL" if _field(version, "dbsql_version") else "Databricks Runtime",

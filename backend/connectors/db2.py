@@ -28,14 +28,13 @@ import math
 import os
 import re
 import ssl
-import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.connectors.sql import Driver, Endpoint, SQLConnector, in_background, one_line, stage_of
 from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.hooks import tls
@@ -107,14 +106,7 @@ class _Session:
         # SQLDisconnect talks to the server: never on the event loop's thread.
         import ibm_db
 
-        threading.Thread(target=_quietly, args=(ibm_db.close, self.conn), name="wizard-db2-close", daemon=True).start()
-
-
-def _quietly(fn: Any, *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
-        pass
+        in_background("wizard-db2-close", ibm_db.close, self.conn)
 
 
 class DB2(SQLConnector):

@@ -49,6 +49,7 @@ import shutil
 import socket
 import tempfile
 import threading
+from abc import abstractmethod
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -849,15 +850,6 @@ class TDSConnector(SQLConnector):
         return {"login_timeout": seconds, "timeout": seconds, "appname": APP_NAME, "autocommit": True,
                 "tds_version": self.tds_version}
 
-    def driver_call(self, params: Any, endpoint: RelayedEndpoint, ctx: TestContext) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
-        """The dialect, positional and keyword arguments the driver is called with (tested as they are)."""
-        url = self.url(params, endpoint)
-        dialect_cls = url.get_dialect()
-        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
-        cargs, cparams = dialect.create_connect_args(url)
-        cparams.update(self.connect_args(params, endpoint, ctx))
-        return dialect, tuple(cargs), dict(cparams)
-
     def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
         assert isinstance(endpoint, RelayedEndpoint)
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
@@ -1049,6 +1041,29 @@ class TDSConnector(SQLConnector):
             cur.close()
         return rows[0] if rows else None
 
+    facts_sql: ClassVar[str]
+    """One row: the server's version text, the login, the database and the schema the login is in."""
+    schema_sql: ClassVar[str]
+    """One value for the schema name (``?``): NULL when the database has no such schema for this login."""
+
+    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+        version_text, user, database, schema = self.fetch_one(conn, self.facts_sql)
+        if params.schema_name:
+            (found,) = self.fetch_one(conn, self.schema_sql, params.schema_name)
+            if found is None:
+                raise self.no_schema(database, user, params.schema_name)
+            schema = params.schema_name
+        product, version = self.product_version(str(version_text or ""))
+        return {"product": product, "version": version, "user": user, "database": database, "schema": schema}
+
+    @abstractmethod
+    def no_schema(self, database: str, user: str, schema_name: str) -> Failure:
+        """The SCHEMA_NOT_FOUND verdict, in the server's own terms."""
+
+    @abstractmethod
+    def product_version(self, version_text: str) -> tuple[str, str | None]:
+        """The product and its version, from the server's version text."""
+
 
 def _handshake_failure(
     label: str, detail: str, *, title: str | None = None, code: Code = Code.TLS_HANDSHAKE_FAILED
@@ -1128,12 +1143,7 @@ class MsSQL(TDSConnector):
                           stage="parameters")
 
     def tls_mode(self, ctx: TestContext) -> str:
-        found = tls.material(ctx)
-        if found is None:
-            return "optional"
-        if found.mode:
-            return found.mode
-        return "verify-ca" if found.ca is not None else "optional"
+        return tls.chosen_mode(tls.material(ctx), with_ca="verify-ca", default="optional")
 
     def odbc_attributes(self, params: Any, endpoint: RelayedEndpoint) -> list[tuple[str, str]]:
         attributes = super().odbc_attributes(params, endpoint)
@@ -1149,24 +1159,20 @@ class MsSQL(TDSConnector):
                 attributes.append(("HostNameInCertificate", endpoint.host))
         return attributes
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
-        version_text, user, database, schema = self.fetch_one(
-            conn, "SELECT @@VERSION, SUSER_SNAME(), DB_NAME(), SCHEMA_NAME()")
-        if params.schema_name:
-            # SCHEMA_ID is NULL both for a missing schema and for one this user may not see
-            # (https://learn.microsoft.com/en-us/sql/t-sql/functions/schema-id-transact-sql)
-            (schema_id,) = self.fetch_one(conn, "SELECT SCHEMA_ID(?)", params.schema_name)
-            if schema_id is None:
-                raise Failure(Code.SCHEMA_NOT_FOUND,
-                              f"The database '{database}' has no schema '{params.schema_name}' that '{user}' can see.",
-                              fields={"schema_name": "No schema of this name, or this user may not use it."},
-                              stage="query")
-            schema = params.schema_name
-        first = str(version_text or "").splitlines()[0].strip() if version_text else ""
+    facts_sql = "SELECT @@VERSION, SUSER_SNAME(), DB_NAME(), SCHEMA_NAME()"
+    # SCHEMA_ID is NULL both for a missing schema and for one this user may not see
+    # (https://learn.microsoft.com/en-us/sql/t-sql/functions/schema-id-transact-sql)
+    schema_sql = "SELECT SCHEMA_ID(?)"
+
+    def no_schema(self, database: str, user: str, schema_name: str) -> Failure:
+        return Failure(Code.SCHEMA_NOT_FOUND, f"The database '{database}' has no schema '{schema_name}' that '{user}' can see.",
+                       fields={"schema_name": "No schema of this name, or this user may not use it."}, stage="query")
+
+    def product_version(self, version_text: str) -> tuple[str, str | None]:
+        # "Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64) …"
+        first = version_text.splitlines()[0].strip() if version_text else ""
         match = re.search(r"-\s*(\d+(?:\.\d+)+)", first)
-        product = first.split(" - ")[0].strip() or self.product
-        return {"product": product, "version": match.group(1) if match else None, "user": user,
-                "database": database, "schema": schema}
+        return first.split(" - ")[0].strip() or self.product, match.group(1) if match else None
 
     # Every claim below is from Microsoft's SQL Server documentation (learn.microsoft.com/en-us/sql/…):
     # [identity] t-sql/statements/set-identity-insert-transact-sql ("only one table in a session can have

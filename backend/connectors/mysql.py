@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.connectors.sql import Driver, Endpoint, SQLConnector, close_quietly, one_line, stage_of
 from backend.diagnosis import Deadline, Failure
 from backend.fields import SECRET
 from backend.hooks import tls
@@ -115,11 +115,7 @@ class MySQLMariaDB(SQLConnector):
         driver = self._driver(params)
         if driver not in ("MySQLdb", "pymysql"):
             return super().connect(params, endpoint, ctx)
-        url = self.url(params, endpoint)
-        dialect_cls = url.get_dialect()
-        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
-        _, cparams = dialect.create_connect_args(url)
-        cparams.update(self.connect_args(params, endpoint, ctx))
+        _, _, cparams = self.driver_call(params, endpoint, ctx)
         found = tls.material(ctx)
         mode = _ssl_mode(found)
         opener = _mysqldb_opener if driver == "MySQLdb" else _pymysql_opener
@@ -133,7 +129,7 @@ class MySQLMariaDB(SQLConnector):
             raise self._refine(exc, params, endpoint, ctx, dict(cparams), found, mode, opener) from None
         state = conn.wizard_tls
         if mode in _TLS_MODES and not state.get("enabled"):
-            _close_quietly(conn)
+            close_quietly(conn)
             raise _not_supported()
         return conn
 
@@ -159,7 +155,7 @@ class MySQLMariaDB(SQLConnector):
                 # Tell them apart honestly: the same login again, with TLS (nothing verified; the
                 # password goes to the same server it just went to without TLS).
                 try:
-                    _close_quietly(opener(cparams, found, "REQUIRED", endpoint))
+                    close_quietly(opener(cparams, found, "REQUIRED", endpoint))
                 except Exception:  # noqa: BLE001 - refused with TLS too: the first verdict stands
                     return failure
                 return Failure(
@@ -303,11 +299,7 @@ def _errno_of(exc: BaseException) -> int | None:
 
 def _ssl_mode(found: tls.TLSMaterial | None) -> str:
     """The mode: as asked; VERIFY_IDENTITY when only a CA was given; MySQL's default PREFERRED otherwise."""
-    if found is not None and found.mode:
-        return found.mode
-    if found is not None and found.ca is not None:
-        return "VERIFY_IDENTITY"
-    return "PREFERRED"
+    return tls.chosen_mode(found, with_ca="VERIFY_IDENTITY", default="PREFERRED")
 
 
 def _not_supported(detail: str = "") -> Failure:
@@ -317,13 +309,6 @@ def _not_supported(detail: str = "") -> Failure:
         fields={f"{SSL_FIELD}.ssl_mode": "The server offers no TLS: enable TLS on the server, or lower ssl_mode."},
         stage="tls",
     )
-
-
-def _close_quietly(conn: Any) -> None:
-    try:
-        conn.close()
-    except Exception:  # noqa: BLE001 - closing a refused or half-open link may fail
-        pass
 
 
 def _server_offers_tls(endpoint: Endpoint, deadline: Deadline) -> bool | None:
@@ -417,18 +402,8 @@ def _mysqldb_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode
     cparams["ssl_mode"] = "REQUIRED" if (mode == "PREFERRED" and mariadb_lib) else mode
     if ssl_files:
         cparams["ssl"] = ssl_files
-    conn = MySQLdb.connect(**cparams)
-    try:
-        state = _session_tls(conn)
-    except Exception:
-        _close_quietly(conn)
-        raise
-    if state.get("enabled"):
-        verified = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
-        state.update(verified=verified, hostname_verified=verified and checked_name is not None,
-                     checked_name=checked_name if verified else None)
-    conn.wizard_tls = state
-    return conn
+    verified = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
+    return _with_tls_state(MySQLdb.connect(**cparams), verified, checked_name if verified else None)
 
 
 def _pymysql_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: Endpoint) -> Any:
@@ -447,14 +422,22 @@ def _pymysql_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode
     elif mode in _TLS_MODES:
         cparams["ssl"] = context
     conn = _pymysql_class()(wizard_context=context, wizard_require=mode in _TLS_MODES, **cparams)
+    return _with_tls_state(conn, verify, endpoint.host if verify and context.check_hostname else None)
+
+
+def _with_tls_state(conn: Any, verified: bool, checked_name: str | None) -> Any:
+    """``conn`` with ``conn.wizard_tls``: the session's TLS state, and what was verified (the name checked, if any).
+
+    A connection whose state cannot be read is closed and the error raised.
+    """
     try:
         state = _session_tls(conn)
     except Exception:
-        _close_quietly(conn)
+        close_quietly(conn)
         raise
     if state.get("enabled"):
-        state.update(verified=verify, hostname_verified=verify and context.check_hostname,
-                     checked_name=endpoint.host if verify and context.check_hostname else None)
+        state.update(verified=verified, hostname_verified=verified and checked_name is not None,
+                     checked_name=checked_name)
     conn.wizard_tls = state
     return conn
 

@@ -143,25 +143,12 @@ _CHECK_HOSTNAME: Any = pyinspect.getattr_static(ssl.SSLContext, "check_hostname"
 
 
 def _tls_context(found: tls.TLSMaterial | None, mode: str, host: str) -> _OracleTLSContext:
+    """The context of ``mode`` (a client certificate in ``found``: mutual TLS, as a wallet's client key)."""
     _, verify, check_name = _MODES[mode]
     context = _OracleTLSContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if verify:
-        if found is not None and found.ca is not None:
-            context.load_verify_locations(cafile=str(found.ca))
-        else:
-            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        if check_name:
-            context.expected_name = host.strip("[]")
-            _CHECK_HOSTNAME.__set__(context, True)
-        else:
-            _CHECK_HOSTNAME.__set__(context, False)
-        context.verify_mode = ssl.CERT_REQUIRED
-    else:
-        _CHECK_HOSTNAME.__set__(context, False)
-        context.verify_mode = ssl.CERT_NONE
-    if found is not None and found.cert is not None and found.key is not None:
-        context.load_cert_chain(str(found.cert), str(found.key))  # mutual TLS (a wallet's client key)
+    tls.configure_client(context, found, verify=verify, check_hostname=check_name)
+    if verify and check_name:
+        context.expected_name = host.strip("[]")  # set last: from here on the driver cannot turn the check off
     return context
 
 

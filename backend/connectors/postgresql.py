@@ -180,11 +180,7 @@ class PostgreSQL(SQLConnector):
         return args
 
     def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
-        url = self.url(params, endpoint)
-        dialect_cls = url.get_dialect()
-        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
-        cargs, cparams = dialect.create_connect_args(url)
-        cparams.update(self.connect_args(params, endpoint, ctx))
+        dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         login = kerberos.login_of(ctx)
         if login is None:
             if self.protocols[params.protocol or "postgresql+psycopg2"].module not in _LIBPQ_DRIVERS:
@@ -275,11 +271,7 @@ _LIBPQ_DRIVERS = ("psycopg2", "psycopg")
 
 def _sslmode(found: tls.TLSMaterial | None) -> str:
     """The libpq sslmode: as asked; verify-full when only a CA was given; libpq's default prefer otherwise."""
-    if found is not None and found.mode:
-        return found.mode
-    if found is not None and found.ca is not None:
-        return "verify-full"
-    return "prefer"
+    return tls.chosen_mode(found, with_ca="verify-full", default="prefer")
 
 
 def _ssl_fields(params: Any) -> dict[str, str]:

@@ -26,15 +26,14 @@ from backend.connectors._objectstore import (
     first_stage,
     hook_notes,
     is_printable_ascii,
-    mark_plain_http,
-    mark_tls_passed,
+    listing_step,
     path_message,
     prefix_of,
     probe,
     safe_first_line,
     transport_failure,
 )
-from backend.connectors.base import Connector, ConnectorModel, TestContext, functionality
+from backend.connectors.base import Connector, ConnectorModel, TestContext, classified, functionality
 from backend.diagnosis import Failure, run_blocking
 from backend.fields import SECRET
 from backend.messages import Code
@@ -242,8 +241,6 @@ class S3(Connector):
         }
         pins = await probe(endpoint, ctx)
         _pin(client, pins)
-
-        mark_plain_http(ctx, endpoint)
         first = first_stage(endpoint)
 
         async def listing() -> dict[str, Any]:
@@ -253,9 +250,7 @@ class S3(Connector):
             )
             return result
 
-        covers = ("authentication", "bucket") if first == "tls" else ("bucket",)
-        result = await d.step(first, self._translated(listing, params, endpoint), covers=covers)
-        mark_tls_passed(ctx, endpoint)
+        result = await listing_step(ctx, endpoint, self._translated(listing, params, endpoint), "bucket")
         seen = int(result.get("KeyCount", len(result.get("Contents", []))))
         d.payload["server"]["objects_seen"] = seen
 
@@ -336,15 +331,7 @@ class S3(Connector):
     # --- errors -----------------------------------------------------------------------------
 
     def _translated(self, fn: Any, params: Any, endpoint: Endpoint | None) -> Any:
-        async def wrapped() -> Any:
-            try:
-                return await fn()
-            except Failure:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every driver error is classified
-                raise self.classify(exc, params, endpoint) from None
-
-        return wrapped
+        return classified(fn, lambda exc: self.classify(exc, params, endpoint))
 
     def classify(self, exc: BaseException, params: Any, endpoint: Endpoint | None) -> Failure:
         from botocore.exceptions import (

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from backend.connectors.base import Connector, TestContext
+from backend.connectors.base import Connector, TestContext, classified
 from backend.diagnosis import Failure, run_blocking
 from backend.fields import PropertyDict
 from backend.messages import Code
@@ -83,7 +85,7 @@ class SQLConnector(Connector):
             conn = await d.step("tls", _translated(login, self, params, endpoint), covers=("authentication", "database"))
         except Failure:
             raise
-        ctx.stack.callback(_close, conn)
+        ctx.stack.callback(close_quietly, conn)
         tls = self.tls_state(conn)
         d.payload["tls"] = tls
         d.mark("tls", "passed" if tls.get("enabled") else "warning", describe_tls(tls))
@@ -147,7 +149,7 @@ class SQLConnector(Connector):
             ctx.deadline,
             f"{endpoint.host}:{endpoint.port}",
             stage="authentication",
-            cleanup=_close,
+            cleanup=close_quietly,
         )
 
     async def run_query(self, conn: Any, params: Any, ctx: TestContext) -> dict[str, Any]:
@@ -167,13 +169,19 @@ class SQLConnector(Connector):
             database=params.database,
         )
 
-    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
-        """Open a DB-API connection the way SQLAlchemy would, without an engine's extra round trips."""
+    def driver_call(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+        """The dialect, positional and keyword arguments the driver is called with (tested as they are):
+        SQLAlchemy's own for :meth:`url`, then :meth:`connect_args`."""
         url = self.url(params, endpoint)
         dialect_cls = url.get_dialect()
         dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
         cargs, cparams = dialect.create_connect_args(url)
         cparams.update(self.connect_args(params, endpoint, ctx))
+        return dialect, tuple(cargs), dict(cparams)
+
+    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+        """Open a DB-API connection the way SQLAlchemy would, without an engine's extra round trips."""
+        dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         return dialect.connect(*cargs, **cparams)
 
     @abstractmethod
@@ -225,22 +233,24 @@ def describe_tls(tls: dict[str, Any]) -> str:
 
 
 def _translated(fn: Any, connector: SQLConnector, params: Any, endpoint: Endpoint) -> Any:
-    async def wrapped() -> Any:
-        try:
-            return await fn()
-        except Failure:
-            raise
-        except Exception as exc:  # noqa: BLE001 - every driver error is classified
-            raise connector.classify(exc, params, endpoint) from None
-
-    return wrapped
+    return classified(fn, lambda exc: connector.classify(exc, params, endpoint))
 
 
-def _close(conn: Any) -> None:
+def quietly(fn: Callable[..., Any], *args: Any) -> None:
+    """``fn(*args)``, whatever it raises: for closing, where a broken connection may fail to close."""
     try:
-        conn.close()
+        fn(*args)
     except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
         pass
+
+
+def close_quietly(conn: Any) -> None:
+    quietly(conn.close)
+
+
+def in_background(name: str, fn: Callable[..., Any], *args: Any) -> None:
+    """``fn(*args)`` quietly in a daemon thread: a close that talks to the server, never on the event loop's thread."""
+    threading.Thread(target=quietly, args=(fn, *args), name=name, daemon=True).start()
 
 
 _STAGE_OF: dict[Code, str] = {

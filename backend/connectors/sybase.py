@@ -6,7 +6,7 @@ sections, the classification of TDS errors) is shared with SQL Server in ``mssql
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -47,24 +47,19 @@ class Sybase(TDSConnector):
         "sybase+pyodbc": OdbcProtocolDriver("pyodbc", "pyodbc"),
     }
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
-        version_text, user, database, schema = self.fetch_one(
-            conn, "SELECT @@version, suser_name(), db_name(), user_name()")
-        if params.schema_name:
-            # In ASE a schema is the database user that owns the objects: user_id() is NULL for a
-            # name that is no user of the current database (Reference Manual: Building Blocks, user_id).
-            (uid,) = self.fetch_one(conn, "SELECT user_id(?)", params.schema_name)
-            if uid is None:
-                raise Failure(Code.SCHEMA_NOT_FOUND,
-                              f"The database '{database}' has no user (schema) '{params.schema_name}'.",
-                              fields={"schema_name": "No user of this name owns objects in this database."},
-                              stage="query")
-            schema = params.schema_name
+    facts_sql = "SELECT @@version, suser_name(), db_name(), user_name()"
+    # In ASE a schema is the database user that owns the objects: user_id() is NULL for a
+    # name that is no user of the current database (Reference Manual: Building Blocks, user_id).
+    schema_sql = "SELECT user_id(?)"
+
+    def no_schema(self, database: str, user: str, schema_name: str) -> Failure:
+        return Failure(Code.SCHEMA_NOT_FOUND, f"The database '{database}' has no user (schema) '{schema_name}'.",
+                       fields={"schema_name": "No user of this name owns objects in this database."}, stage="query")
+
+    def product_version(self, version_text: str) -> tuple[str, str | None]:
         # "Adaptive Server Enterprise/16.0 SP04 PL02/EBF 29862 SMP/P/x86_64/…"
-        parts = str(version_text or "").split("/")
-        product = parts[0].strip() or self.product
-        version = parts[1].strip() if len(parts) > 1 else None
-        return {"product": product, "version": version, "user": user, "database": database, "schema": schema}
+        parts = version_text.split("/")
+        return parts[0].strip() or self.product, parts[1].strip() if len(parts) > 1 else None
 
     # Every claim below is from SAP's ASE documentation (infocenter.sybase.com):
     # [bcp]      Utility Guide 16.0, "Fast bcp" / "Slow bcp"

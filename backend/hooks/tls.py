@@ -96,6 +96,16 @@ def check_mode(value: str | None, modes: tuple[str, ...], *, field_name: str = f
     )
 
 
+def chosen_mode(found: TLSMaterial | None, *, with_ca: str, default: str) -> str:
+    """The mode a driver runs in: ``ssl_mode`` as asked; ``with_ca`` when only a CA was given (give a CA,
+    get it checked); the connector's ``default`` otherwise, and without the SSL hook."""
+    if found is not None and found.mode:
+        return found.mode
+    if found is not None and found.ca is not None:
+        return with_ca
+    return default
+
+
 # --- files ------------------------------------------------------------------------------------
 
 
@@ -370,6 +380,14 @@ def client_context(
     ``server_name`` (the host the user typed), checked even though the socket goes to an address.
     """
     context = _NamedContext(ssl.PROTOCOL_TLS_CLIENT)
+    configure_client(context, found, verify=verify, check_hostname=check_hostname)
+    context.expected_name = server_name if verify and check_hostname else None
+    return context
+
+
+def configure_client(context: ssl.SSLContext, found: TLSMaterial | None, *, verify: bool, check_hostname: bool) -> None:
+    """Set a client ``context`` up: TLS 1.2 or later, the CA (or the system's CAs), the client certificate
+    (mutual TLS), and exactly the checks asked for. For a driver that needs a context class of its own."""
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if verify:
         if found is not None and found.ca is not None:
@@ -378,13 +396,11 @@ def client_context(
             context.load_default_certs(ssl.Purpose.SERVER_AUTH)
         context.verify_mode = ssl.CERT_REQUIRED
         context.check_hostname = check_hostname
-        context.expected_name = server_name if check_hostname else None
     else:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     if found is not None and found.cert is not None and found.key is not None:
         context.load_cert_chain(str(found.cert), str(found.key))
-    return context
 
 
 def state(

@@ -1,10 +1,14 @@
-"""The three Database Connections endpoints of the spec."""
+"""The three Database Connections endpoints of the spec, and the streamed test (``test/stream/``)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from backend.connectors import registry
 from backend.deps import ServiceDep, UserDep
@@ -13,7 +17,7 @@ from backend.messages import Code
 from backend.metadata import functionalities_json, supported_types_json
 from backend.models import CreateConnectorSchema
 from backend.schemas import ApplicationMessage, FunctionalityListSchema, SupportedConnectionTypes
-from backend.service import Busy
+from backend.service import Busy, TestService, TestStream
 
 JSON = "application/json"
 
@@ -56,6 +60,17 @@ async def get_supported_types(user: UserDep) -> Response:
     return Response(supported_types_json(), media_type=JSON)
 
 
+def _busy(service: TestService) -> APIError:
+    retry = str(service.settings.retry_after_s)
+    return APIError(
+        503,
+        Code.SERVICE_BUSY,
+        "Too many tests at once",
+        f"The wizard is running as many connection tests as it may. Try again in {retry} s.",
+        headers={"Retry-After": retry},
+    )
+
+
 @router.post(
     "/test/",
     operation_id="database_connections_test_create",
@@ -66,11 +81,116 @@ async def test_connection(body: CreateConnectorSchema, service: ServiceDep, user
     try:
         return await service.test(body.root, user)  # type: ignore[attr-defined]
     except Busy:
-        retry = str(service.settings.retry_after_s)
-        raise APIError(
-            503,
-            Code.SERVICE_BUSY,
-            "Too many tests at once",
-            f"The wizard is running as many connection tests as it may. Try again in {retry} s.",
-            headers={"Retry-After": retry},
-        ) from None
+        raise _busy(service) from None
+
+
+# --- the streamed test --------------------------------------------------------------------------
+
+NDJSON = "application/x-ndjson"
+_STAGE = {
+    "type": "object",
+    "required": ["name", "status", "duration_ms", "detail"],
+    "properties": {
+        "name": {"type": "string", "examples": ["tcp"]},
+        "status": {"type": "string", "enum": ["passed", "failed", "warning", "skipped"]},
+        "duration_ms": {"type": ["integer", "null"]},
+        "detail": {"type": ["string", "null"]},
+    },
+}
+STREAM_LINE: dict[str, Any] = {
+    "title": "TestStreamLine",
+    "description": "One line of the stream: one JSON object, then a line feed.",
+    "oneOf": [
+        {
+            "title": "StageStarted",
+            "type": "object",
+            "required": ["event", "stage"],
+            "properties": {
+                "event": {"const": "start"},
+                "stage": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+            },
+        },
+        {
+            "title": "StageSettled",
+            "type": "object",
+            "required": ["event", "stage"],
+            "properties": {"event": {"const": "stage"}, "stage": _STAGE},
+        },
+        {
+            "title": "Verdict",
+            "type": "object",
+            "required": ["event", "message"],
+            "properties": {"event": {"const": "verdict"}, "message": {"$ref": "#/components/schemas/ApplicationMessage"}},
+        },
+    ],
+}
+STREAM_EXAMPLE = """\
+{"event":"start","stage":{"name":"parameters"}}
+{"event":"stage","stage":{"name":"parameters","status":"passed","duration_ms":0,"detail":null}}
+{"event":"start","stage":{"name":"dns"}}
+{"event":"stage","stage":{"name":"dns","status":"passed","duration_ms":1,"detail":"db.example.com → 192.0.2.7"}}
+{"event":"start","stage":{"name":"tcp"}}
+{"event":"stage","stage":{"name":"tcp","status":"failed","duration_ms":10001,"detail":"db.example.com:5432 did not answer within the 10 s deadline."}}
+{"event":"stage","stage":{"name":"ssh","status":"skipped","duration_ms":null,"detail":null}}
+{"event":"verdict","message":{"code":"CONNECTION_TIMEOUT","title":"…","body":"…","kind":"error","payload":{"stages":["…"]}}}
+"""
+STREAM_DESCRIPTION = """The same test as `POST /api/v1/database_connections/test/` (same body, same authentication, CSRF check,
+limits and secret masking), told as it runs: newline-delimited JSON (`application/x-ndjson`), one object
+per line, each line sent as soon as it is known.
+
+- `{"event": "start", "stage": {"name": "tcp"}}`: a stage's step begins (a stage may have none).
+- `{"event": "stage", "stage": {"name", "status", "duration_ms", "detail"}}`: a stage is settled
+  (`passed`, `failed`, `warning` or `skipped`), once per stage, in stage order; the stages not reached
+  come as `skipped` just before the verdict.
+- `{"event": "verdict", "message": <ApplicationMessage>}`: exactly once, last; exactly what `test/` answers,
+  its `payload.stages` included.
+
+Ignore events of other kinds: later versions may add some. A refusal before the test starts (422, 401, 403,
+413, 429, 503) is an ordinary `application/json` ApplicationMessage with its status code, as for `test/`.
+If the client disconnects, the test is cancelled and cleaned up (tunnels, temporary files)."""
+
+
+class NDJSONStream(StreamingResponse):
+    """A streamed test as NDJSON lines; the test is cancelled (and cleaned up) if the client goes away.
+
+    Starlette stops the body (cancels its iteration) when the client disconnects; whatever ends
+    the response, the test is closed here: cancelled if it still runs, its slot released.
+    """
+
+    media_type = NDJSON
+
+    def __init__(self, run: TestStream) -> None:
+        super().__init__(_lines(run), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+        self.run = run
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.run.aclose()
+
+
+async def _lines(run: TestStream) -> AsyncIterator[bytes]:
+    async for event in run.events():
+        yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+
+@router.post(
+    "/test/stream/",
+    operation_id="database_connections_test_stream_create",
+    summary="Test a connection, streaming its stages",
+    description=STREAM_DESCRIPTION,
+    status_code=200,
+    response_class=NDJSONStream,
+    response_description="The stages as they settle, then the verdict (newline-delimited JSON)",
+    responses={
+        200: {"content": {NDJSON: {"itemSchema": STREAM_LINE, "example": STREAM_EXAMPLE}}},
+        **BUSY,
+    },
+)
+async def test_connection_stream(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> Response:  # type: ignore[valid-type]
+    try:
+        run = service.stream(body.root, user)  # type: ignore[attr-defined]
+    except Busy:
+        raise _busy(service) from None
+    return NDJSONStream(run)

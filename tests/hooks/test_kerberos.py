@@ -21,11 +21,9 @@ import pytest
 
 from backend.main import create_app
 from backend.settings import Settings
-from tests.conftest import DB, TEST_API, make_settings, run_test, stage
+from tests.conftest import DB, DEADLINE_S, TEST_API, make_settings, run_test, stage
 from tests.servers.common import SilentListener
 from tests.servers.kdc import krb5_conf
-
-DEADLINE_S = 3.0
 
 
 @pytest.fixture(scope="module")

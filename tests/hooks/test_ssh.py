@@ -16,24 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from tests.conftest import DB, make_settings, run_test, stage
+from tests.conftest import DB, DEADLINE_S, make_settings, run_test, stage
 from tests.servers.common import LOOPBACK, free_port
 from tests.servers.sshd import SSHServer
 
-DEADLINE_S = 3.0
-
 
 def pg(db: DB, tunnel: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    return {
-        "connector_type": "PostgreSQLConnector",
-        "host": db.host,
-        "port": db.port,
-        "database": db.database,
-        "username": db.user,
-        "password": db.password,
-        "hooks_params": {"SSHTunnel": tunnel},
-        **overrides,
-    }
+    return db.body("PostgreSQLConnector", hooks_params={"SSHTunnel": tunnel}, **overrides)
 
 
 def maria(db: DB, tunnel: dict[str, Any], **overrides: Any) -> dict[str, Any]:

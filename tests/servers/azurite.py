@@ -12,8 +12,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.common import LOOPBACK, free_port, make_workdir, remove
-from tests.servers.moto import wait_for_process
+from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -24,7 +23,7 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 
 @dataclass
-class AzuriteServer:
+class AzuriteServer(ServerProcess):
     port: int = 0
     host: str = LOOPBACK
     workdir: Path = Path()
@@ -45,8 +44,7 @@ class AzuriteServer:
             raise RuntimeError(f"{AZURITE_BLOB} is missing: run 'npm install' (scripts/setup.sh does)")
         self.port = self.port or free_port()
         self.workdir = make_workdir("azurite")
-        log = (self.workdir / "log").open("wb")
-        self.process = subprocess.Popen(
+        self.spawn(
             [
                 str(AZURITE_BLOB),
                 "--disableTelemetry",
@@ -58,25 +56,9 @@ class AzuriteServer:
                 "--blobHost", self.host,
                 "--blobPort", str(self.port),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
             cwd=self.workdir,
         )
-        log.close()
-        wait_for_process(self.process, self.port, self.workdir / "log", self.stop)
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
-        if self.workdir != Path():
-            remove(self.workdir)
 
 
 def start_world(container: str = "wizard-container", blobs: dict[str, bytes] | None = None) -> AzuriteServer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -10,7 +11,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, ClassVar
 
 LOOPBACK = "127.0.0.1"
 
@@ -70,6 +73,67 @@ def remove(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+# --- servers run as subprocesses --------------------------------------------------------------
+
+
+def wait_for_process(
+    process: subprocess.Popen[bytes], port: int, log: Path, stop: Callable[[], None], timeout: float = 60
+) -> None:
+    """Wait until ``process`` listens on ``port``; if it dies or never listens, stop it and say why."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if process.poll() is not None:
+            break
+        try:
+            wait_for_port(port, timeout=0.5)
+            return
+        except TimeoutError:
+            continue
+    output = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    stop()
+    name = process.args[0] if isinstance(process.args, list) else process.args
+    raise RuntimeError(f"{name!s} did not start on port {port}: {output}")
+
+
+class ServerProcess:
+    """A server the suite runs as a subprocess, with a work dir of its own (a mixin for the server dataclasses).
+
+    :meth:`spawn` starts it with its output in a log file of the work dir and waits until it listens;
+    :meth:`stop` ends it (terminate, then kill) and removes the work dir.
+    """
+
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None
+    stop_timeout: ClassVar[float] = 10.0
+    """Seconds to wait after terminate (and again after kill)."""
+
+    def spawn(self, argv: list[str], *, log: str = "log", timeout: float = 60, **popen: Any) -> None:
+        """Start ``argv`` (stdout and stderr to ``workdir/log``); wait until it listens on ``self.port``.
+
+        If it exits or never listens within ``timeout`` s, it is stopped and the log's tail is raised.
+        """
+        path = self.workdir / log
+        with path.open("wb") as out:
+            self.process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, **popen)
+        wait_for_process(self.process, self.port, path, self.stop, timeout)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=self.stop_timeout)
+            self.process = None
+        if self.workdir != Path():
+            remove(self.workdir)
+
+
+# --- loopback listeners -----------------------------------------------------------------------
+
+
 class ClosedPort:
     """A loopback port with nothing listening: connections are refused at once."""
 
@@ -77,14 +141,23 @@ class ClosedPort:
         self.port = free_port()
 
 
-class SilentListener:
-    """A loopback listener that completes the TCP handshake and then never says a word."""
+class Listener:
+    """Accepts connections on a loopback port; :meth:`handle` runs once per connection, in a thread of its own.
+
+    ``accepted`` counts the connections; :meth:`hold` keeps one open until :meth:`close`.
+    """
+
+    backlog: ClassVar[int] = 64
+    reuse_address: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.sock = socket.socket()
+        if self.reuse_address:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(512)
+        self.sock.listen(self.backlog)
         self.port = int(self.sock.getsockname()[1])
+        self.accepted = 0
         self._held: list[socket.socket] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True)
@@ -99,11 +172,38 @@ class SilentListener:
                 continue
             except OSError:
                 return
-            self._held.append(conn)  # held open, never answered
+            self.accepted += 1
+            self.dispatch(conn)
+
+    def dispatch(self, conn: socket.socket) -> None:
+        """What the accept loop does with a new connection: :meth:`handle` it in a thread of its own."""
+        threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self.handle(conn)
+        except OSError:
+            conn.close()
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.close()
+
+    def hold(self, conn: socket.socket) -> None:
+        self._held.append(conn)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=1)
         for conn in self._held:
-            conn.close()
+            with contextlib.suppress(OSError):
+                conn.close()
         self.sock.close()
+
+
+class SilentListener(Listener):
+    """A loopback listener that completes the TCP handshake and then never says a word."""
+
+    backlog = 512
+
+    def dispatch(self, conn: socket.socket) -> None:
+        self.hold(conn)  # held open, never answered

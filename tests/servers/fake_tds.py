@@ -9,8 +9,8 @@ No SQL Server or Sybase ASE can run here, so these stand in for one where the re
   the wire (user, password, database, encryption request) so tests can check that a password
   full of URL and ODBC special characters arrived intact.
 - :class:`FakeTDS5` does the same for the Sybase ASE login (TDS 5.0 login record, EED errors).
-- :class:`ClosingListener` accepts and closes at once; :class:`GarbageListener` answers
-  anything with bytes that are not TDS.
+
+Listeners that hang up or answer HTTP are in ``stubs.py`` (``ClosingListener``, ``HTTPGarbageListener``).
 
 Protocol references: [MS-TDS] https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-tds/
 (2.2.6.4 LOGIN7, 2.2.6.5 PRELOGIN, 2.2.7 tokens) and the FreeTDS TDS 5.0 notes
@@ -23,12 +23,11 @@ import re
 import socket
 import ssl
 import struct
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.servers.common import LOOPBACK
+from tests.servers.common import Listener
 
 # --- packet level -----------------------------------------------------------------------------
 
@@ -182,34 +181,14 @@ def prelogin_reply(encryption: int) -> bytes:
 # --- the listeners ----------------------------------------------------------------------------
 
 
-class _Listener:
-    """Accepts on 127.0.0.1 and handles each connection in a thread of its own."""
+class _Listener(Listener):
+    """Handles each connection in a thread of its own with :meth:`serve`, then closes it."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
-        self._stop = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+    reuse_address = True
 
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.settimeout(30)
-            self._conns.append(conn)
-            threading.Thread(target=self._serve_safely, args=(conn,), daemon=True).start()
-
-    def _serve_safely(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        self.hold(conn)
         try:
             self.serve(conn)
         except (OSError, ConnectionError, ssl.SSLError, struct.error, ValueError, IndexError):
@@ -222,31 +201,6 @@ class _Listener:
 
     def serve(self, conn: socket.socket) -> None:
         raise NotImplementedError
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
-        for conn in self._conns:
-            try:
-                conn.close()
-            except OSError:
-                pass
-        self.sock.close()
-
-
-class ClosingListener(_Listener):
-    """Accepts, then closes at once: a port that refuses the handshake."""
-
-    def serve(self, conn: socket.socket) -> None:
-        conn.close()
-
-
-class GarbageListener(_Listener):
-    """Reads what the client sends and answers with text that is not TDS (e.g. an HTTP server)."""
-
-    def serve(self, conn: socket.socket) -> None:
-        conn.recv(65536)
-        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" * 8)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.common import LOOPBACK, free_port, make_workdir, remove, run, wait_for_port
+from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir, run
 
 REALM = "WIZARD.TEST"
 
@@ -41,7 +41,7 @@ def krb5_conf(realm: str, kdc_port: int) -> str:
 
 
 @dataclass
-class KDC:
+class KDC(ServerProcess):
     realm: str = REALM
     port: int = 0
     workdir: Path = Path()
@@ -81,9 +81,7 @@ class KDC:
         (w / "kadm5.acl").write_text("")
         self.conf_path.write_text(krb5_conf(self.realm, self.port))
         run(["kdb5_util", "create", "-s", "-r", self.realm, "-P", "Master-Secret-4-Tests"], env=self.env)
-        self.process = subprocess.Popen(["krb5kdc", "-n", "-r", self.realm], env=self.env,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, timeout=30)
+        self.spawn(["krb5kdc", "-n", "-r", self.realm], log="krb5kdc.out", timeout=30, env=self.env)
         return self
 
     def kadmin(self, query: str) -> str:
@@ -107,12 +105,3 @@ class KDC:
             full = name if "@" in name else f"{name}@{self.realm}"
             self.kadmin(f"ktadd -norandkey -k {path} {full}")
         return path
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        remove(self.workdir)

@@ -6,18 +6,19 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.servers.common import LOOPBACK, free_port, is_root, make_workdir, remove, run, wait_for_port
+from tests.servers.common import LOOPBACK, ServerProcess, free_port, is_root, make_workdir, run
 
 ROOTPASS = "Root-Secret-4-Tests"
 
 
 @dataclass
-class MariaDBServer:
+class MariaDBServer(ServerProcess):
     conf: dict[str, str] = field(default_factory=dict)
     port: int = 0
     host: str = LOOPBACK
     workdir: Path = Path()
     process: subprocess.Popen[bytes] | None = None
+    stop_timeout = 30.0
 
     def start(self) -> MariaDBServer:
         self.workdir = make_workdir("mariadb")
@@ -45,20 +46,9 @@ class MariaDBServer:
         cnf.write_text("\n".join(lines) + "\n")
         run(["mariadb-install-db", f"--defaults-file={cnf}", *user, "--auth-root-authentication-method=normal",
              "--skip-test-db"])
-        self.process = subprocess.Popen(["mariadbd", f"--defaults-file={cnf}", *user],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_port(self.port, timeout=60)
+        self.spawn(["mariadbd", f"--defaults-file={cnf}", *user], log="mariadbd.out", timeout=60)
         self.sql(f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{ROOTPASS}'", socket=True, password="")
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        remove(self.workdir)
 
     def sql(self, *statements: str, socket: bool = True, password: str = ROOTPASS) -> None:
         import pymysql

@@ -15,14 +15,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.servers.common import LOOPBACK, free_port, make_workdir, remove, wait_for_port
+from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir
 
 REGION = "eu-west-1"
 # Used only while moto still accepts any credentials (the set-up phase).
@@ -33,25 +31,6 @@ _ALLOW_ALL_S3 = json.dumps(
 )
 
 
-def wait_for_process(
-    process: subprocess.Popen[bytes], port: int, log: Path, stop: Callable[[], None], timeout: float = 60
-) -> None:
-    """Wait until ``process`` listens on ``port``; if it dies or never listens, stop it and say why."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if process.poll() is not None:
-            break
-        try:
-            wait_for_port(port, timeout=0.5)
-            return
-        except TimeoutError:
-            continue
-    output = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-    stop()
-    name = process.args[0] if isinstance(process.args, list) else process.args
-    raise RuntimeError(f"{name!s} did not start on port {port}: {output}")
-
-
 @dataclass
 class AccessKey:
     key_id: str
@@ -59,7 +38,7 @@ class AccessKey:
 
 
 @dataclass
-class MotoServer:
+class MotoServer(ServerProcess):
     """Start with :meth:`start`, create things with :meth:`client`, then :meth:`enforce_auth`."""
 
     port: int = 0
@@ -79,29 +58,9 @@ class MotoServer:
         # botocore sends path-style requests to a custom endpoint; let moto read them so whatever
         # the Host header says (a pinned test name included), not as virtual-hosted buckets.
         env["S3_IGNORE_SUBDOMAIN_BUCKETNAME"] = "true"
-        log = (self.workdir / "log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-            env=env,
-        )
-        log.close()
-        wait_for_process(self.process, self.port, self.workdir / "log", self.stop)
+        self.spawn([sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                   cwd=self.workdir, env=env)
         return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
-        if self.workdir != Path():
-            remove(self.workdir)
 
     def client(self, service: str, key: AccessKey | None = None) -> Any:
         import boto3

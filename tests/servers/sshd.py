@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.servers.common import LOOPBACK, free_port, is_root, make_workdir, remove, run, wait_for_port
+from tests.servers.common import LOOPBACK, ServerProcess, free_port, is_root, make_workdir, remove, run
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
@@ -54,7 +54,7 @@ class HostKey:
 
 
 @dataclass
-class SSHServer:
+class SSHServer(ServerProcess):
     """Start with :meth:`start`; ``config`` adds or overrides sshd_config keywords."""
 
     config: dict[str, str] = field(default_factory=dict)
@@ -147,13 +147,7 @@ class SSHServer:
         conf = self.workdir / "sshd_config"
         conf.write_text("\n".join(lines) + "\n")
         run([str(SSHD), "-t", "-f", str(conf)])
-        with (self.workdir / "sshd.log").open("wb") as log:
-            self.process = subprocess.Popen([str(SSHD), "-D", "-e", "-f", str(conf)], stdout=log, stderr=log)
-        try:
-            wait_for_port(self.port, timeout=20)
-        except TimeoutError:
-            self.stop()
-            raise
+        self.spawn([str(SSHD), "-D", "-e", "-f", str(conf)], log="sshd.log", timeout=20)
         return self
 
     def _make_client_keys(self) -> None:
@@ -165,18 +159,6 @@ class SSHServer:
             run([SSH_KEYGEN, "-q", *kind, "-m", fmt, "-N", passphrase, "-C", f"wizard-test-{name}", "-f", str(path)])
             self.keys[name] = path.read_text()
         self.keys["ed25519_pkcs8"] = _pkcs8_of(self.keys["ed25519_openssh"])
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-            self.process = None
-        if self.workdir != Path():
-            remove(self.workdir)
 
 
 def ensure_user(user: str, password: str) -> None:

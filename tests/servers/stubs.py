@@ -2,6 +2,7 @@
 
 - :class:`ClosingListener` accepts each connection and closes it at once.
 - :class:`GarbageListener` accepts, sends bytes no database speaks, then closes.
+- :class:`HTTPGarbageListener` reads what the client sends and answers HTTP 400, as a web server would.
 - :class:`TLSListener` completes a TLS handshake with a certificate of the suite's PKI
   (``tests/servers/tls.py``), then hangs up (or stays silent): enough to test a driver's TLS checks.
 - :class:`HTTPSStub` answers every request with one HTTP status, over HTTPS when given a certificate.
@@ -17,60 +18,14 @@ import ssl
 import threading
 from pathlib import Path
 
-from tests.servers.common import LOOPBACK
+from tests.servers.common import LOOPBACK, Listener
 
 
-class _Listener:
-    """Accepts connections on a loopback port; ``handle`` runs once per connection, in a thread."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind((LOOPBACK, 0))
-        self.sock.listen(64)
-        self.port = int(self.sock.getsockname()[1])
-        self.accepted = 0
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        self.sock.settimeout(0.2)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
-
-    def _serve(self, conn: socket.socket) -> None:
-        try:
-            self.handle(conn)
-        except OSError:
-            conn.close()
-
-    def handle(self, conn: socket.socket) -> None:
-        conn.close()
-
-    def hold(self, conn: socket.socket) -> None:
-        self._held.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1)
-        for conn in self._held:
-            conn.close()
-        self.sock.close()
-
-
-class ClosingListener(_Listener):
+class ClosingListener(Listener):
     """Accepts, then closes at once without a word."""
 
 
-class GarbageListener(_Listener):
+class GarbageListener(Listener):
     """Accepts, sends a line no database protocol starts with, waits a moment, closes."""
 
     PAYLOAD = b"SSH-2.0-not-a-database\r\n" + b"\xff\x00garbage\x00\xff" * 16
@@ -85,7 +40,20 @@ class GarbageListener(_Listener):
         conn.close()
 
 
-class TLSListener(_Listener):
+class HTTPGarbageListener(Listener):
+    """Reads what the client sends and answers with HTTP, which no database protocol is (e.g. a web server)."""
+
+    def handle(self, conn: socket.socket) -> None:
+        conn.settimeout(30)
+        self.hold(conn)  # closed with the listener if the client never speaks
+        try:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" * 8)
+        finally:
+            conn.close()
+
+
+class TLSListener(Listener):
     """Completes a TLS handshake with ``cert``/``key``, reads the client's first message and closes without
     answering (or, with ``silent``, holds the line and never says a word)."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
@@ -37,11 +38,15 @@ class LiveAPI:
         self.thread.join(timeout=10)
 
 
-def start_api(**overrides: Any) -> LiveAPI:
-    """``backend.main:app`` (test settings: no auth, 3 s deadline) served by uvicorn in a thread."""
+def start_api(wrap: Callable[[ASGIApp], ASGIApp] | None = None, **overrides: Any) -> LiveAPI:
+    """``backend.main:app`` (test settings: no auth, 3 s deadline) served by uvicorn in a thread.
+
+    ``wrap`` puts an ASGI layer in front of it (e.g. an older API that lacks an endpoint).
+    """
     port = free_port()
     app = create_app(make_settings(**overrides))
-    config = uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", access_log=False, lifespan="on")
+    served: ASGIApp = wrap(app) if wrap else app
+    config = uvicorn.Config(served, host=LOOPBACK, port=port, log_level="warning", access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
     thread.start()

@@ -196,3 +196,37 @@ def test_the_embedded_api_serves_the_playground_and_schema(wizard: str) -> None:
     assert "swagger-ui" in httpx.get(f"{wizard}/api/playground/", timeout=10).text.lower()
     assert httpx.get(f"{wizard}/_stcore/health", timeout=10).text == "ok"
 
+
+
+def test_the_stages_appear_live_while_a_silent_host_keeps_the_test_waiting(
+    wizard: str, browser: Browser, postgres: DB, silent_port: int
+) -> None:
+    """The silent host accepts the connection and never answers: the settled stages are on screen, and the
+    login shown in progress, while the test still waits for its deadline; then the verdict replaces them."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        page.goto(wizard)
+        expect(page.locator(".st-key-test button")).to_be_visible(timeout=WAIT_MS)
+        fill_postgres(page, postgres, silent_port)
+        press_test(page)
+        box = page.locator('[data-testid="stExpander"]').filter(has_text="Testing PostgreSQL")
+        running = box.get_by_text("in progress")
+        expect(running).to_be_visible(timeout=WAIT_MS)  # the box stays open while it fills
+        box.scroll_into_view_if_needed()
+        expect(box.get_by_text(f"127.0.0.1:{silent_port} accepted the connection")).to_be_visible()
+        expect(box).to_contain_text("Reach the port (TCP)")
+        expect(box).to_contain_text("Encrypt (TLS)")
+        verdict = page.locator('[data-testid="stAlertContentError"]')
+        assert verdict.count() == 0, "the stages are shown before the verdict"
+        page.mouse.move(0, 0)  # no hover on the box's header in the picture
+        page.screenshot(path=str(ARTIFACTS / "connect-live-1280.png"))
+
+        expect(verdict).to_contain_text("did not answer in time", timeout=WAIT_MS)
+        result = page.locator('[data-testid="stExpander"]').filter(has_text="Result: The server did not answer")
+        expect(result).to_contain_text("Encrypt (TLS)")
+        expect(result).not_to_contain_text("in progress")
+        verdict.scroll_into_view_if_needed()
+        shoot(page, "connect-live-verdict", 1280)
+    finally:
+        context.close()

@@ -7,7 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from backend.errors import message_response
+from backend.messages import Code
 from components.api_client import ApiClient
 from components.form import hook_key, widget_key
 from components.names import connector_name
@@ -120,6 +123,11 @@ def test_a_working_postgresql_connection_shows_the_success_verdict(postgres: DB,
     timeline = "\n".join(m.value for m in at.status[0].markdown)
     assert "Log in" in timeline and "Run a test query" in timeline
     assert " ms" in timeline or " s" in timeline
+    # The stages came live from test/stream/, each one, and the final timeline replaced the live lines.
+    result = at.session_state["test_result"]
+    assert result["live_stages"] == len(result["message"]["payload"]["stages"]) == 8
+    assert len(at.status[0].markdown) == 1 and timeline.count(":material/check_circle:") >= 6
+    assert at.status[0].label.startswith("Result: Connected to PostgreSQL")
     assert len(at.success) == 1 and not at.error
     assert "connect" in at.success[0].value.lower()
     assert not flags_of(at, "PostgreSQLConnector", "password")
@@ -242,6 +250,51 @@ def test_a_test_that_outlasts_the_client_is_a_timeout_message(silent_port: int, 
     press_test(at)
     assert "No answer in time" in at.warning[0].value
     assert [s.state for s in at.status] == ["error"]
+    # The stages that arrived before the client gave up stay in the box: the silent host accepted the
+    # connection (dns and tcp passed), and the login was where the wait stopped.
+    timeline = at.status[0].markdown[0].value
+    lines = timeline.split("  \n")
+    assert len(lines) == 5, timeline
+    for line, name in zip(lines, ("Check the settings", "Find the host (DNS)", "Reach the port (TCP)"), strict=False):
+        assert line.startswith(":green[:material/check_circle:]") and name in line, line
+    assert "accepted the connection" in lines[2] and str(silent_port) in lines[2]
+    assert "Open the SSH tunnel" in lines[3] and "No SSH tunnel was asked for" in lines[3]
+    assert "Encrypt (TLS)" in lines[4], "the login step is where the wait stopped"
+    assert ":material/pause_circle:" in lines[4] and "stopped waiting" in lines[4]
+
+
+def without_stream(app: ASGIApp) -> ASGIApp:
+    """The API as a version before ``test/stream/`` existed: that path is not found (404, its usual body)."""
+
+    async def older(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].endswith("/test/stream/"):
+            response = message_response(404, Code.NOT_FOUND, "Not Found", "Not Found")
+            await response(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return older
+
+
+def test_an_api_without_the_stream_falls_back_to_test(postgres: DB, closed_port: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An older API (WIZARD_API_URL) has no test/stream/: it answers 404, and the UI asks test/ instead."""
+    legacy: LiveAPI = start_api(wrap=without_stream)
+    monkeypatch.setenv("WIZARD_API_URL", legacy.url)
+    try:
+        assert httpx.post(f"{legacy.url}/api/v1/database_connections/test/stream/", json={}, timeout=10).status_code == 404
+        at = new_app()
+        choose(at, "PostgreSQLConnector")
+        fill(at, "PostgreSQLConnector", pg_values(postgres))
+        press_test(at)
+        assert [s.state for s in at.status] == ["complete"] and len(at.success) == 1
+        assert "Run a test query" in at.status[0].markdown[0].value
+        assert at.session_state["test_result"]["live_stages"] == 0, "no live stages from an API without the stream"
+        fill(at, "PostgreSQLConnector", {"port": closed_port})
+        press_test(at)
+        assert flags_of(at, "PostgreSQLConnector", "port"), "field flags come with the fallback too"
+    finally:
+        legacy.stop()
 
 
 def test_uploaded_files_fill_text_fields_and_keys_stay_masked() -> None:
