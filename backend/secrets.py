@@ -58,6 +58,9 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     ),
 )
 
+# Every pattern above needs one of these to match: a text without any is left as it is, unread.
+_MAYBE_CREDENTIALS = re.compile(r"-----BEGIN|://|[=:]|eyJ|(?i:bearer|basic|negotiate)")
+
 _MIN_SAFE = 4
 """Secrets shorter than this are masked only where they stand alone as a word."""
 
@@ -106,8 +109,9 @@ class Masker:
             return text
         if self.pattern is not None:
             text = self.pattern.sub(MASK, text)
-        for pattern in _PATTERNS:
-            text = pattern.sub(_keep_mask, text)
+        if _MAYBE_CREDENTIALS.search(text):
+            for pattern in _PATTERNS:
+                text = pattern.sub(_keep_mask, text)
         return text
 
     def obj(self, value: Any) -> Any:

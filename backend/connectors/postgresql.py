@@ -117,8 +117,6 @@ class PostgreSQL(SQLConnector):
 
     def check_parameters(self, params: Any, ctx: TestContext) -> None:
         super().check_parameters(params, ctx)
-        # made here, in the event loop: the driver thread only uses it (an abandoned thread creates nothing)
-        tls.private_dir(ctx)
         hooks = params.hooks_params
         found = tls.prepare(hooks.SSL if hooks else None, ctx, self.ssl_modes)
         login = kerberos.prepare(hooks.Kerberos if hooks else None, ctx)

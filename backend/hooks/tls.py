@@ -22,11 +22,13 @@ Server-side files are read by :func:`read_server_file`, which the Kerberos hook 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import ssl
 import stat
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -184,9 +186,22 @@ def write_private(ctx: TestContext, name: str, data: bytes) -> Path:
     return path
 
 
+_EMPTY_DIR_LOCK = threading.Lock()
+_empty_dir: Path | None = None
+
+
 def missing_path(ctx: TestContext, name: str) -> str:
-    """A path in the private dir that never exists: gives a driver 'no such file' instead of its defaults."""
-    return str(private_dir(ctx) / f"absent-{name}")
+    """A path that never exists: gives a driver 'no such file' instead of its defaults (~/.pgpass …).
+
+    It lies in an empty folder of the process's own (0700, made once, removed at exit), so no
+    other user can create it, and a test without TLS material makes no folder of its own.
+    """
+    global _empty_dir
+    with _EMPTY_DIR_LOCK:
+        if _empty_dir is None or not _empty_dir.is_dir():
+            _empty_dir = Path(tempfile.mkdtemp(prefix="wizard-empty-"))
+            atexit.register(shutil.rmtree, _empty_dir, ignore_errors=True)
+        return str(_empty_dir / f"absent-{name}")
 
 
 # --- PEM validation ---------------------------------------------------------------------------
