@@ -623,11 +623,13 @@ async def memory(api: Api, env: Env, bodies: Sequence[dict[str, Any]], silent: S
     growth = second["rss"] - first["rss"]
     # Threads and fds: the server's worker pools (and a store connection per worker thread) grow to the
     # concurrency once (batch 1) and stay; a leak adds at least one per failing or silent-host test in every
-    # batch. Temp files and processes must be back where they were.
+    # batch. Processes must be back where they were; temp files may not grow from batch to batch (the
+    # process makes one empty folder of its own on first use, `backend/hooks/tls.py` missing_path).
     steady = (second["fds"] - first["fds"] < len(silent) and second["threads"] - first["threads"] < len(silent)
-              and second["tmpfiles"] == idle["tmpfiles"] and second["children"] == idle["children"])
+              and second["tmpfiles"] == first["tmpfiles"] <= idle["tmpfiles"] + 1
+              and second["children"] == idle["children"])
     s.row("RSS growth batch 1 → batch 2 (a leak grows here; warm-up does not)", mib(growth), "", "", 1,
-          f"< 8 MiB; fds and threads +< {len(silent)}; temp files, children as idle",
+          f"< 8 MiB; fds and threads +< {len(silent)}; no temp file per test; children as idle",
           judge(steady and growth < 8 * 2**20))
     s.row("RSS growth idle → batch 1 (lazy driver imports, allocator warm-up)", mib(first["rss"] - idle["rss"]), "", "",
           1)
