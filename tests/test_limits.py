@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from backend.connectors import registry
@@ -22,7 +21,8 @@ from backend.main import create_app
 from backend.service import Busy, TestService
 from backend.settings import Settings
 from tests.conftest import TEST_API, make_settings
-from tests.servers.common import LOOPBACK, free_port
+from tests.servers.api import serve as serve_app
+from tests.servers.common import LOOPBACK
 from tests.test_auth import ADMIN, ADMIN_PASSWORD, Captured, auth_settings, login
 from tests.test_secrets import base_body, netguard  # noqa: F401 - netguard is a fixture
 
@@ -34,22 +34,9 @@ def pg(port: int, host: str = LOOPBACK, password: str = "limits-pw-5150") -> dic
             "password": password}
 
 
-@contextlib.contextmanager
-def serve(settings: Settings, log_level: str = "warning") -> Iterator[str]:
+def serve(settings: Settings, log_level: str = "warning") -> contextlib.AbstractContextManager[str]:
     """The app on a real uvicorn server on a loopback port, in a thread of its own."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=LOOPBACK, port=port, log_level=log_level))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://{LOOPBACK}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    return serve_app(create_app(settings), log_level)
 
 
 # --- tests in flight --------------------------------------------------------------------------

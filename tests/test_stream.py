@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,7 +23,8 @@ from backend.messages import Code
 from backend.secrets import MASK
 from backend.settings import Settings
 from tests.conftest import DB, NASTY_PASSWORD, TEST_API, make_settings
-from tests.servers.common import LOOPBACK, free_port
+from tests.servers.api import serve as serve_app
+from tests.servers.common import LOOPBACK
 from tests.test_auth import Captured, auth_settings, login
 from tests.test_secrets import CERT, KEY, base_body, netguard, redirect_tmp, secrets_in  # noqa: F401 - a fixture
 
@@ -207,19 +206,8 @@ def test_authentication_csrf_and_the_rate_limit_as_for_test(tmp_path: Path, clos
 def serve(settings: Settings) -> Iterator[tuple[str, FastAPI]]:
     """The app on uvicorn on a loopback port (the in-process TestClient delivers a body only whole)."""
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    end = time.monotonic() + 10
-    while not server.started and time.monotonic() < end:
-        time.sleep(0.02)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://{LOOPBACK}:{port}", app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_app(app) as base:
+        yield base, app
 
 
 def silent_body(port: int, **overrides: Any) -> dict[str, Any]:

@@ -2,40 +2,24 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from starlette.types import ASGIApp
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from backend.main import create_app
 from tests.conftest import make_settings
-from tests.servers.common import LOOPBACK, free_port
+from tests.servers.api import LiveAPI
+from tests.servers.api import start_api as serve_api
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 RUN_TIMEOUT = 30.0
-
-
-@dataclass
-class LiveAPI:
-    url: str
-    app: FastAPI
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 def start_api(wrap: Callable[[ASGIApp], ASGIApp] | None = None, **overrides: Any) -> LiveAPI:
@@ -43,19 +27,8 @@ def start_api(wrap: Callable[[ASGIApp], ASGIApp] | None = None, **overrides: Any
 
     ``wrap`` puts an ASGI layer in front of it (e.g. an older API that lacks an endpoint).
     """
-    port = free_port()
     app = create_app(make_settings(**overrides))
-    served: ASGIApp = wrap(app) if wrap else app
-    config = uvicorn.Config(served, host=LOOPBACK, port=port, log_level="warning", access_log=False, lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"api-{port}", daemon=True)
-    thread.start()
-    end = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > end:
-            raise RuntimeError("the API did not start")
-        time.sleep(0.02)
-    return LiveAPI(f"http://{LOOPBACK}:{port}", app, server, thread)
+    return serve_api(app, served=wrap(app) if wrap else None)
 
 
 @pytest.fixture(autouse=True)
