@@ -8,11 +8,10 @@ and checks Shared Key signatures and SAS tokens like Azure does. Its URLs are pa
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir
+from tests.servers.common import ServerProcess, free_port, make_workdir
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
@@ -24,10 +23,6 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 @dataclass
 class AzuriteServer(ServerProcess):
-    port: int = 0
-    host: str = LOOPBACK
-    workdir: Path = Path()
-    process: subprocess.Popen[bytes] | None = None
 
     @property
     def blob_endpoint(self) -> str:

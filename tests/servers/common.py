@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -95,16 +96,18 @@ def wait_for_process(
     raise RuntimeError(f"{name!s} did not start on port {port}: {output}")
 
 
+@dataclass
 class ServerProcess:
-    """A server the suite runs as a subprocess, with a work dir of its own (a mixin for the server dataclasses).
+    """A server the suite runs as a subprocess, with a work dir of its own (the base of the server dataclasses).
 
     :meth:`spawn` starts it with its output in a log file of the work dir and waits until it listens;
     :meth:`stop` ends it (terminate, then kill) and removes the work dir.
     """
 
-    port: int
-    workdir: Path
-    process: subprocess.Popen[bytes] | None
+    port: int = 0
+    host: str = LOOPBACK
+    workdir: Path = Path()
+    process: subprocess.Popen[bytes] | None = None
     stop_timeout: ClassVar[float] = 10.0
     """Seconds to wait after terminate (and again after kill)."""
 

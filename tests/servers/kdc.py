@@ -8,7 +8,6 @@ Clients are pointed at it with ``KRB5_CONFIG`` (:meth:`KDC.krb5_conf`), never at
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,9 +42,6 @@ def krb5_conf(realm: str, kdc_port: int) -> str:
 @dataclass
 class KDC(ServerProcess):
     realm: str = REALM
-    port: int = 0
-    workdir: Path = Path()
-    process: subprocess.Popen[bytes] | None = None
     principals: set[str] = field(default_factory=set)
 
     @property

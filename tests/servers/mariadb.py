@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from tests.servers.common import LOOPBACK, ServerProcess, free_port, is_root, make_workdir, run
 
@@ -14,10 +12,6 @@ ROOTPASS = "Root-Secret-4-Tests"
 @dataclass
 class MariaDBServer(ServerProcess):
     conf: dict[str, str] = field(default_factory=dict)
-    port: int = 0
-    host: str = LOOPBACK
-    workdir: Path = Path()
-    process: subprocess.Popen[bytes] | None = None
     stop_timeout = 30.0
 
     def start(self) -> MariaDBServer:

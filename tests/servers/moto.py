@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir
+from tests.servers.common import ServerProcess, free_port, make_workdir
 
 REGION = "eu-west-1"
 # Used only while moto still accepts any credentials (the set-up phase).
@@ -41,10 +39,6 @@ class AccessKey:
 class MotoServer(ServerProcess):
     """Start with :meth:`start`, create things with :meth:`client`, then :meth:`enforce_auth`."""
 
-    port: int = 0
-    host: str = LOOPBACK
-    workdir: Path = Path()
-    process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:

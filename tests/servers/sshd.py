@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.servers.common import LOOPBACK, ServerProcess, free_port, is_root, make_workdir, remove, run
+from tests.servers.common import ServerProcess, free_port, is_root, make_workdir, remove, run
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
@@ -62,14 +62,10 @@ class SSHServer(ServerProcess):
     password: str = TEST_PASSWORD
     passphrase: str = KEY_PASSPHRASE
     """The passphrase of every ``*_encrypted`` client key."""
-    host: str = LOOPBACK
-    port: int = 0
-    workdir: Path = Path()
     keys: dict[str, str] = field(default_factory=dict)
     """Client private keys as PEM text, by name (see :data:`CLIENT_KEYS`, plus ``ed25519_pkcs8``)."""
     host_keys: dict[str, HostKey] = field(default_factory=dict)
     """The server's host keys by type (``ED25519``, ``ECDSA``, ``RSA``)."""
-    process: subprocess.Popen[bytes] | None = None
 
     def tunnel(self, **overrides: Any) -> dict[str, Any]:
         """A ``hooks_params.SSHTunnel`` body through this server (password login); ``None`` drops a field."""
