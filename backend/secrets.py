@@ -102,13 +102,29 @@ class Masker:
         parts = [re.escape(v) if len(v) >= _MIN_SAFE else f"{_ALONE_BEFORE}{re.escape(v)}{_ALONE_AFTER}"
                  for v in ordered]
         self.pattern = re.compile("|".join(parts)) if parts else None
+        long = [re.escape(v) for v in ordered if len(v) >= _MIN_SAFE]
+        self.long_pattern = re.compile("|".join(long)) if long else None
 
     def __call__(self, text: str) -> str:
         """Replace every known secret value and every credential-looking pattern by a mask."""
+        return self._mask(text, self.pattern)
+
+    def long_only(self, text: str) -> str:
+        """Like calling the masker, but short secrets (under four characters) are left alone.
+
+        For a text assembled from parts already masked one by one: a short secret was
+        masked where it stood alone in a part, and is not looked for again across the
+        joins, where it would hit the program's own numbers (a password "7" must not
+        mask ``duration_ms=7``).
+        """
+        return self._mask(text, self.long_pattern)
+
+    @staticmethod
+    def _mask(text: str, values: re.Pattern[str] | None) -> str:
         if not text:
             return text
-        if self.pattern is not None:
-            text = self.pattern.sub(MASK, text)
+        if values is not None:
+            text = values.sub(MASK, text)
         if _MAYBE_CREDENTIALS.search(text):
             for pattern in _PATTERNS:
                 text = pattern.sub(_keep_mask, text)
@@ -204,20 +220,59 @@ LIVE = LiveSecrets()
 # --- logging ----------------------------------------------------------------------------------
 
 
+_NUMBERS = (int, float)
+
+
+def _scrub_arg(arg: Any, live: Masker) -> Any:
+    """One log argument, scrubbed. Numbers are the program's own (counts, durations, ports)
+    and stay as they are; any other object is scrubbed as the text it would print."""
+    if isinstance(arg, str):
+        return live(arg)
+    if arg is None or isinstance(arg, _NUMBERS):
+        return arg
+    text = str(arg)
+    cleaned = live(text)
+    return arg if cleaned == text else cleaned
+
+
 def _scrub_args(args: Any, live: Masker) -> Any:
-    """The record's arguments with every string scrubbed, same shape (formatters may unpack them)."""
+    """The record's arguments scrubbed one by one, same shape (formatters may unpack them)."""
     if isinstance(args, tuple):
-        return tuple(live(a) if isinstance(a, str) else a for a in args)
+        return tuple(_scrub_arg(a, live) for a in args)
     if isinstance(args, dict):
-        return {k: live(v) if isinstance(v, str) else v for k, v in args.items()}
+        return {k: _scrub_arg(v, live) for k, v in args.items()}
     return args
+
+
+def _scrub_parts(record: logging.LogRecord, live: Masker) -> bool:
+    """Scrub a ``msg % args`` record part by part; False when the record has no such parts.
+
+    The template and each argument are masked on their own, then the joined text once more
+    for what only shows across a join (``password=%s``) — with long secrets only, so that a
+    short secret is never found in the program's own numbers.
+    """
+    if not record.args or not isinstance(record.msg, str):
+        return False
+    try:
+        template = live(record.msg)
+        args = _scrub_args(record.args, live)
+        joined = template % args
+    except Exception:  # noqa: BLE001 - the shape did not survive masking: fall back on the text
+        return False
+    final = live.long_only(joined)
+    if final == joined:
+        record.msg, record.args = template, args
+    else:
+        record.msg, record.args = final, None
+    return True
 
 
 def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """Scrub a record's final text in place: its message, its arguments and its exception text.
 
     The arguments keep their shape when that is enough (uvicorn's access formatter unpacks
-    them); otherwise the record carries the scrubbed message and no arguments. A traceback
+    them) and numbers among them are never masked; otherwise the record carries the scrubbed
+    message and no arguments. A traceback
     is formatted here and scrubbed like the message (chained exceptions included).
     """
     if getattr(record, "_wizard_scrubbed", False):
@@ -229,16 +284,8 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
         message = f"{record.msg} {record.args!r}"
         record.msg, record.args = message, None
     cleaned = live(message)
-    if cleaned != message:
-        args = _scrub_args(record.args, live)
-        try:
-            kept = args is not None and (str(record.msg) % args) == cleaned
-        except Exception:  # noqa: BLE001 - the shape did not survive: fall back on the text
-            kept = False
-        if kept:
-            record.args = args
-        else:
-            record.msg, record.args = cleaned, None
+    if cleaned != message and not _scrub_parts(record, live):
+        record.msg, record.args = cleaned, None
     if record.exc_info and record.exc_info[1] is not None:
         record.exc_text = "".join(traceback.format_exception(*record.exc_info)).rstrip()
         record.exc_info = None

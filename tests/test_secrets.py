@@ -119,6 +119,30 @@ def test_every_logger_is_scrubbed_also_exceptions_and_live_secrets() -> None:
     assert "RuntimeError" in text and "Traceback" in text  # the traceback stays, scrubbed
 
 
+def test_a_short_live_secret_is_masked_where_echoed_but_not_in_the_programs_numbers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # A user whose password is "7" must not blank every duration, count and port in the log
+    # (the audit line's duration_ms among them), yet the password itself stays hidden.
+    import backend.secrets as secrets_module
+
+    install_log_scrubbing()
+    live = secrets_module.LiveSecrets(grace_s=0)
+    monkeypatch.setattr(secrets_module, "LIVE", live)
+    with Captured() as logs, live.hold(["7"]):
+        log = logging.getLogger("wizard.audit")
+        log.info("test code=%s duration_ms=%d port=%s", "PORT_CLOSED", 7, 7)
+        log.info("driver echoed %s", "7")
+        log.info("driver said: password 7 refused")
+        log.info("login with password=%s", "a-longer-one")
+    lines = [line for line in logs.text.splitlines() if line.startswith("INFO wizard.audit")]
+    assert lines == [
+        "INFO wizard.audit test code=PORT_CLOSED duration_ms=7 port=7",
+        f"INFO wizard.audit driver echoed {MASK}",
+        f"INFO wizard.audit driver said: password {MASK} refused",
+        f"INFO wizard.audit login with password={MASK}",
+    ], logs.text
+
+
 def test_uvicorn_access_lines_keep_their_shape() -> None:
     from uvicorn.logging import AccessFormatter
 

@@ -168,6 +168,21 @@ def test_no_credentials(client: httpx.Client) -> None:
     ])
 
 
+def test_the_machines_own_azure_credentials_are_never_used(
+    client: httpx.Client, azurite: AzuriteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # adlfs falls back on these variables (and on DefaultAzureCredential); the wizard tests the
+    # request's credentials only, so a wrong key stays wrong and a missing one stays missing.
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_NAME", ACCOUNT)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", ACCOUNT_KEY)
+    msg = run_test(client, body(storage_connection_string=azurite.connection_string(WRONG_KEY)))
+    assert msg["code"] == "AUTHENTICATION_FAILED", msg
+    msg = run_test(client, body())
+    assert msg["code"] == "INVALID_PARAMETERS", msg
+    assert stage(msg, "dns")["status"] == "skipped"
+
+
 def test_account_name_without_key_and_key_without_name(client: httpx.Client) -> None:
     msg = run_test(client, body(storage_account_name="acct"))
     assert msg["code"] == "INVALID_PARAMETERS" and list(msg["details"]) == ["storage_account_key"]
