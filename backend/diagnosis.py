@@ -203,17 +203,29 @@ class Diagnosis:
             failed = failure.stage if failure.stage in names else name
             if failure.stage in self.stages and failure.stage not in names:
                 failed = failure.stage  # e.g. a tunnel step that failed beyond the tunnel
-            for stage_name in names:
+            for index, stage_name in enumerate(names):
                 if stage_name == failed:
                     break
-                self._settle(stage_name, "passed", None)
+                if index == 0:
+                    self._settle(stage_name, "passed", None)
+                else:
+                    self._settle_covered(stage_name, name)
             self._settle(failed, "failed", elapsed)
             self.stages[failed].detail = failure.detail or CATALOG[failure.code].title
             raise
         elapsed = int((time.monotonic() - started) * 1000)
-        for index, stage_name in enumerate(names):
-            self._settle(stage_name, "passed", elapsed if index == 0 else None)
+        self._settle(name, "passed", elapsed)
+        for stage_name in covers:
+            self._settle_covered(stage_name, name)
         return result
+
+    def _settle_covered(self, name: str, timed_in: str) -> None:
+        """A stage settled by another stage's step: passed, no time of its own, and it says so."""
+        stage = self.stages[name]
+        if stage.status == "skipped":
+            stage.status = "passed"
+        if stage.detail is None:
+            stage.detail = f"checked in the same driver call as the '{timed_in}' stage, timed there"
 
     def _settle(self, name: str, status: str, duration_ms: int | None) -> None:
         stage = self.stages[name]

@@ -26,6 +26,12 @@ def test_success_reports_what_was_verified(client: httpx.Client, postgres: DB) -
         "passed", "passed", "passed", "skipped", msg["payload"]["stages"][4]["status"], "passed", "passed", "passed"
     ]
     assert "PostgreSQL 15" in msg["body"] and "appdb" in msg["body"]
+    # One driver login settles tls, authentication and database: it is timed once, under tls,
+    # and the other two say so rather than claim 0 ms.
+    assert isinstance(stage(msg, "tls")["duration_ms"], int)
+    for name in ("authentication", "database"):
+        assert stage(msg, name)["duration_ms"] is None
+        assert stage(msg, name)["detail"] == "checked in the same driver call as the 'tls' stage, timed there"
 
 
 def test_wrong_password(client: httpx.Client, postgres: DB) -> None:
