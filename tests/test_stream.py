@@ -26,7 +26,15 @@ from tests.conftest import DB, NASTY_PASSWORD, TEST_API, make_settings
 from tests.servers.api import serve as serve_app
 from tests.servers.common import LOOPBACK
 from tests.test_auth import Captured, auth_settings, login
-from tests.test_secrets import CERT, KEY, base_body, netguard, redirect_tmp, secrets_in  # noqa: F401 - a fixture
+from tests.test_secrets import (  # noqa: F401 - netguard is a fixture
+    CERT,
+    KEY,
+    base_body,
+    leftovers,
+    netguard,
+    redirect_tmp,
+    secrets_in,
+)
 
 STREAM_API = "/api/v1/database_connections/test/stream/"
 NDJSON = "application/x-ndjson"
@@ -274,16 +282,19 @@ def test_a_client_that_goes_away_cancels_the_test_and_its_temp_files(
         Captured() as logs,
     ):
         with http.stream("POST", STREAM_API, json=body) as response:
-            for line in response.iter_lines():
+            # Held in a name: a generator left by `break` would be closed at once, and httpcore
+            # would drop the connection before the checks below.
+            lines = response.iter_lines()
+            for line in lines:
                 if json.loads(line) == {"event": "start", "stage": {"name": "tcp"}}:
                     break
-            assert list(private_tmp.iterdir()), "the TLS material is on disk while the test runs"
+            assert leftovers(private_tmp), "the TLS material is on disk while the test runs"
             assert app.state.service.in_flight == 1
             left = time.monotonic()
         # The response is closed here (the connection is dropped).
-        while (app.state.service.in_flight or list(private_tmp.iterdir())) and time.monotonic() - left < DEADLINE_S:
+        while (app.state.service.in_flight or leftovers(private_tmp)) and time.monotonic() - left < DEADLINE_S:
             time.sleep(0.02)
-        assert app.state.service.in_flight == 0 and not list(private_tmp.iterdir())
+        assert app.state.service.in_flight == 0 and not leftovers(private_tmp)
         assert time.monotonic() - left < DEADLINE_S / 2, "cancelled, not run to its deadline"
         end = time.monotonic() + 2
         while "code=CANCELLED" not in logs.text and time.monotonic() < end:

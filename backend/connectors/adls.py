@@ -11,6 +11,10 @@ then ``storage_account_name`` + ``storage_account_key`` (endpoint
 ``https://<account>.blob.core.windows.net``); with a connection string, the account is the
 string's and ``storage_account_name`` is not used. Never the machine's own (adlfs would
 fall back on environment variables and ``DefaultAzureCredential``; the wizard does not).
+
+Why not an ``AzureBlobFileSystem`` per test: besides the above, adlfs registers
+``weakref.finalize(self, sync, loop, close_service_client, self)``, whose arguments hold the
+instance, so it is never freed: each test would leak a client and the credentials in it.
 """
 
 from __future__ import annotations
