@@ -216,8 +216,16 @@ class LiveSecrets:
 
 LIVE = LiveSecrets()
 
+PRESCRUBBED_LOGGERS = frozenset({"wizard.audit"})
+"""Loggers whose records hold only values the wizard scrubbed itself with the request's own secrets
+(the audit line: user, connector, target, code, duration). The live secrets of other tests are not
+looked for in them — one user's one-letter password must not blank another user's audit line —
+while credential-looking patterns still are."""
+
 
 # --- logging ----------------------------------------------------------------------------------
+
+_PATTERNS_ONLY = Masker()
 
 
 _NUMBERS = (int, float)
@@ -277,7 +285,7 @@ def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """
     if getattr(record, "_wizard_scrubbed", False):
         return record
-    live = LIVE.masker()
+    live = _PATTERNS_ONLY if record.name in PRESCRUBBED_LOGGERS else LIVE.masker()
     try:
         message = record.getMessage()
     except Exception:  # noqa: BLE001 - a broken log call must not break the request

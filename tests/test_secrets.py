@@ -129,18 +129,35 @@ def test_a_short_live_secret_is_masked_where_echoed_but_not_in_the_programs_numb
     live = secrets_module.LiveSecrets(grace_s=0)
     monkeypatch.setattr(secrets_module, "LIVE", live)
     with Captured() as logs, live.hold(["7"]):
-        log = logging.getLogger("wizard.audit")
+        log = logging.getLogger("wizard.driver")
         log.info("test code=%s duration_ms=%d port=%s", "PORT_CLOSED", 7, 7)
         log.info("driver echoed %s", "7")
         log.info("driver said: password 7 refused")
         log.info("login with password=%s", "a-longer-one")
-    lines = [line for line in logs.text.splitlines() if line.startswith("INFO wizard.audit")]
+    lines = [line for line in logs.text.splitlines() if line.startswith("INFO wizard.driver")]
     assert lines == [
-        "INFO wizard.audit test code=PORT_CLOSED duration_ms=7 port=7",
-        f"INFO wizard.audit driver echoed {MASK}",
-        f"INFO wizard.audit driver said: password {MASK} refused",
-        f"INFO wizard.audit login with password={MASK}",
+        "INFO wizard.driver test code=PORT_CLOSED duration_ms=7 port=7",
+        f"INFO wizard.driver driver echoed {MASK}",
+        f"INFO wizard.driver driver said: password {MASK} refused",
+        f"INFO wizard.driver login with password={MASK}",
     ], logs.text
+
+
+def test_other_users_live_secrets_never_blank_an_audit_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The audit line is made of values the service scrubbed with the request's own secrets; a
+    # one-character password of some other test in flight ("-") must not turn user=- into a mask.
+    import backend.secrets as secrets_module
+
+    install_log_scrubbing()
+    live = secrets_module.LiveSecrets(grace_s=0)
+    monkeypatch.setattr(secrets_module, "LIVE", live)
+    with Captured() as logs, live.hold(["-", "PostgreSQLConnector"]):
+        logging.getLogger("wizard.audit").info("test user=%s connector=%s host=%s", "-", "PostgreSQLConnector",
+                                               "postgresql://u:pw@h")
+        logging.getLogger("wizard.ssh").info("user=%s", "-")
+    assert "INFO wizard.audit test user=- connector=PostgreSQLConnector host=postgresql://u:" + MASK + "@h" \
+        in logs.text, logs.text
+    assert f"INFO wizard.ssh user={MASK}" in logs.text, logs.text
 
 
 def test_uvicorn_access_lines_keep_their_shape() -> None:
