@@ -17,6 +17,7 @@ Three layers:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -102,8 +103,12 @@ class Masker:
         parts = [re.escape(v) if len(v) >= _MIN_SAFE else f"{_ALONE_BEFORE}{re.escape(v)}{_ALONE_AFTER}"
                  for v in ordered]
         self.pattern = re.compile("|".join(parts)) if parts else None
-        long = [re.escape(v) for v in ordered if len(v) >= _MIN_SAFE]
-        self.long_pattern = re.compile("|".join(long)) if long else None
+        self._long = [re.escape(v) for v in ordered if len(v) >= _MIN_SAFE]
+
+    @functools.cached_property
+    def long_pattern(self) -> re.Pattern[str] | None:
+        """The long secrets alone, compiled on first use (only log records need it, not responses)."""
+        return re.compile("|".join(self._long)) if self._long else None
 
     def __call__(self, text: str) -> str:
         """Replace every known secret value and every credential-looking pattern by a mask."""
@@ -226,8 +231,6 @@ while credential-looking patterns still are."""
 # --- logging ----------------------------------------------------------------------------------
 
 _PATTERNS_ONLY = Masker()
-
-
 _NUMBERS = (int, float)
 
 
