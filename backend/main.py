@@ -19,7 +19,7 @@ from backend.auth import AuthService
 from backend.auth import router as auth_router
 from backend.messages import Code
 from backend.policy import TargetPolicy
-from backend.routers import database_connections
+from backend.routers import capabilities, database_connections, health, saved
 from backend.secrets import SecretFilter, install_log_scrubbing
 from backend.service import TestService
 from backend.settings import Settings, get_settings
@@ -168,8 +168,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         text = f"{request.method} is not allowed here" + (f"; use {headers['Allow']}." if headers.get("Allow") else ".")
         return errors.message_response(405, Code.METHOD_NOT_ALLOWED, "Method not allowed", text, headers=headers)
 
+    app.include_router(health.router)
     app.include_router(auth_router.router)
+    # Order matters: the fixed paths (supported_types/, test/, capabilities/…) before saved
+    # connections' `{id}/` paths, which would otherwise take "supported_types" for an id.
     app.include_router(database_connections.router)
+    app.include_router(capabilities.router)
+    app.include_router(saved.router)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OwnEndpoints, policy=app.state.service.policy)

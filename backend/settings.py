@@ -51,6 +51,23 @@ class Settings(BaseSettings):
         "", description="Comma-separated ports the wizard is reached on besides those it learns itself (e.g. a reverse proxy's); tests may not target them."
     )
 
+    # Saved connections (DESIGN.md, "Saved connections").
+    secret_key: str | None = Field(
+        None,
+        description="Comma-separated Fernet keys for the secrets of saved connections: the first encrypts, any decrypts. "
+        "Unset: a key generated at the first start into a 0600 file beside the database.",
+    )
+    rate_limit_storage_url: str = Field(
+        "memory://", description="Where the per-user test rate limit is counted (`limits` storage URL, e.g. redis://host:6379)."
+    )
+
+    # Operations (DESIGN.md, "Operations").
+    metrics_token: str | None = Field(None, description="When set, GET /api/metrics requires `Authorization: Bearer <token>`.")
+    frame_ancestors: str = Field(
+        "", description="Space- or comma-separated origins allowed to embed the UI in a frame; empty: none."
+    )
+    log_format: str = Field("text", pattern="^(text|json)$", description="`text` or `json` (one JSON object per line).")
+
 
 @lru_cache
 def get_settings() -> Settings:
