@@ -18,8 +18,11 @@ from __future__ import annotations
 import streamlit as st
 
 if __name__ == "__main__":
+    from pathlib import Path
+
     from components.api_client import ApiProblem
     from components.icon import page_icon
+    from components.login import render_login, render_navigation
     from components.session import NEEDS_LOGIN, client, metadata, require_login
 
     st.set_page_config(
@@ -38,32 +41,31 @@ if __name__ == "__main__":
                 require_login()
             # Any other problem is shown by the page that needs the data, with a retry button.
 
+    pages = [st.Page("pages/connect.py", title="Connect", icon=":material/cable:", default=True)]
+    if (Path(__file__).parent / "pages" / "connections.py").is_file():
+        pages.append(st.Page("pages/connections.py", title="Connections", icon=":material/bookmarks:"))
+    pages += [
+        st.Page("pages/capabilities.py", title="Capabilities", icon=":material/table_chart:"),
+        # Not "/api": that path is the API itself, served beside the UI on the same origin.
+        st.Page("pages/api.py", title="API", icon=":material/code:", url_path="use-the-api"),
+    ]
+    # Every page is registered whether or not the user is logged in, so a link to any page works
+    # in a fresh browser: the login form stands in for the page, and the page follows the login.
+    # The links are drawn by render_navigation (labelled and visible at any width) rather than by
+    # Streamlit's top bar, which folds into an unlabelled menu on a phone.
+    page = st.navigation(pages, position="hidden")
     if st.session_state.get(NEEDS_LOGIN):
-        page = st.navigation([st.Page("pages/login.py", title="Log in", icon=":material/login:")], position="hidden")
+        render_login()
     else:
-        page = st.navigation(
-            [
-                st.Page("pages/connect.py", title="Connect", icon=":material/cable:", default=True),
-                st.Page("pages/capabilities.py", title="Capabilities", icon=":material/table_chart:"),
-                st.Page("pages/api.py", title="API", icon=":material/code:"),
-            ],
-            position="top",
-        )
-        if api.authenticated:
-            with st.sidebar:
-                st.caption(f"Logged in as **{api.user or 'you'}**")
-                if st.button("Log out", icon=":material/logout:"):
-                    api.logout()
-                    require_login()
-                    st.rerun()
-    page.run()
+        render_navigation(pages)
+        page.run()
 else:
     from streamlit.runtime.pages_manager import PagesManager
 
-    from components.embedded import api_lifespan, api_routes
+    from components.embedded import api_lifespan, api_routes, security_middleware
 
     # The pages are declared with st.navigation above. Without this, Streamlit takes the pages/
     # folder for a v1 multipage app until the first st.navigation call of the process, so a first
     # request for /capabilities would run that page alone, without this script.
     PagesManager.uses_pages_directory = False
-    app = st.App(__file__, routes=api_routes(), lifespan=api_lifespan)
+    app = st.App(__file__, routes=api_routes(), lifespan=api_lifespan, middleware=security_middleware())

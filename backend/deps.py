@@ -7,17 +7,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from backend.auth import AuthService
-from backend.service import TestService
+from backend.ops.metrics import Metrics
+from backend.ops.readiness import StoreProbe
+from backend.saved.service import SavedConnections, owner_of
+from backend.service import ConnectionTester
 from backend.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def get_service(request: Request) -> TestService:
-    service: TestService = request.app.state.service
+def get_service(request: Request) -> ConnectionTester:
+    service: ConnectionTester = request.app.state.service
     return service
 
 
@@ -39,6 +37,42 @@ async def current_user(request: Request) -> str | None:
     return principal.name
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ServiceDep = Annotated[TestService, Depends(get_service)]
+ServiceDep = Annotated[ConnectionTester, Depends(get_service)]
 UserDep = Annotated[str | None, Depends(current_user)]
+
+
+# --- saved connections -----------------------------------------------------------------------
+
+
+def get_saved(request: Request) -> SavedConnections:
+    saved: SavedConnections = request.app.state.saved
+    return saved
+
+
+async def current_owner(user: UserDep) -> str:
+    """Whose saved connections the caller sees: its identity, or the one anonymous owner without authentication."""
+    return owner_of(user)
+
+
+SavedDep = Annotated[SavedConnections, Depends(get_saved)]
+OwnerDep = Annotated[str, Depends(current_owner)]
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.metrics
+    return metrics
+
+
+def get_readiness(request: Request) -> StoreProbe:
+    readiness: StoreProbe = request.app.state.readiness
+    return readiness
+
+
+AppSettingsDep = Annotated[Settings, Depends(get_app_settings)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ReadinessDep = Annotated[StoreProbe, Depends(get_readiness)]

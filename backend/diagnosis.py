@@ -9,6 +9,7 @@ outcome into one ApplicationMessage. An optional listener hears each stage as th
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import threading
@@ -17,7 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from backend.messages import CATALOG, Code
+from backend.messages import ACCEPTED_THEN_SILENT, CATALOG, Advice, Code
 from backend.schemas import ApplicationMessage, Display, Durability, SystemMessageKind
 
 T = TypeVar("T")
@@ -113,7 +114,9 @@ async def run_blocking(
             if outcome[0] and cleanup is not None:
                 cleanup(outcome[1])
 
-    threading.Thread(target=target, name=f"wizard-{what}", daemon=True).start()
+    # In a copy of the caller's context: the driver's log lines carry the test's request id.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(target,), name=f"wizard-{what}", daemon=True).start()
     try:
         return await asyncio.wait_for(asyncio.shield(future), timeout=deadline.remaining())
     except TimeoutError:
@@ -134,6 +137,15 @@ class Stage:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "duration_ms": self.duration_ms, "detail": self.detail}
 
+
+STAGE_WORDS: dict[str, str] = {
+    "tls": "setting up encryption",
+    "authentication": "logging in",
+    "database": "opening the database",
+    "bucket": "opening the bucket",
+    "container": "opening the container",
+}
+"""Stage names as words in a sentence, for the details of stages settled by another stage's step."""
 
 StageEvent = Literal["start", "stage"]
 Listener = Callable[[StageEvent, Stage], None]
@@ -187,7 +199,9 @@ class Diagnosis:
 
         A driver's login is one handshake that settles several stages at once (tls,
         authentication, database): on :class:`Failure`, the failure's own stage is marked
-        failed, the covered stages before it passed and those after it stay skipped.
+        failed, the covered stages before it passed and those after it stay skipped. A deadline
+        that hits during the step blames where the step was waiting, whatever stage the failure
+        names: its first stage not settled yet (nothing came back, so nothing later passed).
         """
         names = (name, *covers)
         self.current = name
@@ -203,6 +217,8 @@ class Diagnosis:
             failed = failure.stage if failure.stage in names else name
             if failure.stage in self.stages and failure.stage not in names:
                 failed = failure.stage  # e.g. a tunnel step that failed beyond the tunnel
+            elif failure.code == Code.CONNECTION_TIMEOUT:
+                failed = self._waiting_on(names)
             for index, stage_name in enumerate(names):
                 if stage_name == failed:
                     break
@@ -219,13 +235,18 @@ class Diagnosis:
             self._settle_covered(stage_name, name)
         return result
 
+    def _waiting_on(self, names: tuple[str, ...]) -> str:
+        """The first of a step's stages that nothing has settled yet: where the step was when time ran out."""
+        return next((n for n in names if self.stages[n].status == "skipped"), names[0])
+
     def _settle_covered(self, name: str, timed_in: str) -> None:
-        """A stage settled by another stage's step: passed, no time of its own, and it says so."""
+        """A stage settled by another stage's step: passed, no time of its own, and it says so (in words
+        a person reads: the stage names themselves stay in ``name``)."""
         stage = self.stages[name]
         if stage.status == "skipped":
             stage.status = "passed"
         if stage.detail is None:
-            stage.detail = f"checked in the same driver call as the '{timed_in}' stage, timed there"
+            stage.detail = f"Checked in the same exchange with the server as {STAGE_WORDS.get(timed_in, timed_in)}; its time is counted there."
 
     def _settle(self, name: str, status: str, duration_ms: int | None) -> None:
         stage = self.stages[name]
@@ -245,6 +266,29 @@ class Diagnosis:
     def note(self, name: str, detail: str) -> None:
         self.stages[name].detail = detail
 
+    def advice(self, code: Code) -> Advice | None:
+        """The plain words of ``code`` for what this test observed: a deadline after the tcp stage
+        passed was no dropped connection (the port accepted it) but a silence after it."""
+        if code == Code.CONNECTION_TIMEOUT and self.stages.get("tcp", Stage("tcp")).status == "passed":
+            return ACCEPTED_THEN_SILENT
+        return CATALOG.get(code)
+
+    def _keep_detail(self, detail: str, code: Code) -> None:
+        """Keep a failure's own words (often the driver's) once, on the stage that failed, not in the body.
+
+        A failure raised outside a step has no stage yet: it fails its own catalog stage.
+        """
+        if any(s.detail and detail in s.detail for s in self.stages.values()):
+            return
+        failed = next((s for s in self.stages.values() if s.status == "failed"), None)
+        if failed is None:
+            advice = CATALOG.get(code)
+            failed = self.stages.get(advice.stage if advice else "", None) or next(iter(self.stages.values()), None)
+            if failed is None:
+                return
+            failed.status = "failed"
+        failed.detail = f"{failed.detail} {detail}" if failed.detail else detail
+
     def stage_list(self) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self.stages.values()]
 
@@ -258,10 +302,10 @@ class Diagnosis:
         detail: str = "",
         fields: Mapping[str, list[str]] | None = None,
     ) -> ApplicationMessage:
-        advice = CATALOG.get(code)
+        advice = self.advice(code)
         text = body or (advice.body if advice else "")
-        if detail and detail not in text:
-            text = f"{detail} {text}".strip()
+        if detail:
+            self._keep_detail(detail, code)
         self._settled_before(None)
         payload = {"stages": self.stage_list(), "elapsed_ms": self.deadline.elapsed_ms(), **self.payload}
         return ApplicationMessage(

@@ -92,7 +92,8 @@ def validation_details(errors: Iterable[dict[str, Any]]) -> dict[str, list[str]]
         loc = error.get("loc", ())
         path = field_path(loc)
         if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
-            path = "connector_type"
+            # The union's own place, if nested (a saved connection's `connection.connector_type`).
+            path = "connector_type" if path == "body" else f"{path}.connector_type"
         elif error.get("type") == "json_invalid":
             path = "body"
         messages = details.setdefault(path, [])
@@ -102,15 +103,20 @@ def validation_details(errors: Iterable[dict[str, Any]]) -> dict[str, list[str]]
     return details
 
 
-def invalid_parameters(details: dict[str, list[str]]) -> JSONResponse:
-    fields = ", ".join(details)
-    return message_response(
-        422,
-        Code.INVALID_PARAMETERS,
-        "Some settings are not valid",
-        f"Correct these fields and try again: {fields}.",
+def invalid_parameters_message(details: dict[str, list[str]]) -> ApplicationMessage:
+    """The 422 answer's ApplicationMessage (also what ``python -m backend test`` prints for a bad body)."""
+    return ApplicationMessage(
+        code=Code.INVALID_PARAMETERS.value,
+        title="Some settings are not valid",
+        body=f"Correct these fields and try again: {', '.join(details)}.",
+        kind=SystemMessageKind.error,
         details=details,
+        display=Display.field if details else Display.notification,
     )
+
+
+def invalid_parameters(details: dict[str, list[str]]) -> JSONResponse:
+    return JSONResponse(invalid_parameters_message(details).model_dump(mode="json"), status_code=422)
 
 
 def install(app: FastAPI) -> None:

@@ -8,7 +8,7 @@ the secret sanitiser and the UI what kind of value the field holds.
 from __future__ import annotations
 
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TypedDict, Union, get_args, get_origin
 
@@ -34,13 +34,6 @@ TEXT = _Marker("text")
 """Multi-line text, e.g. PEM contents."""
 
 
-@dataclass(frozen=True)
-class Choice:
-    """The field takes one of ``values()`` (computed when the metadata is built)."""
-
-    values: Callable[[], list[str]]
-
-
 _SCALARS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -62,15 +55,8 @@ def is_secret(info: FieldInfo) -> bool:
     return has_marker(info, SECRET)
 
 
-def choice_of(info: FieldInfo) -> Choice | None:
-    for m in info.metadata:
-        if isinstance(m, Choice):
-            return m
-    return None
-
-
 def property_of(info: FieldInfo) -> PropertyDict:
-    """Property metadata (type, default, values) of one model field, per DESIGN.md."""
+    """Property metadata (type, default, values) of one model field (docs/design.md, "Metadata")."""
     inner, optional = _unwrap(info.annotation)
     if is_secret(info):
         kind = "password"
@@ -80,14 +66,13 @@ def property_of(info: FieldInfo) -> PropertyDict:
         kind = "object"
     else:
         kind = _SCALARS.get(inner, "string") if isinstance(inner, type) else "string"
-    choice = choice_of(info)
     default = None if info.is_required() else info.default
     if isinstance(default, BaseModel):
         default = None
     return {
         "type": [kind, "null"] if optional else kind,
         "default": default,
-        "values": choice.values() if choice else None,
+        "values": None,  # a connector fills in its choices (protocols, ssl_mode) from what it knows
     }
 
 

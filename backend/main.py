@@ -14,14 +14,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend import errors
+from backend import errors, playground
 from backend.auth import AuthService
 from backend.auth import router as auth_router
 from backend.messages import Code
+from backend.ops import logs as ops_logs
+from backend.ops import shutdown
+from backend.ops.metrics import Metrics
+from backend.ops.middleware import Operations
+from backend.ops.readiness import StoreProbe, ping
 from backend.policy import TargetPolicy
-from backend.routers import capabilities, database_connections, health, saved
+from backend.routers import capabilities, database_connections, forms, health, saved
+from backend.saved.service import SavedConnections
 from backend.secrets import SecretFilter, install_log_scrubbing
-from backend.service import TestService
+from backend.service import ConnectionTester
 from backend.settings import Settings, get_settings
 
 API_TITLE = "Connection Wizard API"
@@ -117,46 +123,60 @@ def configure_logging(settings: Settings) -> None:
     logger.setLevel(settings.log_level.upper())
     if not any(isinstance(f, SecretFilter) for f in logger.filters):
         logger.addFilter(SecretFilter())
-    if not logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-        handler.addFilter(SecretFilter())
-        logger.addHandler(handler)
-        logger.propagate = False
+    ops_logs.configure(logger, settings.log_format, _log_handler)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def _log_handler() -> logging.Handler:
+    """The wizard's handler on standard error; the secret filter applies in text and JSON alike."""
+    handler = ops_logs.WizardHandler()
+    handler.addFilter(SecretFilter())
+    return handler
+
+
+def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI:
+    """The API. ``ops=False`` leaves out the security-header and request-id middleware (for the
+    benchmark that measures what it costs; never in a deployment)."""
     settings = settings or get_settings()
     configure_logging(settings)
-    auth = AuthService(settings)
+    metrics = Metrics()
+    auth = AuthService(settings, metrics=metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         port = _streamlit_port()
         if port is not None:
             app.state.service.policy.add_own_endpoint(None, port)
+        await run_in_threadpool(app.state.saved.startup)  # the store's migrations, the secrets key
         if settings.auth_enabled:
             await run_in_threadpool(auth.startup)  # the first user; its generated password, once
-        yield
+        try:
+            yield
+        finally:
+            # In-flight requests have ended (uvicorn waits for them): remove the process's own
+            # temp folders now, as atexit never runs after uvicorn re-raises SIGTERM.
+            shutdown.run_cleanups()
 
     app = FastAPI(
         title=API_TITLE,
         lifespan=lifespan,
         version="1.0.0 (v1)",
         openapi_url="/api/schema/",
-        docs_url="/api/playground/",
+        docs_url=None,  # the playground is served offline by backend/playground.py
         redoc_url=None,
         separate_input_output_schemas=False,
     )
     app.state.settings = settings
-    app.state.service = TestService(settings)
+    app.state.service = ConnectionTester(settings, metrics=metrics)
     app.state.auth = auth
+    app.state.saved = SavedConnections(settings, auth)
+    app.state.metrics = metrics
+    app.state.readiness = StoreProbe(lambda: ping(auth.store.engine))
     errors.install(app)
 
     @app.exception_handler(400)
     async def unreadable_body(request: Request, exc: Exception) -> Response:
         # FastAPI answers 400 when the body cannot be decoded at all (e.g. not UTF-8): like any
-        # body that breaks the schema, that is a 422 INVALID_PARAMETERS (DESIGN.md).
+        # body that breaks the schema, that is a 422 INVALID_PARAMETERS (docs/design.md, "Verdict codes and stages").
         return errors.invalid_parameters({"body": ["The request body is not valid JSON in UTF-8."]})
 
     @app.exception_handler(405)
@@ -173,11 +193,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Order matters: the fixed paths (supported_types/, test/, capabilities/…) before saved
     # connections' `{id}/` paths, which would otherwise take "supported_types" for an id.
     app.include_router(database_connections.router)
+    app.include_router(forms.router)
     app.include_router(capabilities.router)
     app.include_router(saved.router)
+    playground.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OwnEndpoints, policy=app.state.service.policy)
+    if ops:
+        # Outside FastAPI's outermost (error) middleware too, so that a 500 has the headers as well.
+        build = app.build_middleware_stack
+        app.build_middleware_stack = lambda: Operations(build(), settings.frame_ancestors)  # type: ignore[method-assign]
     return app
 
 

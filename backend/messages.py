@@ -41,7 +41,7 @@ class Code(StrEnum):
 
 
 VERDICT_CODES: tuple[Code, ...] = tuple(Code)[:23]
-"""The codes a connection test can end in (DESIGN.md)."""
+"""The codes a connection test can end in (docs/design.md, "Verdict codes")."""
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,11 @@ class Advice:
 CATALOG: dict[Code, Advice] = {
     Code.CONNECTION_SUCCESSFUL: Advice("Connection successful", "Every step worked.", "query"),
     Code.INVALID_PARAMETERS: Advice(
-        "Some settings are not valid", "Correct the fields marked below and test again.", "parameters"
+        "Some settings are not valid", "Correct the fields named and test again.", "parameters"
     ),
     Code.DRIVER_NOT_AVAILABLE: Advice(
         "The driver for this protocol is not installed",
-        "Pick another protocol, or ask your administrator to install the driver named below.",
+        "Pick another protocol, or ask your administrator to install the driver this protocol needs.",
         "parameters",
     ),
     Code.HOST_NOT_FOUND: Advice(
@@ -159,7 +159,38 @@ CATALOG: dict[Code, Advice] = {
     ),
     Code.UNEXPECTED_ERROR: Advice(
         "The test failed for an unexpected reason",
-        "The server answered in a way the wizard does not recognise. The detail below may help.",
+        "The server answered in a way the wizard does not recognise. Check the host and port; the technical "
+        "details of the failed step say what it answered.",
         "query",
     ),
 }
+
+
+ACCEPTED_THEN_SILENT = Advice(
+    "The server accepted the connection but never answered",
+    "Something accepted the connection on this port, then sent nothing back before the deadline. "
+    "Check the port: it may belong to a service that does not speak this protocol, or a proxy or the "
+    "server itself may be stuck.",
+    "tls",
+)
+"""``CONNECTION_TIMEOUT`` once the tcp stage passed: the port was open, so no firewall dropped the
+connection; what listens there stayed silent (a black hole, another protocol, a stuck server)."""
+
+
+def unverified_tls_advice(connector: str, verify_mode: str | None) -> Advice:
+    """``CONNECTION_SUCCESSFUL`` as a warning: the link is encrypted but the server's certificate was
+    not checked, so anyone in between could pretend to be the server. Says how to switch checking on
+    (``verify_mode``: the connector's strictest verifying ``ssl_mode``), or that it cannot be."""
+    if verify_mode is None:
+        action = f"The wizard cannot check the certificate for {connector} connections."
+    else:
+        action = (
+            f"To have it checked, set the TLS mode to {verify_mode} and give the CA certificate that signed "
+            "the server's certificate, then test again."
+        )
+    return Advice(
+        f"Connected to {connector}, but the server's identity was not checked",
+        "The connection works and is encrypted, but the wizard did not check the server's certificate, so it "
+        f"cannot be sure it is talking to the real server. {action}",
+        "tls",
+    )

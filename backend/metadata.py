@@ -6,20 +6,22 @@ from functools import lru_cache
 
 from backend.connectors import registry
 from backend.fields import iter_fields, property_of
+from backend.hooks.tls import LIBPQ_MODES
 from backend.schemas import HOOK_MODELS, FunctionalityListSchema, SupportedConnectionTypes
 
 
 @lru_cache
 def supported_types() -> SupportedConnectionTypes:
     connectors = registry().values()
+    hooks = {name: {field: property_of(info) for field, info in iter_fields(model)} for name, model in HOOK_MODELS.items()}
+    # One vocabulary across connectors: every ssl_mode word some connector accepts (docs/design.md, "SSL modes").
+    words = dict.fromkeys(word for c in connectors if "SSL" in c.hooks for word in c.ssl_words().accepted)
+    hooks["SSL"]["ssl_mode"]["values"] = [*(w for w in LIBPQ_MODES if w in words), *(w for w in words if w not in LIBPQ_MODES)]
     return SupportedConnectionTypes.model_validate(
         {
             "connectors": {c.type_name: c.properties() for c in connectors if c.source},
             "write_connectors": {c.type_name: c.properties() for c in connectors},
-            "hooks": {
-                name: {field: property_of(info) for field, info in iter_fields(model)}
-                for name, model in HOOK_MODELS.items()
-            },
+            "hooks": hooks,
         }
     )
 

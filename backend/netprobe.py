@@ -6,10 +6,15 @@ import asyncio
 import errno
 import ipaddress
 import socket
+from typing import TYPE_CHECKING
 
+from backend.core import ReachedAddress
 from backend.diagnosis import Deadline, Failure
 from backend.messages import Code
 from backend.policy import TargetPolicy
+
+if TYPE_CHECKING:
+    from backend.core import RunContext
 
 # RFC 6761: ".invalid" never resolves, and resolvers should say so at once without asking
 # the network; ".localhost" is always loopback.
@@ -33,6 +38,7 @@ async def resolve(
     if is_ip(bare):
         addresses = [bare]
     else:
+        policy.check_name(field, host)  # a refused name is never sent to the resolver
         name = bare.lower().rstrip(".")
         if name == "invalid" or name.endswith(_SPECIAL_INVALID) or any(c.isspace() for c in name):
             raise _not_found(host, field, "the name is reserved as invalid (RFC 6761)" if "invalid" in name else "")
@@ -89,6 +95,21 @@ async def reach(
         return address
     assert last is not None
     raise last
+
+
+async def reach_directly(host: str, port: int, ctx: RunContext) -> ReachedAddress:
+    """The dns and tcp stages straight to ``host:port`` (no tunnel): the address the policy checked.
+
+    One of the two ways to reach a database; the other, through an SSH tunnel, is
+    ``hooks.ssh.reach_through_tunnel``. Both return a :class:`ReachedAddress`.
+    """
+    d = ctx.diagnosis
+    addresses = await d.step("dns", lambda: resolve(host, port, ctx.deadline, ctx.policy))
+    d.note("dns", f"{host} → {', '.join(addresses)}")
+    address = await d.step("tcp", lambda: reach(addresses, port, ctx.deadline, host=host))
+    d.note("tcp", f"{address}:{port} accepted the connection")
+    d.mark("ssh", "skipped", "No SSH tunnel was asked for.")
+    return ReachedAddress(host=host, address=address, port=port)
 
 
 def _classify_oserror(exc: OSError, host: str, port: int, field: str, port_field: str) -> Failure:

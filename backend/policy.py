@@ -1,4 +1,4 @@
-"""The target policy: which addresses the wizard may open connections to (DESIGN.md).
+"""The target policy: which addresses the wizard may open connections to (docs/design.md, "Target policy").
 
 Every host the server contacts goes through :meth:`TargetPolicy.check` with the addresses
 ``netprobe.resolve`` got for it (resolved once; the driver is then given the checked
@@ -150,13 +150,27 @@ class TargetPolicy:
 
     # --- checks -------------------------------------------------------------------------------
 
+    def check_name(self, field_name: str, host: str) -> None:
+        """Refuse a host by its name alone, before anything resolves it (no DNS query for a refused name).
+
+        A name on the blocked list is refused; so is a name off the allowed list when that list
+        has no address ranges (no address the name could resolve to would be allowed). With
+        ranges on the allowed list, the answer needs the addresses: :meth:`check` gives it.
+        """
+        name = host.strip().strip("[]").lower().rstrip(".")
+        if parse_address(name) is not None:
+            return
+        if _name_matches(name, self._blocked_names):
+            raise self._refuse(field_name, host, "is on the blocked list")
+        if self.allowed and not self._allowed_nets and not _name_matches(name, self._allowed_names):
+            raise self._refuse(field_name, host, "is not on the allowed list")
+
     def check(self, field_name: str, host: str, addresses: list[str], port: int | None) -> None:
         """Raise ``TARGET_NOT_ALLOWED`` naming ``field_name`` unless every address may be contacted."""
         name = host.strip().strip("[]").lower().rstrip(".")
         if not addresses:
             raise self._refuse(field_name, host, "resolves to no address")
-        if _name_matches(name, self._blocked_names):
-            raise self._refuse(field_name, host, "is on the blocked list")
+        self.check_name(field_name, host)
         for raw in addresses:
             ip = parse_address(raw)
             if ip is None:

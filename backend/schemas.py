@@ -169,3 +169,55 @@ HOOK_MODELS: dict[str, type[BaseModel]] = {
     "SSL": CreateSSLHooksSchema,
     "Kerberos": CreateKerberosHooksSchema,
 }
+
+
+# --- forms (an extension beyond the spec: GET …/forms/) ----------------------------------------
+
+
+class FormField(BaseModel):
+    name: str
+    label: str
+    help: str | None = None
+    placeholder: str | None = None
+    advanced: bool = False
+    row: str | None = None
+    upload: bool = False
+
+
+class FormOption(BaseModel):
+    label: str
+    fields: list[str]
+
+
+class FormAlternative(BaseModel):
+    name: str
+    label: str
+    options: list[FormOption]
+
+
+class FormURI(BaseModel):
+    schemes: list[str]
+    example: str
+
+
+class ConnectorForm(BaseModel):
+    connector_type: str
+    label: str
+    category: str
+    source: bool
+    target_fields: list[str]
+    uri: FormURI | None
+    fields: list[FormField]
+    alternatives: list[FormAlternative]
+
+
+class HookForm(BaseModel):
+    label: str
+    help: str
+    fields: list[FormField]
+    alternatives: list[FormAlternative]
+
+
+class ConnectionForms(BaseModel):
+    connectors: list[ConnectorForm]
+    hooks: dict[str, HookForm]

@@ -1,9 +1,11 @@
 """Running connection tests: the in-flight limit, the rate limit, the deadline, the audit log, the sanitiser.
 
-The limits are per process: each API process (uvicorn worker, the Streamlit app's embedded
-server) admits ``WIZARD_MAX_CONCURRENT_TESTS`` tests at once and ``WIZARD_TEST_RATE_PER_MINUTE``
-tests per user and minute. The counters are guarded by a lock, so they hold even when the same
-service is called from several threads or event loops of one process.
+Each API process (uvicorn worker, the Streamlit app's embedded server) admits
+``WIZARD_MAX_CONCURRENT_TESTS`` tests at once (a counter guarded by a lock, so it holds even when
+the same service is called from several threads or event loops of one process). The
+``WIZARD_TEST_RATE_PER_MINUTE`` tests per user and minute are counted where
+``WIZARD_RATE_LIMIT_STORAGE_URL`` says (backend/ratelimit.py): per process with ``memory://``,
+across processes with ``redis://``.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from backend.auth.throttle import SlidingWindow
 from backend.connectors import registry
-from backend.connectors.base import ConnectorModel, TestContext
+from backend.connectors.base import ConnectorModel
+from backend.core import RunContext
 from backend.diagnosis import Deadline, Diagnosis, Listener, Stage, StageEvent
 from backend.errors import APIError
 from backend.fields import secret_values
+from backend.forms import target_fields
 from backend.messages import Code
+from backend.ops.metrics import Metrics
 from backend.policy import TargetPolicy
+from backend.ratelimit import UserRateLimit
 from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.secrets import LIVE, Masker, scrub
 from backend.settings import Settings
@@ -31,7 +36,8 @@ audit = logging.getLogger("wizard.audit")
 log = logging.getLogger("wizard.test")
 
 Event = dict[str, Any]
-"""One line of a streamed test: ``{"event": "start" | "stage" | "verdict", ...}`` (see :class:`TestStream`)."""
+ConnectedHook = Callable[[Any, RunContext], Awaitable[None]]
+"""One line of a streamed test: ``{"event": "start" | "stage" | "verdict", ...}`` (see :class:`LiveTest`)."""
 
 
 class Busy(Exception):
@@ -55,12 +61,13 @@ def own_ports(settings: Settings) -> set[int]:
     return {int(p) for p in settings.own_ports.replace(" ", "").split(",") if p.isdigit()}
 
 
-class TestService:
-    __test__ = False  # not a pytest test class
-    def __init__(self, settings: Settings, policy: TargetPolicy | None = None) -> None:
+class ConnectionTester:
+    def __init__(self, settings: Settings, policy: TargetPolicy | None = None, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.metrics.count_in_flight(lambda: self.in_flight)
         self.policy = policy or TargetPolicy(settings.allowed_targets, settings.blocked_targets, own_ports(settings))
-        self.rate = SlidingWindow(settings.test_rate_per_minute, 60.0)
+        self.rate = UserRateLimit(settings.test_rate_per_minute, settings.rate_limit_storage_url)
         self._lock = threading.Lock()
         self._in_flight = 0
 
@@ -71,6 +78,7 @@ class TestService:
     def _admit(self) -> None:
         with self._lock:
             if self._in_flight >= self.settings.max_concurrent_tests:
+                self.metrics.reject("busy")
                 raise Busy
             self._in_flight += 1
 
@@ -83,35 +91,43 @@ class TestService:
         if user is not None:
             wait = self.rate.hit(user)
             if wait:
+                self.metrics.reject("rate")
                 raise RateLimited(wait)
         self._admit()
 
-    async def test(self, params: ConnectorModel, user: str | None = None) -> ApplicationMessage:
+    async def test(
+        self, params: ConnectorModel, user: str | None = None, on_connected: ConnectedHook | None = None
+    ) -> ApplicationMessage:
         """Run one test. Busy (503) beyond the in-flight limit, RateLimited (429) beyond the user's rate.
 
         Anonymous callers (only when ``WIZARD_AUTH_ENABLED=false``) are not rate limited.
+        ``on_connected`` (live capabilities) becomes the run's ``RunContext.on_connected``.
         """
         self._enter(user)
         try:
-            return await self._run(params, user)
+            return await self._run(params, user, on_connected=on_connected)
         finally:
             self._release()
 
-    def stream(self, params: ConnectorModel, user: str | None = None) -> TestStream:
-        """Admit one test and start it at once; its events come from :meth:`TestStream.events`.
+    def stream(self, params: ConnectorModel, user: str | None = None) -> LiveTest:
+        """Admit one test and start it at once; its events come from :meth:`LiveTest.events`.
 
         The same limits as :meth:`test`, raised before anything starts (Busy, RateLimited); the
-        caller must :meth:`TestStream.aclose` the stream in the end (it cancels a test still running).
+        caller must :meth:`LiveTest.aclose` the stream in the end (it cancels a test still running).
         """
         self._enter(user)
         try:
-            return TestStream(self, params, user)
+            return LiveTest(self, params, user)
         except BaseException:
             self._release()
             raise
 
     async def _run(
-        self, params: ConnectorModel, user: str | None, on_event: Callable[[Event], None] | None = None
+        self,
+        params: ConnectorModel,
+        user: str | None,
+        on_event: Callable[[Event], None] | None = None,
+        on_connected: ConnectedHook | None = None,
     ) -> ApplicationMessage:
         """Run one admitted test: the deadline, the audit line, secrets masked (also in ``on_event``'s stages)."""
         started = time.monotonic()
@@ -135,12 +151,13 @@ class TestService:
 
                 listener: Listener | None = tell if on_event is not None else None
 
-                ctx = TestContext(
+                ctx = RunContext(
                     settings=self.settings,
                     policy=self.policy,
                     deadline=deadline,
                     diagnosis=Diagnosis(connector.stage_names, deadline, listener=listener),
                     secrets=secrets,
+                    on_connected=on_connected,
                 )
                 message = await connector.run(params, ctx)
                 clean = sanitised(message, mask())
@@ -151,29 +168,31 @@ class TestService:
             raise
         finally:
             # One line per test, whatever happened; the filter masks anything secret-looking too.
-            audit.info(
-                "test user=%s connector=%s host=%s code=%s duration_ms=%d",
-                _one_line(user or "-"),
-                params.connector_type,  # type: ignore[attr-defined]
-                _one_line(scrub(_target(params), secrets)),
-                code,
-                int((time.monotonic() - started) * 1000),
-            )
+            seconds = time.monotonic() - started
+            fields = {
+                "user": _one_line(user or "-"),
+                "connector": params.connector_type,  # type: ignore[attr-defined]
+                "host": _one_line(scrub(_target(params), secrets)),
+                "code": code,
+                "duration_ms": int(seconds * 1000),
+            }
+            # The same values as keys of their own for JSON logs (backend/ops/logs.py).
+            audit.info("test user=%s connector=%s host=%s code=%s duration_ms=%d", *fields.values(), extra=fields)
+            self.metrics.test_done(fields["connector"], code, seconds)
 
 
-class TestStream:
+class LiveTest:
     """One admitted test running in a task of its own, told as events while it runs.
 
     ``events()`` yields ``{"event": "start", "stage": {"name"}}`` when a stage's step begins,
     ``{"event": "stage", "stage": {"name", "status", "duration_ms", "detail"}}`` once per stage
     when it is settled for good (in stage order; every stage of the verdict, not reached ones as
     ``skipped``), then exactly one ``{"event": "verdict", "message": <ApplicationMessage>}``: what
-    :meth:`TestService.test` would answer. Stage details are masked with the verdict's Masker.
+    :meth:`ConnectionTester.test` would answer. Stage details are masked with the verdict's Masker.
     """
 
-    __test__ = False  # not a pytest test class
 
-    def __init__(self, service: TestService, params: ConnectorModel, user: str | None) -> None:
+    def __init__(self, service: ConnectionTester, params: ConnectorModel, user: str | None) -> None:
         self._service = service
         self._released = False
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
@@ -236,7 +255,8 @@ def sanitised(message: ApplicationMessage, secrets: list[str] | Masker) -> Appli
 
 
 def _target(params: ConnectorModel) -> str:
-    for name in ("host", "endpoint_url", "bucket", "storage_account_name", "storage_container_name"):
+    """Where the connection goes, for the audit line: the first of the connector's target fields that is set."""
+    for name in target_fields(registry()[params.connector_type]):  # type: ignore[attr-defined]
         value = getattr(params, name, None)
         if value:
             return str(value)

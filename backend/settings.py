@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     api_url: str | None = Field(
         None,
         description="Where the Streamlit UI calls the API; unset: the API embedded in `streamlit run app.py`.",
+    )
+    test_password: SecretStr | None = Field(
+        None, description="`python -m backend test`: the password (token, secret key) a --uri or --body leaves out."
     )
 
     # Target policy (server-side request forgery).
@@ -51,7 +54,7 @@ class Settings(BaseSettings):
         "", description="Comma-separated ports the wizard is reached on besides those it learns itself (e.g. a reverse proxy's); tests may not target them."
     )
 
-    # Saved connections (DESIGN.md, "Saved connections").
+    # Saved connections (docs/design.md, "Saved connections").
     secret_key: str | None = Field(
         None,
         description="Comma-separated Fernet keys for the secrets of saved connections: the first encrypts, any decrypts. "
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
         "memory://", description="Where the per-user test rate limit is counted (`limits` storage URL, e.g. redis://host:6379)."
     )
 
-    # Operations (DESIGN.md, "Operations").
+    # Operations (docs/design.md, "Operations").
     metrics_token: str | None = Field(None, description="When set, GET /api/metrics requires `Authorization: Bearer <token>`.")
     frame_ancestors: str = Field(
         "", description="Space- or comma-separated origins allowed to embed the UI in a frame; empty: none."

@@ -17,11 +17,11 @@ CONSTANT_PATH = "/bench/constant"
 CONSTANT_AUTH_PATH = "/bench/constant-auth"
 
 
-def create() -> FastAPI:
+def create(ops: bool = True) -> FastAPI:
     from backend.deps import current_user
     from backend.main import create_app
 
-    app = create_app()
+    app = create_app(ops=ops)
 
     @app.get(CONSTANT_PATH, include_in_schema=False)
     async def constant() -> dict[str, bool]:
@@ -32,3 +32,9 @@ def create() -> FastAPI:
         return {"ok": True}
 
     return app
+
+
+def create_without_ops() -> FastAPI:
+    """The same app without the security-header and request-id middleware (``--factory bench.app:create_without_ops``):
+    the other side of the middleware's cost (section 7)."""
+    return create(ops=False)

@@ -14,11 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import json as jsonlib
+import queue
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, Literal
+from urllib.parse import quote
 
 import httpx
 
@@ -225,42 +229,107 @@ class ApiClient:
             return TestReply(response.status_code, message)
         raise self._problem(response)
 
-    def test_stream(self, body: dict[str, Any], on_stage: StageListener) -> TestReply:
+    def test_stream(self, body: dict[str, Any], on_stage: StageListener, tick: Callable[[], None] | None = None) -> TestReply:
         """Run one test through ``test/stream/``: ``on_stage`` hears each stage as it happens, then the verdict
         (200) or the refused fields (422) is returned; else :class:`ApiProblem`, as :meth:`test`.
+
+        The stream is read in a thread of its own while this thread calls ``tick`` every
+        :data:`TICK_S` (the page redraws the elapsed time there). Whatever ends the wait early — an
+        exception out of ``tick`` (Streamlit stopping the script for a **Cancel** click or a new
+        run), or the client's own deadline — shuts the connection down, and the API cancels the
+        test on the server when its stream is closed.
 
         An API without the stream (an older one behind ``WIZARD_API_URL`` answers 404 or 405) is asked
         through ``test/`` instead: the same verdict, without the live stages.
         """
-        wait = self.test_timeout_s
-        headers = {**self._headers("POST"), "Accept": f"{NDJSON}, application/json", "Accept-Encoding": "identity"}
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+        reader = _StreamReader(self, body, events)
+        thread = threading.Thread(target=reader.run, name="wizard-test-stream", daemon=True)
         started = time.monotonic()
-        with (
-            self._calling(wait) as http,
-            http.stream("POST", f"{BASE}/test/stream/", json=body, headers=headers) as response,
-        ):
-            if response.status_code not in (404, 405):
-                if response.status_code != 200 or not response.headers.get("content-type", "").startswith(NDJSON):
-                    response.read()
-                    message = _message(response)
-                    if response.status_code in (200, 422) and message is not None:
-                        return TestReply(response.status_code, message)
-                    raise self._problem(response)
-                for line in response.iter_lines():
-                    event = _event(line)
-                    kind, stage = event.get("event"), event.get("stage")
-                    if kind == "verdict" and isinstance(event.get("message"), dict):
-                        return TestReply(200, event["message"], streamed=True)
-                    if kind in ("start", "stage") and isinstance(stage, dict):
-                        on_stage(str(kind), stage)
-                    if time.monotonic() - started > wait:
-                        raise _timeout(wait)
-                raise ApiProblem(
-                    "bad_reply",
-                    "The test stopped before its verdict",
-                    "The API ended the test's stream without a verdict (it may have restarted). Try again.",
-                )
-        return self.test(body)
+        thread.start()
+        try:
+            while True:
+                try:
+                    kind, value = events.get(timeout=TICK_S)
+                except queue.Empty:
+                    if time.monotonic() - started > self.test_timeout_s:
+                        raise _timeout(self.test_timeout_s) from None
+                    if tick is not None:
+                        tick()
+                    continue
+                if kind == "stage":
+                    on_stage(value[0], value[1])
+                elif kind == "reply":
+                    return value if isinstance(value, TestReply) else self.test(body)
+                else:
+                    raise value
+        finally:
+            reader.abort()
+
+    def forms(self) -> dict[str, Any]:
+        """``forms/``: how each connector's and hook's form reads (labels, help, rows, alternatives, URIs)."""
+        data = self._json(self._request("GET", f"{BASE}/forms/"))
+        if not isinstance(data, dict) or not isinstance(data.get("connectors"), list):
+            raise ApiProblem("bad_reply", "The form descriptions are unreadable", "forms/ has no connectors.")
+        return data
+
+    def saved_connection(self, connection_id: str) -> dict[str, Any]:
+        """``GET {id}/``: a saved connection, its stored secrets as the mask."""
+        data = self._json(self._request("GET", f"{BASE}/{quote(connection_id, safe='')}/"))
+        return data if isinstance(data, dict) else {}
+
+    def update_saved(self, connection_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """``PATCH {id}/``; a masked secret sent back unchanged keeps the stored one."""
+        response = self._request("PATCH", f"{BASE}/{quote(connection_id, safe='')}/", json=changes)
+        data = self._json(response)
+        return data if isinstance(data, dict) else {}
+
+    def test_saved(self, connection_id: str) -> TestReply:
+        """``POST {id}/test/``: test a saved connection with its stored secrets (they never come back to the UI)."""
+        response = self._request("POST", f"{BASE}/{quote(connection_id, safe='')}/test/", timeout=self.test_timeout_s)
+        message = _message(response)
+        if response.status_code in (200, 422) and message is not None:
+            return TestReply(response.status_code, message)
+        raise self._problem(response)
+
+    # --- saved connections: list, save, delete (components/saved.py, pages/connections.py) -------
+
+    def list_saved(self, search: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:
+        """``GET /api/v1/database_connections/``: one page of the user's saved connections, newest first."""
+        params = {"page": str(page), "page_size": str(page_size)}
+        if search:
+            params["search"] = search
+        data = self._json(self._request("GET", f"{BASE}/", params=params))
+        if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+            raise ApiProblem("bad_reply", "The saved connections are unreadable", "The list has no results.")
+        return data
+
+    def create_saved(self, name: str, description: str | None, connection: dict[str, Any]) -> dict[str, Any]:
+        """``POST /api/v1/database_connections/`` (201): save a connection; a refused field is an ``invalid`` problem."""
+        response = self._request(
+            "POST", f"{BASE}/", json={"name": name, "description": description, "connection": connection}
+        )
+        if response.status_code != 201:
+            raise self._problem(response)
+        data = response.json()
+        return data if isinstance(data, dict) else {}
+
+    def delete_saved(self, connection_id: str) -> None:
+        """``DELETE {id}/`` (204)."""
+        response = self._request("DELETE", f"{BASE}/{quote(connection_id, safe='')}/")
+        if response.status_code != 204:
+            raise self._problem(response)
+
+    # --- (end of saved connections) ---------------------------------------------------------------
+
+    def capabilities(self, connection: dict[str, Any], schema: str | None = None) -> dict[str, Any]:
+        """``POST capabilities/``: what this connection can do (docs/design.md, "Live capabilities")."""
+        response = self._request(
+            "POST", f"{BASE}/capabilities/", json={"connection": connection, "schema": schema, "write_probe": False},
+            timeout=self.test_timeout_s,
+        )
+        data = self._json(response)
+        return data if isinstance(data, dict) else {}
 
     def openapi(self) -> dict[str, Any]:
         data = self._json(self._request("GET", "/api/schema/"))
@@ -330,6 +399,74 @@ def _timeout(wait: float) -> ApiProblem:
         f"The wizard's API did not answer within {wait:g} s. The server you are testing may be very "
         "slow to answer, or the API is overloaded. Try again in a moment.",
     )
+
+
+TICK_S = 0.25
+"""How often a waiting test lets the page redraw its elapsed time (and notice a Cancel)."""
+
+
+class _StreamReader:
+    """Reads one ``test/stream/`` answer in its own thread, posting ``(kind, value)`` events to a queue.
+
+    ``("stage", (event, stage))`` per stage line, ``("reply", TestReply | None)`` at the end (None: the
+    API has no stream, ask ``test/``), ``("error", ApiProblem)`` on any failure.
+    :meth:`abort` shuts the socket down, which wakes a read blocked on a silent server and
+    tells the API the client is gone.
+    """
+
+    def __init__(self, api: ApiClient, body: dict[str, Any], events: queue.Queue[tuple[str, Any]]) -> None:
+        self.api, self.body, self.events = api, body, events
+        self.aborted = threading.Event()
+        self.sock: socket.socket | None = None
+
+    def run(self) -> None:
+        try:
+            self.events.put(("reply", self._read()))
+        except ApiProblem as problem:
+            self.events.put(("error", problem))
+        except Exception:  # noqa: BLE001 - a socket shut down under a read, or anything unforeseen
+            if not self.aborted.is_set():
+                self.events.put(("error", ApiProblem("bad_reply", "The test stopped before its verdict",
+                                                     "The connection to the API broke during the test. Try again.")))
+
+    def _read(self) -> TestReply | None:
+        api = self.api
+        headers = {**api._headers("POST"), "Accept": f"{NDJSON}, application/json", "Accept-Encoding": "identity"}
+        with (
+            api._calling(api.test_timeout_s) as http,
+            http.stream("POST", f"{BASE}/test/stream/", json=self.body, headers=headers) as response,
+        ):
+            stream = response.extensions.get("network_stream")
+            self.sock = stream.get_extra_info("socket") if stream is not None else None
+            if self.aborted.is_set():
+                return None
+            if response.status_code in (404, 405):
+                return None
+            if response.status_code != 200 or not response.headers.get("content-type", "").startswith(NDJSON):
+                response.read()
+                message = _message(response)
+                if response.status_code in (200, 422) and message is not None:
+                    return TestReply(response.status_code, message)
+                raise api._problem(response)
+            for line in response.iter_lines():
+                event = _event(line)
+                kind, stage = event.get("event"), event.get("stage")
+                if kind == "verdict" and isinstance(event.get("message"), dict):
+                    return TestReply(200, event["message"], streamed=True)
+                if kind in ("start", "stage") and isinstance(stage, dict):
+                    self.events.put(("stage", (str(kind), stage)))
+            raise ApiProblem(
+                "bad_reply",
+                "The test stopped before its verdict",
+                "The API ended the test's stream without a verdict (it may have restarted). Try again.",
+            )
+
+    def abort(self) -> None:
+        """Stop reading: shut the connection down (the API then cancels the test)."""
+        self.aborted.set()
+        if self.sock is not None:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _event(line: str) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from components.names import CAPABILITY_WORDS, capability_label, connector_name, readable
+from components.words import CAPABILITY_WORDS, capability_label, readable
 
 CAPABILITY_ORDER = (
     "IDENTITY_WRITING",
@@ -43,16 +44,26 @@ def capability_names(by_connector: dict[str, list[dict[str, Any]]], functionalit
     return sorted(names, key=_rank)
 
 
-def matrix(by_connector: dict[str, list[dict[str, Any]]], functionality: str) -> pd.DataFrame:
-    """Rows: every connector; columns: capabilities; cell: the applicability where listed, else —."""
+OVERALL = "Overall"
+LISTED = "✓"
+
+
+def matrix(by_connector: dict[str, list[dict[str, Any]]], functionality: str, label: Callable[[str], str]) -> pd.DataFrame:
+    """Rows: every connector; first column: how fully it offers the functionality; then one column per capability.
+
+    The spec gives a level (Full / Partial) per functionality, not per capability: the overall
+    column carries it, and a capability cell says only whether the connector uses it (✓) or not (—).
+    So a functionality offered without any capability (S3's multipart upload) still reads
+    "Partial", not "—".
+    """
     columns = capability_names(by_connector, functionality)
     rows = []
     for items in by_connector.values():
         found = next((i for i in items if i.get("name") == functionality), None)
         listed = {str(c.get("name")) for c in (found or {}).get("capabilities") or []}
-        applicability = str((found or {}).get("applicability") or NONE_CELL)
-        rows.append([applicability if cap in listed else NONE_CELL for cap in columns])
-    frame = pd.DataFrame(rows, columns=columns, index=[connector_name(t) for t in by_connector])
+        overall = str((found or {}).get("applicability") or "").title() or NONE_CELL
+        rows.append([overall, *[LISTED if cap in listed else NONE_CELL for cap in columns]])
+    frame = pd.DataFrame(rows, columns=[OVERALL, *columns], index=[label(t) for t in by_connector])
     frame.index.name = "Connector"
     return frame
 
@@ -61,18 +72,23 @@ def column_config(frame: pd.DataFrame) -> dict[str, Any]:
     """Short column titles, with the capability's full name and meaning as the tooltip."""
     import streamlit as st
 
-    return {
-        name: st.column_config.TextColumn(
-            capability_label(name), help=f"{readable(name)}: {CAPABILITY_WORDS.get(name, '')}".rstrip(": ")
-        )
-        for name in frame.columns
+    config: dict[str, Any] = {
+        OVERALL: st.column_config.TextColumn(OVERALL, help="Full: works as described; Partial: with the limits "
+                                             "in the connector's details below; —: not offered."),
     }
+    for name in frame.columns:
+        if name != OVERALL:
+            config[name] = st.column_config.TextColumn(
+                capability_label(name), help=f"{readable(name)}: {CAPABILITY_WORDS.get(name, '')}".rstrip(": ")
+            )
+    return config
 
 
 def cell_style(value: Any) -> str:
     return {
-        "FULL": "background-color: #d3f2dd; color: #0b5d2a",
-        "PARTIAL": "background-color: #fdf0cc; color: #7a5200",
+        "Full": "background-color: #d3f2dd; color: #0b5d2a",
+        "Partial": "background-color: #fdf0cc; color: #7a5200",
+        LISTED: "color: #0b5d2a",
     }.get(str(value), "color: #9aa0a6")
 
 
@@ -96,3 +112,66 @@ def dependency_dot(functionality: dict[str, Any]) -> str:
             lines.append(f"  {_quote(str(dep))} [label={_quote(readable(str(dep)))}];")
     lines.append("}")
     return "\n".join(lines)
+
+
+# --- live: what this connection can do (docs/design.md, "Live capabilities") ---------------------------
+
+LIVE = "live_capabilities"
+"""The last live answer, kept for the Capabilities page's "with my connection" view."""
+STATUS_ICONS = {
+    "available": ":green[:material/check_circle:]",
+    "unavailable": ":red[:material/cancel:]",
+    "unknown": ":gray[:material/help:]",
+    "not_supported": ":gray[:material/remove_circle_outline:]",
+}
+STATUS_WORDS = {
+    "available": "yes",
+    "unavailable": "no",
+    "unknown": "could not tell",
+    "not_supported": "not offered by this connector",
+}
+
+
+def render_items(answer: dict[str, Any]) -> None:
+    """Each item green / red / grey with its reason, and the fix to copy where there is one."""
+    import streamlit as st
+
+    from components.form import escape_md
+
+    if answer.get("scope"):
+        st.caption(f"Examined: {escape_md(str(answer['scope']))}")
+    for title, key in (("Access", "access"), ("Functionalities", "functionalities"), ("Capabilities", "capabilities")):
+        items = [i for i in answer.get(key) or [] if isinstance(i, dict)]
+        if not items:
+            continue
+        st.markdown(f"**{title}**")
+        for item in items:
+            status = str(item.get("status") or "unknown")
+            line = (f"{STATUS_ICONS.get(status, STATUS_ICONS['unknown'])} **{escape_md(readable(str(item.get('name'))))}**"
+                    f" · {STATUS_WORDS.get(status, status)}")
+            if item.get("reason"):
+                line += f"  \n:gray[{escape_md(str(item['reason']))}]"
+            st.markdown(line)
+            if item.get("fix"):
+                st.code(str(item["fix"]), language="sql", wrap_lines=True)
+
+
+def render_live_check(body: dict[str, Any]) -> None:
+    """**Check what I can do** after a successful test of a connection to write to."""
+    import streamlit as st
+
+    from components.api_client import ApiProblem
+    from components.session import client, show_problem
+
+    st.subheader("What can the wizard do here?", anchor=False, divider="gray")
+    st.caption("Asks the database which of the writing shortcuts this user may use. Nothing is written.")
+    if st.button("Check what I can do", icon=":material/fact_check:", key="check_capabilities"):
+        try:
+            with st.spinner("Asking the database…"):
+                st.session_state[LIVE] = client().capabilities(body)
+        except ApiProblem as problem:
+            show_problem(problem, retry_label=None)
+            return
+    answer = st.session_state.get(LIVE)
+    if isinstance(answer, dict) and (answer.get("verdict") or {}).get("code") is not None:
+        render_items(answer)

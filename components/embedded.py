@@ -15,18 +15,97 @@ Why ``st.App`` rather than uvicorn in a thread started from ``st.cache_resource`
   the embedded API is exactly ``uvicorn backend.main:app``.
 
 The UI still talks to it only over HTTP (``components/api_client.py``), like any consumer.
+
+**The login lives in the browser.** The API's ``sessionid`` cookie is HttpOnly, and a Streamlit
+script cannot set a cookie. So the login page logs in over HTTP as before, then hands the new
+session to the browser through :func:`issue_ticket` and the ``POST /_wizard/session`` route
+here: a one-time ticket (30 s) that the page posts from the browser, answered with the API's own
+``Set-Cookie`` (same name and attributes, same origin) and a redirect back to the page asked
+for. From then on every run of the script reads the cookie from ``st.context.cookies``: a
+reload or a second tab is logged in, and logging out (``DELETE /api/v1/auth/``) ends the session
+for every tab at its next call. The route refuses a post from another origin (a page elsewhere
+must not log the user in as someone else).
 """
 
 from __future__ import annotations
 
+import secrets
+import threading
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
-from starlette.routing import BaseRoute, Mount
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 API_PREFIX = "/api"
+HANDOFF_PATH = "/_wizard/session"
+TICKET_TTL_S = 30.0
+
+_tickets: dict[str, tuple[str, float]] = {}
+_tickets_lock = threading.Lock()
+
+
+def issue_ticket(session_id: str) -> str:
+    """A one-time ticket that :func:`take_session` exchanges for the ``sessionid`` cookie."""
+    now = time.monotonic()
+    ticket = secrets.token_urlsafe(32)
+    with _tickets_lock:
+        for old in [t for t, (_, expires) in _tickets.items() if expires < now]:
+            del _tickets[old]
+        _tickets[ticket] = (session_id, now + TICKET_TTL_S)
+    return ticket
+
+
+def _redeem(ticket: str) -> str | None:
+    with _tickets_lock:
+        found = _tickets.pop(ticket, None)
+    if found is None or found[1] < time.monotonic():
+        return None
+    return found[0]
+
+
+def _safe_next(value: str) -> str:
+    """Only a path of this site (``/capabilities?x=1``), never another site (``//evil``, ``https://…``)."""
+    if value.startswith("/") and not value.startswith("//") and "\\" not in value and "\n" not in value:
+        return value
+    return "/"
+
+
+def _from_own_page(request: Request, source: str | None, same_origin: Any) -> bool:
+    """Whether a browser page of this very origin sent the request.
+
+    The wizard answers with ``Referrer-Policy: no-referrer``, under which a browser sends
+    ``Origin: null`` with a form post even to its own origin. The browser's ``Sec-Fetch-Site``
+    (Fetch Metadata, which no page can set) then says ``same-origin``; a real origin must match.
+    """
+    if source is not None and source != "null":
+        return bool(same_origin(source, request))
+    return request.headers.get("sec-fetch-site") == "same-origin"
+
+
+async def take_session(request: Request) -> Response:
+    """``POST /_wizard/session`` (form: ``ticket``, ``next``): set the session cookie, or clear it, and go back."""
+    from backend.auth.sessions import browser_origin, clear_cookie, same_origin, set_cookie
+    from backend.settings import get_settings
+
+    if not _from_own_page(request, browser_origin(request), same_origin):
+        return PlainTextResponse("Refused: this form must be sent by the wizard's own page.", status_code=403)
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    target = _safe_next((form.get("next") or ["/"])[0])
+    response = RedirectResponse(target, status_code=303)
+    session_id = _redeem((form.get("ticket") or [""])[0])
+    if session_id:
+        set_cookie(response, request, session_id, get_settings().session_ttl_s)
+    else:
+        clear_cookie(response, request)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 class FullPath:
@@ -52,9 +131,24 @@ def _backend() -> Any:
     return app
 
 
+def security_middleware() -> list[Middleware]:
+    """Security headers and request ids on every response of the process: Streamlit's pages and
+    static files as well as the API (whose own instance of the middleware then stands aside).
+
+    ``st.App(middleware=…)`` puts these outside Streamlit's own middleware, around every route.
+    """
+    from backend.ops.middleware import Operations
+    from backend.settings import get_settings
+
+    return [Middleware(Operations, frame_ancestors=get_settings().frame_ancestors)]
+
+
 def api_routes() -> Sequence[BaseRoute]:
     """The backend, mounted at ``/api`` beside Streamlit's own routes."""
-    return [Mount(API_PREFIX, app=FullPath(_backend()))]
+    return [
+        Route(HANDOFF_PATH, take_session, methods=["POST"]),
+        Mount(API_PREFIX, app=FullPath(_backend())),
+    ]
 
 
 @asynccontextmanager

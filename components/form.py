@@ -1,9 +1,23 @@
-"""The one generic form renderer: any connector's fields and hooks, from the metadata alone.
+"""The one generic form renderer: any connector's fields and hooks, from the API's metadata alone.
 
 Widgets are keyed ``w-<connector_type>-<field path with dashes>`` (``w-PostgreSQLConnector-port``,
 ``w-PostgreSQLConnector-hooks_params-SSL-ca``), so switching connector switches fields, and the
 page, the URI filler and the tests all find a field by its path. Every field sits in a
 container keyed ``fld-…`` with, right under the input, a slot for the test's flag on that field.
+
+Layout comes from ``forms/`` (see ``components/metadata.py``): fields of one ``row`` side by side
+(host and port), ``advanced`` ones folded in an **Advanced** expander, and alternatives (SSH
+password or private key) as a choice that shows only the picked option's fields.
+
+**No typed value is lost.** Streamlit's text input commits its value on blur, but not when focus
+moves to an element inside the same widget: its blur handler skips a ``relatedTarget`` inside
+the widget (``TextInput.tsx``, ``onBlur``), and a password input holds such an element, the
+show-password eye. Tab from the password lands on the eye; clicking **Test** from there never
+commits the password, and the test is sent without it. Text inputs are therefore ``live`` with
+``on_change="ignore"``: every keystroke stages the value in the browser without a rerun, so the
+next run (the **Test** click) carries it however the field was left. Number inputs and text
+areas commit on every blur (their inner buttons are out of the tab order), and choices commit
+on change.
 
 Typed secrets stay in ``st.session_state`` (this browser session on the server): they go into
 the request body and nowhere else. :func:`masked` gives the body with every secret replaced by a
@@ -12,21 +26,34 @@ placeholder, for the API page's snippets.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from components.metadata import Bounds, FieldSpec, connector_fields, connector_hooks, connector_props, hook_fields
-from components.names import HOOK_HELP, field_help, field_label, hook_name
+from components.metadata import (
+    Bounds,
+    FieldSpec,
+    Forms,
+    Section,
+    connector_hooks,
+    connector_props,
+    connector_section,
+    hook_section,
+)
 
-KEY_FILE_FIELDS = frozenset({"pkey", "key", "private_key", "ssh_key"})
-"""Secret fields that usually hold a key file: they get a file upload beside the masked input."""
 UPLOAD_LIMIT = 256 * 1024
+MASK = "**********"
+"""How the API shows a stored secret of a saved connection; sent back unchanged, it keeps the stored value."""
+STAGE_NOW = "0ms"
+"""``live`` of text inputs: stage every change in the browser at once (see the module's docstring)."""
 
 
 def widget_key(connector_type: str, path: str) -> str:
@@ -35,6 +62,10 @@ def widget_key(connector_type: str, path: str) -> str:
 
 def hook_key(connector_type: str, hook: str) -> str:
     return f"hook-{connector_type}-{hook}"
+
+
+def choice_key(connector_type: str, hook: str | None, name: str) -> str:
+    return f"choice-{connector_type}-{hook or 'main'}-{name}"
 
 
 def file_key(connector_type: str, path: str) -> str:
@@ -71,12 +102,38 @@ class Form:
         """Show each message of ``details`` under its field; return the paths with no field on screen."""
         unplaced = []
         for path, messages in (details or {}).items():
-            slot = self.slots.get(path)
+            slot = self.slots.get(path.removeprefix("connection."))
             if slot is None:
                 unplaced.append(path)
             else:
                 show_flag(slot, messages)
         return unplaced
+
+    def value(self, path: str) -> Any:
+        node: Any = self.body
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+
+_SALT = secrets.token_bytes(16)
+
+
+def fingerprint(value: Any) -> str:
+    """A salted digest of a field's value: to tell later whether the field still holds what was tested."""
+    text = value.strip() if isinstance(value, str) else value
+    return hashlib.sha256(_SALT + json.dumps(text, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def fingerprints(body: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Field path → :func:`fingerprint` of every value of a request body."""
+    found: dict[str, str] = {}
+    for name, value in body.items():
+        if (isinstance(value, dict) and name == "hooks_params") or (prefix and isinstance(value, dict)):
+            found.update(fingerprints(value, f"{prefix}{name}."))
+        else:
+            found[f"{prefix}{name}"] = fingerprint(value)
+    return found
 
 
 def masked(body: dict[str, Any], secret_paths: list[str]) -> dict[str, Any]:
@@ -109,10 +166,13 @@ def _initial(spec: FieldSpec) -> Any:
         if spec.default in spec.values:
             return spec.default
         return None if not spec.required else spec.values[0]
-    if spec.kind == "integer":
-        return int(spec.default) if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool) else None
-    if spec.kind == "number":
-        return float(spec.default) if isinstance(spec.default, (int, float)) and not isinstance(spec.default, bool) else None
+    if spec.kind in ("integer", "number"):
+        default = spec.default
+        if default is None and spec.placeholder and spec.placeholder.isdigit():
+            default = int(spec.placeholder)  # "empty means 22": show the 22 the server will use
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            return int(default) if spec.kind == "integer" else float(default)
+        return None
     if spec.kind == "object":
         return json.dumps(spec.default) if spec.default is not None else ""
     return "" if spec.default is None else str(spec.default)
@@ -139,11 +199,30 @@ def _read(upload: Any) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _label(spec: FieldSpec) -> str:
+    return escape_md(spec.label) + (" :red[\\*]" if spec.required else "")
+
+
+def _text(label: str, key: str, *, password: bool = False, placeholder: str | None = None) -> str:
+    """A text input whose every keystroke is staged (see the module's docstring)."""
+    return st.text_input(
+        label,
+        type="password" if password else "default",
+        key=key,
+        placeholder=placeholder,
+        live=STAGE_NOW,
+        on_change="ignore",
+        autocomplete="new-password" if password else "off",
+        persist_state="session",
+    )
+
+
 def _widget(spec: FieldSpec, connector_type: str) -> Any:
     """Draw one input for ``spec`` and return its value (as the widget holds it)."""
     key = widget_key(connector_type, spec.path)
     st.session_state.setdefault(key, _initial(spec))
-    label = field_label(spec.name, spec.hook) + (" :red[\\*]" if spec.required else "")
+    label = _label(spec)
+    stored = st.session_state.get(key) == MASK
     if spec.kind == "boolean":
         return st.checkbox(label, key=key, persist_state="session")
     if spec.values:
@@ -158,54 +237,55 @@ def _widget(spec: FieldSpec, connector_type: str) -> Any:
     if spec.kind in ("integer", "number"):
         integer = spec.kind == "integer"
         cast: Callable[[float], float | int] = int if integer else float
-        low = cast(spec.minimum) if spec.minimum is not None else None
-        high = cast(spec.maximum) if spec.maximum is not None else None
         return st.number_input(
             label,
-            min_value=low,
-            max_value=high,
+            min_value=cast(spec.minimum) if spec.minimum is not None else None,
+            max_value=cast(spec.maximum) if spec.maximum is not None else None,
             step=1 if integer else None,
             key=key,
-            placeholder="not set" if not spec.required else None,
-            width=240,
+            placeholder=spec.placeholder or ("not set" if not spec.required else None),
             persist_state="session",
         )
     if spec.kind == "password":
-        if spec.name in KEY_FILE_FIELDS or spec.name.endswith("pkey"):
+        hint = "stored — leave as is to keep" if stored else spec.placeholder
+        if spec.upload:
             store = file_key(connector_type, spec.path)
+            loaded = st.session_state.get(store)
+            if loaded:
+                st.markdown(label)
+                st.caption(f":material/key: Using **{escape_md(loaded['name'])}**; remove the file below to type instead.")
+            else:
+                typed = normalize_pem(_text(f"{label} — paste it, or upload the file below", key, password=True,
+                                            placeholder=hint))
             st.file_uploader(
-                f"{field_label(spec.name, spec.hook)}: upload the file",
+                f"Upload the {spec.label.lower()} file",
                 key=f"up-{key}",
                 on_change=_keep_upload,
                 args=(f"up-{key}", store),
                 max_upload_size=1,
+                label_visibility="collapsed",
             )
-            loaded = st.session_state.get(store)
-            if loaded:
-                st.caption(f":material/key: Using the key from **{escape_md(loaded['name'])}**; remove the file to type one.")
-                return loaded["content"]
-            return normalize_pem(
-                st.text_input(f"{label} — or paste it", type="password", key=key, persist_state="session")
-            )
-        return st.text_input(label, type="password", key=key, persist_state="session")
+            return loaded["content"] if loaded else typed
+        return _text(label, key, password=True, placeholder=hint)
     if spec.kind in ("text", "object"):
         value = st.text_area(
-            label,
+            f"{label} — paste it, or upload the file below" if spec.upload else label,
             key=key,
             height=110,
-            placeholder="-----BEGIN …" if spec.kind == "text" else "{}",
+            placeholder=spec.placeholder or ("{}" if spec.kind == "object" else None),
             persist_state="session",
         )
-        if spec.kind == "text":
+        if spec.upload:
             st.file_uploader(
-                "or upload the file",
+                f"Upload the {spec.label.lower()} file",
                 key=f"up-{key}",
                 on_change=_copy_upload,
                 args=(f"up-{key}", key),
                 max_upload_size=1,
+                label_visibility="collapsed",
             )
         return value
-    return st.text_input(label, key=key, persist_state="session")
+    return _text(label, key, placeholder=spec.placeholder)
 
 
 def _value(spec: FieldSpec, raw: Any) -> Any:
@@ -235,57 +315,125 @@ def render_field(spec: FieldSpec, connector_type: str, flags: dict[str, list[str
         slot = st.empty()
         if spec.path in flags:
             show_flag(slot, flags[spec.path])
-        words = field_help(spec.name, spec.hook)
-        if words:
-            st.caption(words)
+        if spec.help:
+            st.caption(escape_md(spec.help))
     return _value(spec, raw), slot
+
+
+def _rows(specs: list[FieldSpec]) -> Iterator[list[FieldSpec]]:
+    """Consecutive fields with the same ``row`` together; every other field alone."""
+    for row, group in groupby(specs, key=lambda s: s.row or f"\0{s.path}"):
+        yield list(group)
+        del row
+
+
+def _draw(specs: list[FieldSpec], connector_type: str, flags: dict[str, list[str]], put: Callable[[FieldSpec, Any, DeltaGenerator], None]) -> None:
+    for row in _rows(specs):
+        if len(row) == 1:
+            put(row[0], *render_field(row[0], connector_type, flags))
+            continue
+        # Side by side; a number (a port) needs less room than a name.
+        weights = [1 if s.kind in ("integer", "number") else 3 for s in row]
+        for spec, column in zip(row, st.columns(weights), strict=True):
+            with column:
+                put(spec, *render_field(spec, connector_type, flags))
+
+
+def _picked(section: Section, connector_type: str) -> set[str]:
+    """Names of the fields hidden because another option of their choice is picked."""
+    hidden: set[str] = set()
+    for choice in section.choices:
+        labels = [label for label, _ in choice.options]
+        key = choice_key(connector_type, section.hook, choice.name)
+        if st.session_state.get(key) not in labels:
+            # The first option whose fields already hold a value (a pasted URI, a saved connection), else the first.
+            filled = [label for label, names in choice.options
+                      if any(_has_value(connector_type, section, n) for n in names)]
+            st.session_state[key] = filled[0] if filled else labels[0]
+        chosen = st.session_state[key]
+        for label, names in choice.options:
+            if label != chosen:
+                hidden.update(n for n in names if n not in dict(choice.options).get(chosen, ()))
+    return hidden
+
+
+def _has_value(connector_type: str, section: Section, name: str) -> bool:
+    prefix = f"hooks_params.{section.hook}." if section.hook else ""
+    value = st.session_state.get(widget_key(connector_type, prefix + name))
+    return value not in (None, "") or bool(st.session_state.get(file_key(connector_type, prefix + name)))
+
+
+def render_section(
+    section: Section, connector_type: str, flags: dict[str, list[str]], form: Form, values: dict[str, Any]
+) -> None:
+    """Draw one section (rows, choices, an Advanced expander) and put its values into ``values``."""
+    hidden = _picked(section, connector_type)
+    in_choice = {name: choice for choice in section.choices for name in choice.fields()}
+
+    def put(spec: FieldSpec, value: Any, slot: DeltaGenerator) -> None:
+        form.slots[spec.path], form.specs[spec.path] = slot, spec
+        if value is not None:
+            values[spec.name] = value
+            if spec.secret:
+                form.secret_paths.append(spec.path)
+
+    plain = [s for s in section.fields if not s.advanced]
+    advanced = [s for s in section.fields if s.advanced and s.name not in hidden]
+    drawn_choices: set[str] = set()
+    pending: list[FieldSpec] = []
+    for spec in plain:  # hidden fields too: a choice is drawn where its first field stands
+        choice = in_choice.get(spec.name)
+        if choice is not None and choice.name not in drawn_choices:
+            _draw(pending, connector_type, flags, put)
+            pending = []
+            drawn_choices.add(choice.name)
+            st.radio(
+                escape_md(choice.label),
+                [label for label, _ in choice.options],
+                key=choice_key(connector_type, section.hook, choice.name),
+                horizontal=True,
+            )
+        if spec.name not in hidden:
+            pending.append(spec)
+    _draw(pending, connector_type, flags, put)
+    if advanced:
+        flagged = any(s.path in flags for s in advanced)
+        with st.expander("Advanced", icon=":material/tune:", expanded=flagged):
+            _draw(advanced, connector_type, flags, put)
 
 
 def render_form(
     connector_type: str,
     is_source: bool,
     supported: dict[str, Any],
+    forms: Forms,
     bounds: dict[str, Bounds] | None = None,
     flags: dict[str, list[str]] | None = None,
 ) -> Form:
     """Draw the whole form for ``connector_type`` and return the body it describes."""
     flags = flags or {}
-    props = connector_props(supported, connector_type)
-    hooks_meta = supported.get("hooks") or {}
     form = Form(connector_type, {"connector_type": connector_type, "is_source": is_source})
+    render_section(connector_section(forms, supported, connector_type, bounds), connector_type, flags, form, form.body)
 
-    for spec in connector_fields(props, bounds):
-        value, slot = render_field(spec, connector_type, flags)
-        form.slots[spec.path], form.specs[spec.path] = slot, spec
-        if value is not None:
-            form.body[spec.name] = value
-            if spec.secret:
-                form.secret_paths.append(spec.path)
-
-    hooks = connector_hooks(props, hooks_meta)
+    hooks = connector_hooks(connector_props(supported, connector_type), supported, forms)
     if hooks:
         st.markdown("##### Connection options")
     chosen: dict[str, dict[str, Any]] = {}
     for hook in hooks:
+        info = forms.hooks.get(hook)
         with st.container(key=f"sec-{hook_key(connector_type, hook)}", gap=None):
-            on = st.toggle(hook_name(hook), key=hook_key(connector_type, hook), persist_state="session")
+            on = st.toggle(escape_md(forms.hook_label(hook)), key=hook_key(connector_type, hook), persist_state="session")
             slot = st.empty()
             form.slots[f"hooks_params.{hook}"] = slot
             if f"hooks_params.{hook}" in flags:
                 show_flag(slot, flags[f"hooks_params.{hook}"])
-            if hook in HOOK_HELP:
-                st.caption(HOOK_HELP[hook])
+            if info and info.help:
+                st.caption(escape_md(info.help))
         if not on:
             continue
         values: dict[str, Any] = {}
         with st.container(border=True, key=f"box-{hook_key(connector_type, hook)}"):
-            for spec in hook_fields(hook, props, hooks_meta, bounds):
-                value, slot = render_field(spec, connector_type, flags)
-                form.slots[spec.path], form.specs[spec.path] = slot, spec
-                if value is not None:
-                    values[spec.name] = value
-                    if spec.secret:
-                        form.secret_paths.append(spec.path)
+            render_section(hook_section(forms, supported, connector_type, hook, bounds), connector_type, flags, form, values)
         chosen[hook] = values
     if chosen:
         form.body["hooks_params"] = chosen

@@ -12,13 +12,18 @@ from typing import Any
 
 import streamlit as st
 
-from components.api_client import ApiClient, ApiProblem
-from components.metadata import Bounds, spec_bounds
+from components.api_client import SESSION_COOKIE, ApiClient, ApiProblem
+from components.metadata import Bounds, Forms, parse_forms, spec_bounds
 
 CLIENT = "api_client"
 METADATA = "metadata"
 FUNCTIONALITIES = "functionalities"
 NEEDS_LOGIN = "needs_login"
+DEAD_COOKIE = "dead_session_cookie"
+TEST_RESULT = "test_result"
+"""The Connect page's last test result (dropped by every new Test: a clean slate)."""
+RUN_TEST = "run_test"
+"""Set to run a test on the Connect page's next run (the Test button, the one-click TLS fix)."""
 
 
 def embedded_api_url() -> str:
@@ -46,19 +51,46 @@ def _settings() -> tuple[str | None, float]:
 
 
 def client() -> ApiClient:
-    """This session's API client (created on first use)."""
+    """This session's API client (created on first use), logged in with the browser's session cookie if any."""
     found = st.session_state.get(CLIENT)
-    if isinstance(found, ApiClient):
-        return found
-    url, test_timeout = _settings()
-    made = ApiClient(base_url=(url or embedded_api_url()).rstrip("/"), test_timeout_s=test_timeout + 5.0)
-    st.session_state[CLIENT] = made
-    return made
+    if not isinstance(found, ApiClient):
+        url, test_timeout = _settings()
+        found = ApiClient(base_url=(url or embedded_api_url()).rstrip("/"), test_timeout_s=test_timeout + 5.0)
+        st.session_state[CLIENT] = found
+    if not found.authenticated and embedded(found):
+        cookie = browser_session()
+        if cookie and cookie != st.session_state.get(DEAD_COOKIE):
+            # The browser's own login (set by the login page's hand-off): a reload or a second tab.
+            found.session_id = cookie
+            try:
+                found.user = found.whoami()  # also fetches the session's CSRF token
+            except ApiProblem:
+                found.session_id = None  # the API is down: the page says so when it asks for data
+            else:
+                if found.user is None:
+                    st.session_state[DEAD_COOKIE] = cookie
+                    found.session_id = found.csrf_token = None
+    return found
+
+
+def embedded(api: ApiClient) -> bool:
+    """Whether the API is the one served beside this UI (same origin: the browser's cookie is its cookie)."""
+    return api.base_url == embedded_api_url()
+
+
+def browser_session() -> str | None:
+    """The ``sessionid`` cookie the browser sent with this session's connection (HttpOnly: never seen by scripts)."""
+    try:
+        value = st.context.cookies.get(SESSION_COOKIE)
+    except Exception:  # noqa: BLE001 - no browser (e.g. a bare script run): no cookie
+        return None
+    return value if isinstance(value, str) and value else None
 
 
 @dataclass(frozen=True)
 class Metadata:
     supported: dict[str, Any]
+    forms: Forms
     bounds: dict[str, dict[str, Bounds]]
 
 
@@ -69,13 +101,14 @@ def metadata() -> Metadata:
         return found
     api = client()
     supported = api.supported_types()
+    forms = parse_forms(api.forms())
     try:
         bounds = spec_bounds(api.openapi())
     except ApiProblem as problem:
         if problem.kind == "unauthenticated":
             raise
         bounds = {}  # the form falls back to 1–65535 for ports
-    made = Metadata(supported, bounds)
+    made = Metadata(supported, forms, bounds)
     st.session_state[METADATA] = made
     st.session_state.pop(NEEDS_LOGIN, None)
     return made
@@ -96,6 +129,8 @@ def forget_data() -> None:
 def require_login() -> None:
     """The API answered 401: forget the data and credentials, and show the login page."""
     api = client()
+    if api.session_id and api.session_id == browser_session():
+        st.session_state[DEAD_COOKIE] = api.session_id  # ended or expired: not to be picked up again
     api.session_id = api.csrf_token = api.token = api.user = None
     forget_data()
     st.session_state[NEEDS_LOGIN] = True

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import pprint
+from collections.abc import Iterable
 from typing import Any
+
+from components.metadata import FieldSpec
 
 TEST_PATH = "/api/v1/database_connections/test/"
 AUTH_PATH = "/api/v1/auth/"
@@ -52,13 +55,12 @@ def python_snippet(base_url: str, body: dict[str, Any]) -> str:
     )
 
 
-def example_body(connector_type: str, props: dict[str, Any], is_source: bool = True) -> dict[str, Any]:
-    """A body for a connector nobody filled in yet: defaults, and ``<field>`` for required fields."""
+def example_body(connector_type: str, specs: Iterable[FieldSpec], is_source: bool = True) -> dict[str, Any]:
+    """A body for a connector nobody filled in yet: defaults, and ``<FIELD>`` for required fields."""
     from components.form import placeholder_for
-    from components.metadata import connector_fields
 
     body: dict[str, Any] = {"connector_type": connector_type, "is_source": is_source}
-    for spec in connector_fields(props):
+    for spec in specs:
         if spec.default is not None:
             body[spec.name] = spec.default
         elif spec.required:

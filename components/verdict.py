@@ -1,13 +1,21 @@
-"""The result of a connection test: the stage timeline (live while the test runs) and the verdict, in plain words."""
+"""The result of a connection test: the stage timeline (live while it runs) and the verdict, plain words first.
+
+What a person reads, in order: one sentence saying what happened (the verdict's title) and what
+to do (its body: the API keeps the driver's own words out of it), then the fields to fix (also
+flagged in place on the form), then — folded away in **Technical details** — the code, each
+stage's detail and the driver's words, once. The stages are drawn as the API settled them: it
+marks the stage a deadline hit as the failed one, and an unchecked certificate as a warning.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 import streamlit as st
 
 from components.form import escape_md
-from components.names import path_label, stage_name
+from components.words import readable, stage_name
 
 STAGE_ICONS = {
     "passed": ":green[:material/check_circle:]",
@@ -16,7 +24,6 @@ STAGE_ICONS = {
     "skipped": ":gray[:material/radio_button_unchecked:]",
 }
 RUNNING_ICON = ":blue[:material/progress_activity:]"
-STOPPED_ICON = ":gray[:material/pause_circle:]"
 KIND_BOX = {"success": st.success, "error": st.error, "warning": st.warning, "info": st.info}
 KIND_ICON = {
     "success": ":material/check_circle:",
@@ -29,122 +36,138 @@ KIND_ICON = {
 def duration(ms: Any) -> str:
     if not isinstance(ms, (int, float)):
         return ""
-    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{int(ms)} ms"
+    return f"{ms / 1000:.1f} s" if ms >= 1000 else f"{int(ms)} ms"
 
 
-def stage_lines(stages: list[dict[str, Any]]) -> list[str]:
-    lines = []
-    for s in stages:
-        status = str(s.get("status") or "skipped")
-        icon = STAGE_ICONS.get(status, ":gray[:material/help:]")
-        name = escape_md(stage_name(str(s.get("name") or "?")))
-        if status == "skipped":
-            # A stage passed over on purpose says why (e.g. no SSH tunnel asked for); else it was not reached.
-            why = escape_md(str(s["detail"])) if s.get("detail") else "not reached"
-            lines.append(f"{icon} :gray[{name} · {why}]")
-            continue
-        took = duration(s.get("duration_ms"))
-        line = f"{icon} **{name}**" + (f" · {took}" if took else "")
-        if s.get("detail"):
-            line += f" :gray[— {escape_md(str(s['detail']))}]"
-        lines.append(line)
-    return lines
+def stages_of(message: dict[str, Any]) -> list[dict[str, Any]]:
+    payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
+    return [s for s in (payload or {}).get("stages") or [] if isinstance(s, dict)]
 
 
-def running_line(name: str, stopped: bool = False) -> str:
-    """The stage under way (or the one the answer stopped at)."""
-    label = escape_md(stage_name(name))
-    if stopped:
-        return f"{STOPPED_ICON} **{label}** :gray[· stopped waiting]"
-    return f"{RUNNING_ICON} **{label}** :gray[· in progress…]"
+def stage_line(stage: dict[str, Any]) -> str:
+    """One stage in plain words: icon, name, and how it went; its detail goes to Technical details."""
+    status = str(stage.get("status") or "skipped")
+    icon = STAGE_ICONS.get(status, ":gray[:material/help:]")
+    name = escape_md(stage_name(str(stage.get("name") or "?")))
+    if status == "skipped":
+        why = "not needed" if stage.get("detail") else "not reached"
+        return f"{icon} :gray[{name} · {why}]"
+    took = duration(stage.get("duration_ms"))
+    word = {"failed": "failed here", "warning": "see below"}.get(status, "")
+    extra = " · ".join(w for w in (took, word) if w)
+    return f"{icon} **{name}**" + (f" :gray[· {extra}]" if extra else "")
 
 
 class LiveTimeline:
-    """The stages of a running test, drawn into an ``st.status`` as they arrive.
+    """The stages of a running test, drawn into ``slot`` as they arrive, with the time it has been waiting.
 
-    Pass it as ``ApiClient.test_stream``'s ``on_stage``: each settled stage gets its line (icon,
-    name, duration, detail) in ``slot`` (an ``st.empty`` inside the status box), the stage under way
-    a line of its own, and the box's label says what the test is doing.
+    Pass it as ``ApiClient.test_stream``'s ``on_stage``, and its :meth:`tick` as ``tick``: every
+    tick redraws the elapsed time (and is where Streamlit stops the script for a **Cancel**).
     """
 
-    def __init__(self, slot: Any, status: Any, label: str) -> None:
-        self.slot, self.status, self.label = slot, status, label
+    def __init__(self, slot: Any, clock: Any, label: str, deadline_s: float) -> None:
+        self.slot, self.clock, self.label, self.deadline_s = slot, clock, label, deadline_s
         self.stages: dict[str, dict[str, Any]] = {}
         self.running: str | None = None
-
-    @property
-    def received(self) -> int:
-        return len(self.stages) + (1 if self.running else 0)
+        self.started = time.monotonic()
+        self.waits: dict[str, float] = {}
+        """Seconds between each stage's start and its settling, as this page saw them."""
+        self._began: dict[str, float] = {}
 
     def __call__(self, event: str, stage: dict[str, Any]) -> None:
         name = str(stage.get("name") or "?")
+        now = time.monotonic()
         if event == "start":
             self.running = name
+            self._began[name] = now
         else:
             self.stages[name] = stage
+            if name in self._began:
+                self.waits[name] = now - self._began[name]
             if self.running == name:
                 self.running = None
         self.draw()
-        now = f"{self.label}: {stage_name(self.running)}…" if self.running else f"{self.label}…"
-        self.status.update(label=now, expanded=True)  # an update without ``expanded`` folds the box
 
-    def draw(self, stopped: bool = False) -> None:
-        lines = stage_lines(list(self.stages.values()))
+    @property
+    def waited_on(self) -> str | None:
+        """The stage under way now, else the one this page waited longest for (where a deadline hit)."""
+        if self.running:
+            return self.running
+        return max(self.waits, key=lambda n: self.waits[n]) if self.waits else None
+
+    def tick(self) -> None:
+        waited = time.monotonic() - self.started
+        doing = f" — {stage_name(self.running).lower()}" if self.running else ""
+        self.clock.markdown(
+            f":blue[:material/timer:] **{escape_md(self.label)}{escape_md(doing)}** · {waited:.1f} s "
+            f":gray[(gives up after about {self.deadline_s:g} s)]"
+        )
+
+    def draw(self) -> None:
+        lines = [stage_line(s) for s in self.stages.values()]
         if self.running and self.running not in self.stages:
-            lines.append(running_line(self.running, stopped))
+            lines.append(f"{RUNNING_ICON} **{escape_md(stage_name(self.running))}** :gray[· in progress…]")
         if lines:
             self.slot.markdown("  \n".join(lines))
-
-    def stop(self) -> None:
-        """The answer never came: the stage under way is shown as where the wait stopped."""
-        if self.received:
-            self.draw(stopped=True)
-        else:
-            self.slot.empty()
 
 
 def status_state(kind: str | None) -> Literal["complete", "error"]:
     return "complete" if kind in ("success", "warning", "info") else "error"
 
 
-def render_timeline(message: dict[str, Any], status: Any | None = None, label: str = "Test", slot: Any | None = None) -> None:
-    """The stages of a finished test inside ``status`` (an ``st.status``), or a fresh one.
-
-    ``slot`` (an ``st.empty`` in the box, e.g. the live timeline's) is drawn over rather than added to.
-    """
+def unverified_tls(message: dict[str, Any]) -> bool:
+    """A working connection whose encryption did not check the server's certificate."""
     payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
-    stages = [s for s in (payload or {}).get("stages") or [] if isinstance(s, dict)]
-    elapsed = duration((payload or {}).get("elapsed_ms"))
-    title = f"{label}: {message.get('title', '')}" + (f" ({elapsed})" if elapsed else "")
-    box = status if status is not None else st.status(title, state=status_state(message.get("kind")), expanded=True)
-    with box:
-        text = "  \n".join(stage_lines(stages)) if stages else "The API checked the settings before trying to connect."
-        (slot if slot is not None else st).markdown(text)
-    if status is not None:
-        status.update(label=title, state=status_state(message.get("kind")), expanded=True)
+    tls = (payload or {}).get("tls")
+    return isinstance(tls, dict) and tls.get("enabled") is True and tls.get("verified") is False
 
 
-def render_verdict(message: dict[str, Any], unplaced: list[str] | None = None) -> None:
-    """Title and body of the verdict, what to fix per field, and the server facts."""
+def render_timeline(stages: list[dict[str, Any]], title: str, kind: str | None) -> None:
+    """The stages of a finished test, in a box that starts folded on success."""
+    with st.status(title, state=status_state(kind), expanded=kind != "success"):
+        st.markdown("  \n".join(stage_line(s) for s in stages) if stages else "The settings were checked before connecting.")
+
+
+def render_verdict(
+    message: dict[str, Any],
+    label_of: Any,
+    unplaced: list[str] | None = None,
+) -> None:
+    """The verdict: one plain sentence and the action, the fields to fix, then Technical details (folded).
+
+    ``label_of`` turns a field path of ``details`` into the form's label for it.
+    """
     kind = str(message.get("kind") or "info")
     box = KIND_BOX.get(kind, st.info)
-    box(f"**{escape_md(str(message.get('title', '')))}**\n\n{escape_md(str(message.get('body', '')))}", icon=KIND_ICON.get(kind))
+    body = str(message.get("body") or "").strip()
+    box(f"**{escape_md(str(message.get('title', '')))}**" + (f"\n\n{escape_md(body)}" if body else ""),
+        icon=KIND_ICON.get(kind))
     details = message.get("details") if isinstance(message.get("details"), dict) else {}
     if details:
-        st.markdown("**What to fix**")
         lines = []
         for path, messages in details.items():
             text = " ".join(str(m) for m in messages) if isinstance(messages, list) else str(messages)
-            marker = "" if unplaced is None or path not in unplaced else " :gray[(not on the form)]"
-            lines.append(f"- **{escape_md(path_label(path))}**{marker}: {escape_md(text)}")
-        st.markdown("\n".join(lines))
+            where = " :gray[(not on the form)]" if unplaced and path in unplaced else " :gray[(marked on the form)]"
+            lines.append(f"- **{escape_md(label_of(path))}**{where}: {escape_md(text)}")
+        st.markdown("**What to fix**\n" + "\n".join(lines))
+    render_technical(message)
+
+
+def render_technical(message: dict[str, Any]) -> None:
+    """Everything a specialist may want, once: the code, each stage's detail, what the server reported."""
     payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
-    facts = {k: v for k, v in (payload or {}).items() if k in ("server", "tls", "ssh") and v}
-    if facts:
-        with st.expander("What the server told us", icon=":material/dns:"):
-            for section, values in facts.items():
-                st.markdown(f"**{section.upper() if section != 'server' else 'Server'}**")
-                if isinstance(values, dict):
-                    st.markdown("\n".join(f"- {escape_md(str(k))}: {escape_md(str(v))}" for k, v in values.items()))
-                else:
-                    st.markdown(escape_md(str(values)))
+    lines = [f"- Verdict code: `{escape_md(str(message.get('code') or '?'))}`"]
+    elapsed = duration((payload or {}).get("elapsed_ms"))
+    if elapsed:
+        lines.append(f"- The test took {elapsed}")
+    for stage in stages_of(message):
+        if stage.get("detail"):
+            lines.append(f"- {escape_md(stage_name(str(stage.get('name'))))}: {escape_md(str(stage['detail']))}")
+    for section in ("server", "tls", "ssh"):
+        values = (payload or {}).get(section)
+        if isinstance(values, dict) and values:
+            facts = ", ".join(f"{readable(str(k)).lower()}: {v}" for k, v in values.items() if v is not None)
+            lines.append(f"- {'Encryption' if section == 'tls' else section.upper() if section == 'ssh' else 'Server'}: "
+                         f"{escape_md(facts)}")
+    with st.expander("Technical details", icon=":material/code:", expanded=False):
+        st.markdown("\n".join(lines))

@@ -7,9 +7,9 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import ApiProblem
-from components.metadata import all_connector_types, connector_props
-from components.names import connector_name
-from components.session import client, embedded_api_url, metadata
+from components.form import escape_md
+from components.metadata import connector_section, connector_types, endpoints
+from components.session import client, embedded_api_url, metadata, show_problem
 from components.snippets import curl_snippet, example_body, python_snippet
 
 
@@ -36,15 +36,17 @@ left.link_button("Try it in the playground", f"{base}/api/playground/", icon=":m
 right.link_button("OpenAPI schema", f"{base}/api/schema/", icon=":material/data_object:", width="stretch")
 
 st.subheader("Endpoints", anchor=False, divider="gray")
-ENDPOINTS = (
-    ("GET", "/api/v1/database_connections/supported_types/", "Every connector and hook, with its fields (type, default, choices)."),
-    ("GET", "/api/v1/database_connections/functionalities/?connector_type=…", "What a connector can do when writing."),
-    ("POST", "/api/v1/database_connections/test/", "Test a connection: a verdict, stage by stage."),
-    ("POST", "/api/v1/auth/", 'Log in with `{"username", "password"}`: sets the `sessionid` cookie.'),
-    ("GET", "/api/v1/auth/", "Who is logged in."),
-    ("DELETE", "/api/v1/auth/", "Log out."),
-)
-st.markdown("\n".join(f"- `{method} {path}`  \n  {what}" for method, path, what in ENDPOINTS))
+try:
+    schema = client().openapi()
+except ApiProblem as problem:
+    show_problem(problem, retry_label="Load again", key="retry-schema")
+    schema = {}
+listed = endpoints(schema)
+st.caption(f"Every endpoint of the OpenAPI document ({len(listed)}), read from `/api/schema/`.")
+for tag in dict.fromkeys(tag for *_, tag in listed):
+    st.markdown(f"**{escape_md(tag or 'Other')}**")
+    st.markdown("\n".join(f"- `{method} {path}`  \n  {escape_md(summary)}"
+                           for method, path, summary, t in listed if t == tag))
 st.markdown(f"Base address: `{base}`")
 st.markdown(
     "**Answers.** A test that ran returns `200` with an *ApplicationMessage*: `kind` (success, error, "
@@ -68,17 +70,17 @@ st.subheader("Your connection, as code", anchor=False, divider="gray")
 last: dict[str, Any] | None = st.session_state.get("last_request")
 if last:
     st.caption(
-        f"The {connector_name(str(last.get('connector_type')))} form you filled on the Connect page. Secrets are "
+        f"The {metadata().forms.label(str(last.get('connector_type')))} form you filled on the Connect page. Secrets are "
         "replaced by `<…>` placeholders: put them in from a safe place, never into the script itself."
     )
     body = last
 else:
     body = {}
     try:
-        supported = metadata().supported
-        types = all_connector_types(supported)
+        meta = metadata()
+        types = connector_types(meta.supported, meta.forms, True)
         if types:
-            body = example_body(types[0], connector_props(supported, types[0]))
+            body = example_body(types[0], connector_section(meta.forms, meta.supported, types[0]).fields)
     except ApiProblem:
         pass
     st.caption("Fill the Connect page and your settings appear here. Meanwhile, an example:")

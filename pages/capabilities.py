@@ -7,21 +7,30 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import ApiProblem
-from components.capabilities import cell_style, column_config, dependency_dot, functionality_names, matrix
+from components.capabilities import (
+    LIVE,
+    cell_style,
+    column_config,
+    dependency_dot,
+    functionality_names,
+    matrix,
+    render_items,
+)
 from components.form import escape_md
-from components.metadata import all_connector_types
-from components.names import CAPABILITY_WORDS, FUNCTIONALITY_WORDS, KIND_WORDS, connector_name, readable
+from components.metadata import connector_types
 from components.session import functionalities, require_metadata, show_problem
+from components.words import CAPABILITY_WORDS, FUNCTIONALITY_WORDS, KIND_WORDS, readable
 
 st.title("What each connector can do", anchor=False)
 st.caption(
     "When the wizard writes data, some databases let it take shortcuts: load faster, or make a load safe "
-    "to repeat. **Full** means every listed capability works as described, **Partial** that it works with "
-    "limits (see the connector's details below), and — that the connector does not offer it."
+    "to repeat. **Full** means it works as described, **Partial** that it works with limits (see the "
+    "connector's details below), and — that the connector does not offer it; ✓ marks the capabilities it uses."
 )
 
 meta = require_metadata()
-types = all_connector_types(meta.supported)
+connector_name = meta.forms.label
+types = connector_types(meta.supported, meta.forms, False)
 by_connector: dict[str, list[dict[str, Any]]] = {}
 try:
     for connector_type in types:
@@ -35,10 +44,23 @@ if not names:
     st.info("No connector declares a functionality yet.", icon=":material/info:")
     st.stop()
 
-for tab, name in zip(st.tabs([readable(n) for n in names]), names, strict=True):
+live = st.session_state.get(LIVE)
+labels = [readable(n) for n in names] + ["With my connection"]
+tabs = st.tabs(labels)
+with tabs[-1]:
+    if isinstance(live, dict):
+        render_items(live)
+    else:
+        st.info(
+            "Test a connection you write data to on the Connect page, then press **Check what I can do**: "
+            "its answer shows here, item by item, with the reason and the fix.",
+            icon=":material/fact_check:",
+        )
+for tab, name in zip(tabs[:-1], names, strict=True):
     with tab:
         st.markdown(escape_md(FUNCTIONALITY_WORDS.get(name, readable(name))))
-        frame = matrix(by_connector, name)
+        st.caption(":material/swipe: On a narrow screen, swipe the table sideways to see every column.")
+        frame = matrix(by_connector, name, connector_name)
         st.dataframe(
             frame.style.map(cell_style), width="stretch", key=f"matrix-{name}", column_config=column_config(frame)
         )

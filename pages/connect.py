@@ -1,4 +1,10 @@
-"""Connect: fill in a connection (any connector, from the metadata), press Test, read the verdict."""
+"""Connect: choose what to connect to, fill in the form the API describes, press Test, read the verdict.
+
+Every Test starts from a clean slate: the **Test** button's callback drops the last result before
+the page is drawn again, so no old flag or verdict is on screen while the new test runs. A
+running test shows the time it has waited and a **Cancel** button; cancelling closes the test's
+stream, which cancels the test on the server.
+"""
 
 from __future__ import annotations
 
@@ -6,22 +12,128 @@ from typing import Any
 
 import streamlit as st
 
-from components.api_client import ApiProblem
-from components.form import masked, render_form, widget_key
-from components.metadata import connector_types
-from components.names import connector_name
+from components.api_client import ApiProblem, TestReply
+from components.form import MASK, Form, escape_md, fingerprint, fingerprints, hook_key, masked, render_form, widget_key
+from components.metadata import ConnectorInfo, connector_types, path_label
+from components.session import RUN_TEST as RUN
+from components.session import TEST_RESULT as RESULT
 from components.session import client, require_metadata, show_problem
-from components.uri import UriError, parse_uri
-from components.verdict import LiveTimeline, render_timeline, render_verdict
+from components.verdict import LiveTimeline, render_timeline, render_verdict, stages_of, unverified_tls
 
-RESULT = "test_result"
 LAST_REQUEST = "last_request"
+SAVED = "saved_connection"
+CONNECTOR = "connector"
 
+meta = require_metadata()
+supported, forms = meta.supported, meta.forms
+api = client()
+
+
+def prefill(connection: dict[str, Any]) -> str | None:
+    """Put a connection body's values into the form's widgets (before they are drawn); returns its type."""
+    ct = connection.get("connector_type")
+    if not isinstance(ct, str) or ct not in forms.connectors:
+        return None
+    sources = connector_types(supported, forms, True)
+    destination = connection.get("is_source") is False or ct not in sources
+    st.session_state["direction"] = "destination" if destination else "source"
+    st.session_state[CONNECTOR] = ct
+    for key in [k for k in st.session_state if str(k).startswith(f"choice-{ct}-")]:
+        del st.session_state[key]  # re-picked from the values below (password or key, …)
+    for name, value in connection.items():
+        if name in ("connector_type", "is_source") or value is None:
+            continue
+        if name == "hooks_params" and isinstance(value, dict):
+            for hook, fields in value.items():
+                if not isinstance(fields, dict):
+                    continue
+                st.session_state[hook_key(ct, hook)] = True
+                for field, inner in fields.items():
+                    if inner is not None:
+                        st.session_state[widget_key(ct, f"hooks_params.{hook}.{field}")] = inner
+            continue
+        st.session_state[widget_key(ct, name)] = value
+    st.session_state.pop(RESULT, None)
+    return ct
+
+
+def open_saved() -> None:
+    """``?connection=<id>``: open a saved connection in the form (its stored secrets stay on the server)."""
+    wanted = st.query_params.get("connection")
+    if not wanted or (st.session_state.get(SAVED) or {}).get("id") == wanted:
+        return
+    try:
+        saved = api.saved_connection(wanted)
+    except ApiProblem as problem:
+        show_problem(problem, retry_label=None)
+        return
+    connection = saved.get("connection") if isinstance(saved.get("connection"), dict) else {}
+    if prefill(dict(connection or {})):
+        st.session_state[SAVED] = {"id": wanted, "name": saved.get("name"), "connection": connection}
+
+
+def fill_from_uri() -> None:
+    """on_click of **Fill the form**: read the pasted URI here, in the UI's process (it may hold a password)."""
+    from backend.uri import URIError, parse_uri
+
+    text = str(st.session_state.get("uri_text") or "")
+    st.session_state["uri_text"] = ""  # a URI may hold a password: do not keep it on screen
+    try:
+        parsed = parse_uri(text)
+    except URIError as exc:
+        st.session_state["uri_note"] = ("error", str(exc))
+        return
+    ct = prefill(parsed.connection)
+    if ct is None:
+        st.session_state["uri_note"] = ("error", "This connection string is for a connector this wizard does not offer.")
+        return
+    filled = [path_label(forms, supported, ct, k) for k in parsed.connection if k not in ("connector_type", "is_source")]
+    note = f"Filled in for {forms.label(ct)}: {', '.join(filled) or 'nothing'}."
+    if parsed.password_in_uri:
+        note += " The password went into its field; the connection string itself is not kept."
+    notes = " ".join(parsed.notes)
+    st.session_state["uri_note"] = ("success", f"{note} {notes}".strip())
+
+
+def start_test() -> None:
+    """on_click of **Test**: a clean slate before the page is drawn again, then the test runs."""
+    st.session_state.pop(RESULT, None)
+    st.session_state[RUN] = True
+
+
+def cancel_test() -> None:
+    """on_click of **Cancel**: the click itself stops the running script, which closes the test's stream."""
+    st.session_state["cancelled"] = True
+
+
+def without_nulls(body: Any) -> Any:
+    """A body as the form would send it: fields left empty are left out."""
+    if isinstance(body, dict):
+        return {k: without_nulls(v) for k, v in body.items() if v is not None}
+    return body
+
+
+def leave_saved() -> None:
+    st.session_state.pop(SAVED, None)
+    st.query_params.pop("connection", None)
+
+
+def picker_label(connector_type: str) -> str:
+    info: ConnectorInfo | None = forms.connectors.get(connector_type)
+    group = "Storage" if info is not None and info.category == "storage" else "Database"
+    return f"{forms.label(connector_type)}  ·  {group}"
+
+
+open_saved()
 st.title("Test a connection", anchor=False)
 st.caption("Choose what you connect to, fill in the details, and press **Test**. Fields marked :red[\\*] are required.")
 
-meta = require_metadata()
-supported = meta.supported
+saved_now: dict[str, Any] | None = st.session_state.get(SAVED)
+if saved_now:
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.info(f"Editing the saved connection **{escape_md(str(saved_now.get('name') or ''))}**. "
+              "Stored passwords and keys show as *stored — leave as is to keep*.", icon=":material/bookmark:")
+    right.button("New connection", on_click=leave_saved, key="leave_saved", width="stretch")
 
 # --- direction and connector ---------------------------------------------------------------------
 
@@ -36,125 +148,168 @@ direction = st.segmented_control(
     persist_state="session",
 )
 is_source = direction != "destination"
-choices = connector_types(supported, is_source)
+choices = connector_types(supported, forms, is_source)
 if not choices:
     st.warning("The API offers no connector for this direction yet.", icon=":material/block:")
     st.stop()
-if st.session_state.get("connector") not in choices:
-    st.session_state["connector"] = choices[0]
-connector_type: str = st.selectbox(
-    "Connect to", choices, key="connector", format_func=connector_name, persist_state="session"
+if st.session_state.get(CONNECTOR) not in choices:
+    st.session_state[CONNECTOR] = None
+connector_type: str | None = st.selectbox(
+    "Connect to",
+    choices,
+    key=CONNECTOR,
+    index=None,
+    placeholder="Type to search: PostgreSQL, S3…",
+    format_func=picker_label,
+    persist_state="session",
 )
 
-
-# --- paste a URI ---------------------------------------------------------------------------------
-
-
-def fill_from_uri() -> None:
-    """on_click: parse the pasted URI and put its parts into the form (before the widgets exist)."""
-    text = str(st.session_state.get("uri_text") or "")
-    st.session_state["uri_text"] = ""  # a URI may hold a password: do not keep it on screen
-    try:
-        parsed = parse_uri(text, supported)
-    except UriError as exc:
-        st.session_state["uri_note"] = ("error", str(exc))
-        return
-    ct = parsed.connector_type
-    if ct not in connector_types(supported, st.session_state.get("direction") != "destination"):
-        st.session_state["direction"] = "destination" if ct in connector_types(supported, False) else "source"
-    st.session_state["connector"] = ct
-    for path, value in parsed.values.items():
-        parts = path.split(".")
-        if len(parts) == 3 and parts[0] == "hooks_params":
-            st.session_state[f"hook-{ct}-{parts[1]}"] = True
-        st.session_state[widget_key(ct, path)] = value
-    filled = ", ".join(sorted(parsed.values)) or "nothing"
-    note = f"Filled from the URI: {filled}."
-    if parsed.unused:
-        note += f" Not used (no such field for {connector_name(ct)}): {', '.join(parsed.unused)}."
-    st.session_state["uri_note"] = ("success", note)
-
-
+examples = [info.uri_example for info in forms.connectors.values() if info.uri_example]
 with st.expander("Have a connection string? Paste it to fill the form", icon=":material/link:"):
     st.text_input(
-        "Connection URI",
+        "Connection string",
         key="uri_text",
         type="password",
-        placeholder="postgresql://user@host:5432/database",
-        help="For example postgresql://user@db.example.com:5432/sales, mysql://…, mssql://…, s3://bucket/folder. "
-        "A password in it goes into the password field; the URI itself is not kept.",
+        live="0ms",
+        on_change="ignore",
+        placeholder=examples[0] if examples else None,
+        help="For example " + ", ".join(examples) + " (each also with jdbc: in front). A password in it goes "
+        "into the password field; the string itself is not kept." if examples else None,
     )
     st.button("Fill the form", on_click=fill_from_uri, icon=":material/input:", key="uri_fill")
     note = st.session_state.pop("uri_note", None)
     if note:
-        (st.success if note[0] == "success" else st.error)(note[1])
+        (st.success if note[0] == "success" else st.error)(escape_md(note[1]))
+
+if connector_type is None:
+    st.info("Choose a database or a storage service above, or paste a connection string.", icon=":material/arrow_upward:")
+    st.stop()
 
 # --- the form ------------------------------------------------------------------------------------
 
 previous: dict[str, Any] | None = st.session_state.get(RESULT)
 if previous and previous.get("connector_type") != connector_type:
     previous = None
-flags = (previous or {}).get("message", {}).get("details") or {}
+    st.session_state.pop(RESULT, None)
+flags = ((previous or {}).get("message") or {}).get("details") or {}
+flags = {str(k).removeprefix("connection."): v for k, v in flags.items()} if isinstance(flags, dict) else {}
 
-st.subheader(connector_name(connector_type), anchor=False, divider="gray")
-form = render_form(
-    connector_type,
-    is_source,
-    supported,
-    bounds=meta.bounds.get(connector_type),
-    flags=flags if isinstance(flags, dict) else {},
-)
+
+def still_as_tested(path: str) -> bool:
+    """Whether a flagged field still holds the value the test sent (a changed field loses its old flag)."""
+    key = widget_key(str(connector_type), path)
+    if key not in st.session_state:
+        return True  # a section's flag (hooks_params.SSL), not a field's
+    sent: dict[str, str] = (previous or {}).get("sent") or {}
+    now = st.session_state.get(key)
+    if now in (None, ""):
+        return path not in sent
+    return sent.get(path) == fingerprint(now)
+
+
+flags = {path: messages for path, messages in flags.items() if still_as_tested(path)}
+
+st.subheader(forms.label(connector_type), anchor=False, divider="gray")
+form = render_form(connector_type, is_source, supported, forms, bounds=meta.bounds.get(connector_type), flags=flags)
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
+uses_stored = any(form.value(path) == MASK for path in form.secret_paths)
 
-pressed = st.button("Test", type="primary", icon=":material/play_arrow:", key="test", width="stretch")
+buttons = st.container(horizontal=True)
+# A running test draws into its own slot and empties the result's slot first: Streamlit keeps the elements
+# of the last run on screen until the new run has drawn over them, so an old verdict would sit under a new
+# test until it ended. (Emptying a slot and drawing a container into it at once is merged into one update,
+# which keeps the old children: hence two slots.)
+running_slot = st.empty()
+below = st.empty()
+buttons.button("Test", type="primary", icon=":material/play_arrow:", key="test", on_click=start_test)
+if saved_now:
+    save_changes = buttons.button("Save changes", icon=":material/save:", key="save_changes")
+else:
+    save_changes = False
 
-# --- the result ----------------------------------------------------------------------------------
 
-if pressed:
-    api = client()
-    target = form.body.get("host") or form.body.get("bucket") or form.body.get("storage_account_name") or ""
-    where = f" at {target}" + (f":{form.body['port']}" if target and form.body.get("port") else "")
-    testing = f"Testing {connector_name(connector_type)}{where}"
-    with st.status(f"{testing}…", expanded=True) as status:
-        # One slot for the timeline: the waiting note, then each stage as the API reports it, then the result.
-        live = st.empty()
-        live.markdown(
-            "Checking step by step, from the settings to a first query. "
-            f"The wizard gives up after about {max(api.test_timeout_s - 5, 1):g} s."
-        )
-        timeline = LiveTimeline(live, status, testing)
+def run_test(form: Form) -> dict[str, Any] | None:
+    """Run the test, live; returns the result to keep (None: nothing ran)."""
+    connector_type = form.connector_type
+    info = forms.connectors.get(connector_type)
+    target = ":".join(str(form.value(f)) for f in (info.target_fields if info else ()) if form.value(f))
+    label = f"Testing {forms.label(connector_type)}" + (f" at {target}" if target else "")
+    if uses_stored:
+        stored = without_nulls({**saved_now["connection"], "is_source": is_source}) if saved_now else None
+        below.empty()
+        if saved_now and form.body == stored:
+            with running_slot.container(), st.spinner(f"{label}…"):
+                answer = api.test_saved(saved_now["id"])
+            return {"connector_type": connector_type, "message": answer.message, "live": {}, "running": None,
+                    "sent": fingerprints(form.body)}
+        running_slot.warning("You changed settings of a connection whose password or key is stored. Type the password or "
+                   "key again to test these settings, or **Save changes** first.", icon=":material/key:")
+        return None
+    below.empty()  # the old verdict goes now; only this delta writes the slot during the test
+    with running_slot.container(border=True, key="running"):
+        clock = st.empty()
+        st.button("Cancel", icon=":material/stop_circle:", key="cancel", on_click=cancel_test)
+        slot = st.empty()
+    timeline = LiveTimeline(slot, clock, label, max(api.test_timeout_s - 5, 1))
+    timeline.tick()
+    try:
+        reply: TestReply = api.test_stream(form.body, timeline, tick=timeline.tick)
+    except ApiProblem as problem:
+        if problem.kind == "unauthenticated":
+            show_problem(problem)
+        return {"connector_type": connector_type,
+                "problem": {"kind": problem.kind, "title": problem.title, "body": problem.body}}
+    return {"connector_type": connector_type, "message": reply.message, "live": timeline.stages,
+            "running": timeline.waited_on, "sent": fingerprints(form.body)}
+
+
+if st.session_state.pop(RUN, False):
+    result = run_test(form)
+    if result is not None:
+        st.session_state[RESULT] = result
+        st.rerun()  # draw the flags in place and the verdict, from the kept result
+
+with below.container():
+    if st.session_state.pop("cancelled", False):
+        st.info("Test cancelled. Nothing was kept from it.", icon=":material/stop_circle:")
+    if save_changes and saved_now:
         try:
-            reply = api.test_stream(form.body, timeline)
+            updated = api.update_saved(saved_now["id"], {"connection": form.body})
         except ApiProblem as problem:
-            timeline.stop()
-            if problem.kind == "unauthenticated":
-                show_problem(problem)
-            status.update(label=problem.title, state="error", expanded=True)
-            st.session_state[RESULT] = {
-                "connector_type": connector_type,
-                "problem": {"kind": problem.kind, "title": problem.title, "body": problem.body},
-                "live_stages": timeline.received,
-            }
+            if problem.details:
+                form.flag({k.removeprefix("connection."): v for k, v in problem.details.items()})
             show_problem(problem, retry_label=None)
         else:
-            render_timeline(reply.message, status, label="Result", slot=live)
-            st.session_state[RESULT] = {
-                "connector_type": connector_type,
-                "message": reply.message,
-                "live_stages": timeline.received,
-            }
-    done = st.session_state[RESULT]
-    if "message" in done:
-        unplaced = form.flag(done["message"].get("details"))
-        render_verdict(done["message"], unplaced)
-    elif done["problem"]["kind"] in ("busy", "throttled", "timeout"):
-        st.caption("Nothing was wrong with your settings: press **Test** again in a moment.")
-elif previous:
-    if "message" in previous:
-        render_timeline(previous["message"], label="Last result")
-        unplaced = [p for p in (previous["message"].get("details") or {}) if p not in form.slots]
-        render_verdict(previous["message"], unplaced)
-    else:
-        old = previous["problem"]
-        show_problem(ApiProblem(old["kind"], old["title"], old["body"]), retry_label=None)
+            saved_now["connection"] = updated.get("connection") or saved_now["connection"]
+            st.success("Changes saved.", icon=":material/save:")
+    # --- the result ----------------------------------------------------------------------------------
+
+    done: dict[str, Any] | None = st.session_state.get(RESULT)
+    if done and done.get("connector_type") == connector_type:
+        if "message" in done:
+            message = done["message"]
+            stages = stages_of(message)
+            unplaced = [p for p in (message.get("details") or {}) if p.removeprefix("connection.") not in form.slots]
+            render_verdict(message, lambda p: path_label(forms, supported, connector_type, p), unplaced)
+            render_timeline(stages, "How the test went, step by step", message.get("kind"))
+            if unverified_tls(message):
+                from components.tls import offer_verification
+
+                offer_verification(connector_type, supported)
+            if message.get("code") == "CONNECTION_SUCCESSFUL" and not saved_now:
+                try:
+                    from components.saved import render_save
+                except ImportError:
+                    st.caption("Saving connections comes with the Connections page.")
+                else:
+                    render_save(form.body)
+            if message.get("code") == "CONNECTION_SUCCESSFUL" and not is_source and not uses_stored:
+                from components.capabilities import render_live_check
+
+                render_live_check(form.body)
+        else:
+            old = done["problem"]
+            show_problem(ApiProblem(old["kind"], old["title"], old["body"]), retry_label=None)
+            if old["kind"] in ("busy", "throttled", "timeout"):
+                st.caption("Nothing was wrong with your settings: press **Test** again in a moment.")

@@ -9,6 +9,7 @@ APT_PACKAGES=(
   openssh-server openssh-client
   krb5-kdc krb5-admin-server krb5-user libkrb5-dev
   openssl chromium fonts-liberation nodejs npm curl
+  redis-server
 )
 
 missing=()
@@ -41,7 +42,7 @@ if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
-if [[ ! -x node_modules/.bin/azurite ]]; then
+if [[ ! -x node_modules/.bin/azurite || ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]]; then
   echo "setup: installing npm packages"
   npm install --no-audit --no-fund --silent
 fi

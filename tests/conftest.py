@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ os.environ.setdefault("WIZARD_TEST_TIMEOUT_S", "3")
 
 from backend.main import create_app
 from backend.settings import Settings
-from tests.servers.common import LOOPBACK, ClosedPort, SilentListener
+from tests.servers.common import LOOPBACK, ClosedPort, DroppingPort, SilentListener
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.postgres import PostgresServer
 from tests.servers.stubs import ClosingListener, GarbageListener, HTTPGarbageListener, TLSListener
@@ -56,14 +59,25 @@ class DB:
         }
 
 
+SUITE_STORE = Path(tempfile.mkdtemp(prefix="wizard-suite-store-"))
+"""The store of settings that name none: the suite's own, never the working folder's ``.wizard/``."""
+atexit.register(shutil.rmtree, SUITE_STORE, True)
+
+
 def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"test_timeout_s": DEADLINE_S, "auth_enabled": False, **overrides}
+    values: dict[str, Any] = {
+        "test_timeout_s": DEADLINE_S,
+        "auth_enabled": False,
+        "database_url": f"sqlite:///{SUITE_STORE}/wizard.db",
+        **overrides,
+    }
     return Settings(**values)
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return make_settings()
+def settings(tmp_path: Path) -> Settings:
+    """Test settings with a store of the test's own (saved connections start empty)."""
+    return make_settings(database_url=f"sqlite:///{tmp_path}/store/wizard.db")
 
 
 @pytest.fixture
@@ -86,6 +100,12 @@ def run_test(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
 def stage(message: dict[str, Any], name: str) -> dict[str, Any]:
     found: dict[str, Any] = next(s for s in message["payload"]["stages"] if s["name"] == name)
     return found
+
+
+def failed_detail(message: dict[str, Any]) -> str:
+    """The detail of the stage that failed: the specific reason (often the driver's own words), which
+    the verdict keeps there, once, and out of its body (the body is the plain sentence and the action)."""
+    return " ".join(str(s["detail"] or "") for s in message["payload"]["stages"] if s["status"] == "failed")
 
 
 def timed_verdict(client: httpx.Client, body: dict[str, Any], code: str, within: float) -> dict[str, Any]:
@@ -161,6 +181,14 @@ def silent_port() -> Iterator[int]:
     listener = SilentListener()
     yield listener.port
     listener.close()
+
+
+@pytest.fixture(scope="session")
+def dropping_port() -> Iterator[int]:
+    """A port whose SYNs go unanswered (a firewall that drops them): the TCP connect itself hangs."""
+    dropping = DroppingPort()
+    yield dropping.port
+    dropping.close()
 
 
 @pytest.fixture(scope="session")

@@ -31,10 +31,9 @@ from sqlalchemy import text
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import DB, make_settings
+from tests.helpers import ADMIN, ADMIN_PASSWORD, auth_settings, login
 from tests.servers.common import LOOPBACK
 
-ADMIN = "admin"
-ADMIN_PASSWORD = "Admin-Pw-for-Tests-1!"
 AUTH = "/api/v1/auth/"
 SUPPORTED = "/api/v1/database_connections/supported_types/"
 FUNCTIONALITIES = "/api/v1/database_connections/functionalities/?connector_type=PostgreSQLConnector"
@@ -43,28 +42,10 @@ ISSUER = "https://issuer.wizard.test"
 AUDIENCE = "connection-wizard"
 
 
-def auth_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "auth_enabled": True,
-        "database_url": f"sqlite:///{tmp_path}/store/wizard.db",
-        "admin_password": ADMIN_PASSWORD,
-        **overrides,
-    }
-    return make_settings(**values)
-
-
 @contextlib.contextmanager
 def app_client(settings: Settings, **kwargs: Any) -> Iterator[TestClient]:
     with TestClient(create_app(settings), **kwargs) as client:
         yield client
-
-
-def login(client: httpx.Client, username: str = ADMIN, password: str = ADMIN_PASSWORD) -> str:
-    """Log in; return the CSRF token (the session cookie stays in the client)."""
-    response = client.post(AUTH, json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    token: str = response.json()["csrf_token"]
-    return token
 
 
 def closed_body(port: int) -> dict[str, Any]:
@@ -125,7 +106,11 @@ def test_session_grants_access_and_logout_revokes_it(tmp_path: Path, closed_port
         session_id = client.cookies["sessionid"]
         for method, path in protected_routes(client.app):
             response = call(client, method, path, closed_port, headers={"X-CSRF-Token": csrf})
-            assert response.status_code == 200, (method, path, response.text)
+            # Let in: the spec's endpoints answer 200; the others (saved connections with a made-up
+            # `{id}`, bodies of other shapes) answer by their own rules, but never 401/403.
+            assert response.status_code not in (401, 403), (method, path, response.text)
+            if "{" not in path and path.rstrip("/").rsplit("/", 1)[-1] in ("supported_types", "functionalities", "test"):
+                assert response.status_code == 200, (method, path, response.text)
         assert client.post(TEST, json=closed_body(closed_port), headers={"X-CSRF-Token": csrf}).json()["code"] == "PORT_CLOSED"
         me = client.get(AUTH)
         assert me.status_code == 200 and me.json()["username"] == ADMIN and me.json()["method"] == "session"

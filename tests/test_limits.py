@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from backend.connectors import registry
 from backend.main import create_app
-from backend.service import Busy, TestService
+from backend.service import Busy, ConnectionTester
 from backend.settings import Settings
 from tests.conftest import TEST_API, make_settings
 from tests.servers.api import serve as serve_app
@@ -82,7 +82,7 @@ def test_the_servers_own_port_is_refused() -> None:
 
 def test_in_flight_limit_holds_across_threads_and_event_loops(silent_port: int) -> None:
     """One service, several event loops (threads) of one process: never more than the limit at once."""
-    service = TestService(make_settings(max_concurrent_tests=2, test_timeout_s=1.0))
+    service = ConnectionTester(make_settings(max_concurrent_tests=2, test_timeout_s=1.0))
     params = registry()["PostgreSQLConnector"].model.model_validate(pg(silent_port))
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -188,3 +188,46 @@ def test_every_connector_is_audited(connector_type: str, closed_port: int, monke
     assert response.status_code == 200
     line = next(line for line in logs.text.splitlines() if " wizard.audit " in line)
     assert f"connector={connector_type} " in line and f"code={response.json()['code']} " in line
+
+
+# --- the test rate's storage (WIZARD_RATE_LIMIT_STORAGE_URL, backend/ratelimit.py) -----------------
+
+
+def test_rate_storage_in_memory_counts_per_limiter_and_per_user() -> None:
+    from backend.ratelimit import UserRateLimit
+
+    one, two = UserRateLimit(2), UserRateLimit(2)
+    assert [one.hit("u"), one.hit("u")] == [0, 0]
+    assert 1 <= one.hit("u") <= 60  # the third in a minute: seconds to wait
+    assert one.hit("v") == 0 and two.hit("u") == 0  # another user; another process (memory://)
+
+
+def test_rate_storage_in_redis_is_shared_and_a_silent_redis_stalls_nothing(silent_port: int) -> None:
+    from backend.ratelimit import COOL_DOWN_S, DEADLINE_S, UserRateLimit
+    from tests.servers.redis import RedisServer
+
+    server = RedisServer().start()
+    try:
+        one, two = UserRateLimit(3, server.url), UserRateLimit(3, server.url)
+        assert [one.hit("u"), two.hit("u"), one.hit("u")] == [0, 0, 0]
+        assert two.hit("u") > 0 and one.hit("u") > 0  # the processes share one count
+    finally:
+        server.stop()
+    with Captured() as logs:
+        silent = UserRateLimit(1, f"redis://:Redis-Canary-Pw@{LOOPBACK}:{silent_port}/0")
+        started = time.monotonic()
+        assert silent.hit("u") == 0  # let through…
+        assert time.monotonic() - started < 2 * DEADLINE_S + 0.5  # …within the storage's deadline
+        started = time.monotonic()
+        assert [silent.hit("u") for _ in range(5)] == [0] * 5  # not asked again during the cool-down
+        assert time.monotonic() - started < 0.1 < COOL_DOWN_S
+    assert "rate limit's storage does not answer" in logs.text and "Redis-Canary-Pw" not in logs.text
+
+
+def test_an_unusable_rate_storage_url_falls_back_to_memory() -> None:
+    from backend.ratelimit import UserRateLimit
+
+    with Captured() as logs:
+        limiter = UserRateLimit(1, "nosuch://user:Url-Canary-Pw@host/0")
+    assert [limiter.hit("u"), limiter.hit("u") > 0] == [0, True]  # counts in memory
+    assert "WIZARD_RATE_LIMIT_STORAGE_URL" in logs.text and "Url-Canary-Pw" not in logs.text

@@ -9,8 +9,8 @@ import httpx
 import pytest
 
 from backend.main import create_app
-from backend.messages import VERDICT_CODES
-from tests.conftest import DB, TEST_API, make_settings, run_test
+from backend.messages import ACCEPTED_THEN_SILENT, CATALOG, VERDICT_CODES, Code, unverified_tls_advice
+from tests.conftest import DB, TEST_API, make_settings, run_test, stage
 
 KEYS = {"id", "code", "title", "body", "durability", "duration", "kind", "details", "payload", "action",
         "display", "created_at"}
@@ -125,3 +125,110 @@ def test_busy(postgres: DB, silent_port: int) -> None:
     msg = busy.json()
     assert_message(msg, kind="error", display="notification")
     assert msg["code"] == "SERVICE_BUSY"
+
+
+def test_every_verdict_belongs_to_a_stage_some_connector_has() -> None:
+    """A code's default stage is one a connector really reports (no stage name that nothing emits)."""
+    from backend.connectors import registry
+
+    emitted = {name for connector in registry().values() for name in connector.stage_names}
+    assert {code.value: advice.stage for code, advice in CATALOG.items() if advice.stage not in emitted} == {}
+
+
+# --- the verdict's words: plain sentence and action first, the driver's words once, on their stage ------
+
+DRIVER_WORDS = 'FATAL:  password authentication failed for user "app"'
+
+
+def diagnose(*steps: tuple[str, tuple[str, ...], BaseException | None], seconds: float = 5.0) -> dict[str, Any]:
+    """Run a real :class:`Diagnosis` over ``steps`` (stage, covered stages, what the step raises) to its verdict."""
+    from backend.diagnosis import Deadline, Diagnosis, Failure
+    from backend.schemas import SystemMessageKind
+
+    d = Diagnosis(STAGES, Deadline(seconds))
+
+    async def run() -> dict[str, Any]:
+        for name, covers, raised in steps:
+            async def step(raised: BaseException | None = raised) -> None:
+                if raised is not None:
+                    raise raised
+            try:
+                await d.step(name, step, covers=covers)
+            except Failure as failure:
+                return d.failure_message(failure).model_dump(mode="json")
+        return d.message(Code.CONNECTION_SUCCESSFUL, kind=SystemMessageKind.success).model_dump(mode="json")
+
+    return asyncio.run(run())
+
+
+def statuses(msg: dict[str, Any]) -> dict[str, str]:
+    return {s["name"]: s["status"] for s in msg["payload"]["stages"]}
+
+
+REACHED = (("parameters", (), None), ("dns", (), None), ("tcp", (), None))
+
+
+def test_the_body_is_the_advice_and_the_drivers_words_stay_on_their_stage_once() -> None:
+    from backend.diagnosis import Failure
+
+    refused = Failure(Code.AUTHENTICATION_FAILED, DRIVER_WORDS, fields={"password": "Refused."}, stage="authentication")
+    msg = diagnose(*REACHED, ("tls", ("authentication", "database"), refused))
+    assert msg["body"] == CATALOG[Code.AUTHENTICATION_FAILED].body
+    assert DRIVER_WORDS not in msg["body"] and DRIVER_WORDS not in msg["title"]
+    assert [s["detail"] for s in msg["payload"]["stages"]].count(DRIVER_WORDS) == 1
+    assert stage(msg, "authentication")["detail"] == DRIVER_WORDS
+    assert statuses(msg)["tls"] == "passed" and statuses(msg)["database"] == "skipped"
+
+
+def test_a_failure_outside_any_step_keeps_its_words_on_its_own_stage() -> None:
+    from backend.diagnosis import Deadline, Diagnosis
+    from backend.schemas import SystemMessageKind
+
+    d = Diagnosis(STAGES, Deadline(5))
+    msg = d.message(Code.UNEXPECTED_ERROR, kind=SystemMessageKind.error, detail="ValueError: odd reply").model_dump()
+    assert "odd reply" not in msg["body"] and "below" not in msg["body"]
+    assert stage(msg, "query") == {"name": "query", "status": "failed", "duration_ms": None, "detail": "ValueError: odd reply"}
+
+
+def test_a_deadline_in_a_covering_step_blames_where_it_waited_not_a_later_stage() -> None:
+    """A black hole: the login step (tls → authentication → database) times out with nothing back. The
+    failure names authentication (the driver call's own label); tls is where the step was waiting."""
+    from backend.diagnosis import Deadline
+
+    silence = Deadline(0.05).timeout_failure("127.0.0.1:5432", stage="authentication")
+    msg = diagnose(*REACHED, ("tls", ("authentication", "database"), silence))
+    assert msg["code"] == "CONNECTION_TIMEOUT"
+    assert [(s["name"], s["status"]) for s in msg["payload"]["stages"]][4:] == [
+        ("tls", "failed"), ("authentication", "skipped"), ("database", "skipped"), ("query", "skipped")
+    ]
+    assert stage(msg, "tls")["detail"] == silence.detail
+    assert stage(msg, "authentication")["duration_ms"] is None
+
+
+def test_a_timeout_after_the_port_accepted_is_not_called_a_firewall_drop() -> None:
+    from backend.diagnosis import Deadline
+
+    silence = Deadline(0.05).timeout_failure("127.0.0.1:5432", stage="authentication")
+    after_accept = diagnose(*REACHED, ("tls", ("authentication", "database"), silence))
+    assert (after_accept["title"], after_accept["body"]) == (ACCEPTED_THEN_SILENT.title, ACCEPTED_THEN_SILENT.body)
+    assert "firewall" not in after_accept["body"] and "port" in after_accept["body"]
+    dropped = diagnose(*REACHED[:2], ("tcp", (), Deadline(0.05).timeout_failure("127.0.0.1:5432", stage="tcp")))
+    assert statuses(dropped)["tcp"] == "failed"
+    assert (dropped["title"], dropped["body"]) == (CATALOG[Code.CONNECTION_TIMEOUT].title, CATALOG[Code.CONNECTION_TIMEOUT].body)
+    assert "firewall" in dropped["body"]
+
+
+def test_no_advice_points_the_reader_below_or_at_configuration_names() -> None:
+    """Flags sit on the form above the verdict in the UI, in ``details`` for API consumers: neither is "below"."""
+    for code, advice in CATALOG.items():
+        assert "below" not in advice.body and "above" not in advice.body, code
+        assert "WIZARD_" not in advice.body and "supported_types" not in advice.body, code
+    assert "named" in CATALOG[Code.INVALID_PARAMETERS].body
+
+
+def test_an_unchecked_certificate_is_advised_with_the_mode_that_checks_it() -> None:
+    advice = unverified_tls_advice("PostgreSQL", "verify-full")
+    assert advice.title.startswith("Connected to PostgreSQL") and "not checked" in advice.title
+    assert advice.body.startswith("The connection works and is encrypted, but the wizard did not check")
+    assert "verify-full" in advice.body and "CA certificate" in advice.body
+    assert "cannot check" in unverified_tls_advice("Db", None).body

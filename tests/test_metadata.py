@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
 import pytest
 
 from backend.connectors import registry
-from tests.test_openapi import SPEC
+from tests.helpers import load_spec
 
 TYPES = "/api/v1/database_connections/supported_types/"
 FUNCS = "/api/v1/database_connections/functionalities/"
@@ -16,6 +17,8 @@ SECRET_HOOK_FIELDS = {("SSHTunnel", "password"), ("SSHTunnel", "pkey"), ("SSHTun
 TEXT_HOOK_FIELDS = {("SSL", "ca"), ("SSL", "cert")}
 SECRET_NAMES = {"password", "token", "aws_secret_access_key", "storage_account_key", "storage_connection_string",
                 "container_connection_string"}
+
+SPEC = load_spec()
 
 
 @pytest.fixture
@@ -32,13 +35,14 @@ def spec_schema(connector_type: str) -> dict[str, Any]:
     return schema
 
 
+SPEC_CONNECTORS = set(SPEC["components"]["schemas"]["CreateConnectorSchema"]["discriminator"]["mapping"])
+DESTINATION_ONLY = {"S3FSConnector", "ADLSFSConnector"}  # the design: object stores are write connectors only
+
+
 def test_sources_and_destinations(types: dict[str, Any]) -> None:
-    connectors = registry()
-    assert set(types["write_connectors"]) == set(connectors)
-    assert set(types["connectors"]) == {name for name, c in connectors.items() if c.source}
-    for name in ("S3FSConnector", "ADLSFSConnector"):
-        if name in connectors:
-            assert name not in types["connectors"], "object stores are destination-only"
+    """Every connector of the spec can be written to; all but the object stores can be read from."""
+    assert set(types["write_connectors"]) == SPEC_CONNECTORS
+    assert set(types["connectors"]) == SPEC_CONNECTORS - DESTINATION_ONLY
 
 
 @pytest.mark.parametrize("connector_type", sorted(registry()))
@@ -80,30 +84,45 @@ def test_hooks(types: dict[str, Any]) -> None:
                 assert prop["type"][0] in ("string", "integer"), (hook, field)
 
 
-@pytest.mark.parametrize("connector_type", sorted(registry()))
-def test_hooks_listed_per_connector(types: dict[str, Any], connector_type: str) -> None:
-    connector = registry()[connector_type]
-    props = types["write_connectors"][connector_type]
-    assert set(props["hooks_params"]["values"]) == set(connector.hooks)
-    if "SSL" in connector.hooks:
-        assert props["hooks_params.SSL.ssl_mode"]["values"] == list(connector.ssl_modes)
+ENUMS = {name: SPEC["components"]["schemas"][name]["enum"] for name in (
+    "FunctionalityName", "FunctionalityKind", "FunctionalityApplicability", "FunctionalityCapabilityName")}
 
 
-@pytest.mark.parametrize("connector_type", sorted(registry()))
-def test_functionalities(client: httpx.Client, connector_type: str) -> None:
+@pytest.mark.parametrize("connector_type", sorted(SPEC_CONNECTORS))
+def test_functionalities_are_a_consistent_dependency_graph(client: httpx.Client, connector_type: str) -> None:
+    """Each functionality uses the spec's names, lists what its capabilities depend on, and has no circle."""
     response = client.get(FUNCS, params={"connector_type": connector_type})
     assert response.status_code == 200
     items = response.json()["functionalities"]
-    assert {f["name"] for f in items} == {"HIGH_PERFORMANCE_WRITING", "IDEMPOTENT_WRITING"}
-    kinds = {f["name"]: f["kind"] for f in items}
-    assert kinds == {"HIGH_PERFORMANCE_WRITING": "ADDITIVE", "IDEMPOTENT_WRITING": "PREVENTIVE"}
+    assert sorted(f["name"] for f in items) == sorted(ENUMS["FunctionalityName"])
     for functionality in items:
-        assert functionality["applicability"] in ("FULL", "PARTIAL")
+        assert functionality["kind"] in ENUMS["FunctionalityKind"]
+        assert functionality["applicability"] in ENUMS["FunctionalityApplicability"]
         assert len(functionality["description"]) > 40, "a plain-words description"
-        names = {c["name"] for c in functionality["capabilities"]}
-        for capability in functionality["capabilities"]:
-            for dependency in capability["depends_on"]:
-                assert dependency in names, f"{capability['name']} depends on {dependency}, which is not listed"
+        assert not re.search(r"\[[a-z][a-z0-9 ,_-]*\]", functionality["description"]), "citation markers stay in the source"
+        graph = {c["name"]: c["depends_on"] for c in functionality["capabilities"]}
+        assert set(graph) <= set(ENUMS["FunctionalityCapabilityName"])
+        for capability, needs in graph.items():
+            assert set(needs) <= set(graph), f"{capability} depends on {needs}, not all listed"
+        assert not _has_cycle(graph), graph
+
+
+def _has_cycle(graph: dict[str, list[str]]) -> bool:
+    done: set[str] = set()
+
+    def visit(node: str, path: tuple[str, ...]) -> bool:
+        if node in path:
+            return True
+        if node in done:
+            return False
+        done.add(node)
+        return any(visit(nxt, (*path, node)) for nxt in graph.get(node, ()))
+
+    return any(visit(node, ()) for node in graph)
+
+
+def test_the_cycle_check_sees_a_cycle() -> None:
+    assert _has_cycle({"A": ["B"], "B": ["A"]}) and not _has_cycle({"A": ["B"], "B": []})
 
 
 @pytest.mark.parametrize("query", [{}, {"connector_type": ""}, {"connector_type": "FooConnector"}])

@@ -3,6 +3,7 @@ the wizard's own ports, the checked address handed to the drivers, and driver fi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import socket
@@ -15,10 +16,13 @@ from typing import Any
 import httpx
 import pytest
 
+from backend import netprobe
 from backend.connectors import registry
-from backend.connectors.base import TestContext as Context
-from backend.connectors.sql import Endpoint, SQLConnector
+from backend.connectors.sql import SQLConnector
+from backend.core import ReachedAddress
+from backend.core import RunContext as Context
 from backend.diagnosis import Deadline, Diagnosis, Failure
+from backend.messages import Code
 from backend.policy import TargetPolicy, parse_address
 from tests.conftest import DB, make_settings, run_test, stage
 from tests.servers.common import LOOPBACK, Listener
@@ -98,6 +102,39 @@ def test_blocked_host_name(closed_port: int) -> None:
         assert_refused(run_test(client, pg("localhost", closed_port)))
         assert_refused(run_test(client, pg("LocalHost.", closed_port)))
         assert run_test(client, pg(LOOPBACK, closed_port))["code"] == "PORT_CLOSED"
+
+
+def test_a_blocked_name_is_refused_before_it_is_resolved(closed_port: int) -> None:
+    """A blocked name that does not even resolve says TARGET_NOT_ALLOWED, not HOST_NOT_FOUND."""
+    for client in client_for(blocked_targets="db.blocked.invalid"):
+        msg = run_test(client, pg("db.blocked.invalid", closed_port))
+        assert_refused(msg)
+        assert "blocked list" in msg["details"]["host"][0]
+        assert run_test(client, pg("other.invalid", closed_port))["code"] == "HOST_NOT_FOUND"
+    for client in client_for(allowed_targets="localhost"):
+        msg = run_test(client, pg("elsewhere.invalid", closed_port))
+        assert_refused(msg)
+        assert "allowed list" in msg["details"]["host"][0]
+
+
+def test_no_dns_query_for_a_blocked_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def resolver(host: str, *args: object, **kwargs: object) -> list[object]:
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "not asked in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    policy = TargetPolicy(blocked="*.blocked.example")
+    with pytest.raises(Failure) as caught:
+        asyncio.run(netprobe.resolve("db.blocked.example", 5432, Deadline(2), policy))
+    assert caught.value.code is Code.TARGET_NOT_ALLOWED
+    assert asked == []
+    # The same name off the list is asked for (the check above is not vacuous).
+    with pytest.raises(Failure) as caught:
+        asyncio.run(netprobe.resolve("db.blocked.example", 5432, Deadline(2), TargetPolicy()))
+    assert caught.value.code is Code.HOST_NOT_FOUND
+    assert asked == ["db.blocked.example"]
 
 
 def test_allowed_list_is_the_only_way_out(closed_port: int) -> None:
@@ -202,7 +239,7 @@ def test_drivers_connect_to_the_checked_address_not_the_name(
     deadline = Deadline(3)
     ctx = Context(settings=make_settings(), policy=TargetPolicy(), deadline=deadline,
                       diagnosis=Diagnosis(connector.stage_names, deadline))
-    conn = connector.connect(params, Endpoint(host="rebound-db.invalid", address=db.host, port=db.port), ctx)
+    conn = connector.connect(params, ReachedAddress(host="rebound-db.invalid", address=db.host, port=db.port), ctx)
     try:
         assert connector.inspect(conn, params)["database"] == db.database
     finally:
@@ -304,15 +341,13 @@ def test_rogue_server_really_reads_files_from_a_careless_client(rogue: RogueMySQ
     assert b"CANARY-FILE-CONTENT-4711" in rogue.received
 
 
-def mysql_protocols() -> list[str]:
-    connector = registry().get("MySQLMariaDBConnector")
-    if connector is None or not isinstance(connector, SQLConnector):
-        return []
-    return [name for name, driver in connector.protocols.items() if driver.installed()]
+# Both drivers requirements.txt installs; a missing one fails the test rather than shrinking the list.
+MYSQL_PROTOCOLS = ("mysql+mysqldb", "mysql+pymysql")
 
 
-@pytest.mark.parametrize("protocol", mysql_protocols())
+@pytest.mark.parametrize("protocol", MYSQL_PROTOCOLS)
 def test_mysql_server_cannot_load_data_local_infile(client: httpx.Client, rogue: RogueMySQL, protocol: str) -> None:
+    assert registry()["MySQLMariaDBConnector"].protocols[protocol].installed()  # type: ignore[attr-defined]
     msg = run_test(client, {"connector_type": "MySQLMariaDBConnector", "host": LOOPBACK, "port": rogue.port,
                             "database": "d", "username": "u", "password": "rogue-pw", "protocol": protocol})
     assert rogue.asked >= 1, "the driver logged in and sent a query: the rogue server did ask for the file"

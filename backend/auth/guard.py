@@ -21,6 +21,7 @@ from backend.settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.auth.store import AuthStore
+    from backend.ops.metrics import Metrics
 
 log = logging.getLogger("wizard.auth")
 T = TypeVar("T")
@@ -47,8 +48,10 @@ def not_authenticated(body: str) -> APIError:
 class AuthService:
     """The user store (opened on first use), the OIDC verifier and the checks of each request."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, metrics: Metrics | None = None) -> None:
         self.settings = settings
+        self.metrics = metrics
+        """Counts refusals (``wizard_requests_rejected_total{reason="auth"}``) when given."""
         self._store: AuthStore | None = None
         self._lock = threading.Lock()
         self.trusted_origins = tuple(o.strip() for o in settings.trusted_origins.split(",") if o.strip())
@@ -160,6 +163,14 @@ class AuthService:
 
     async def require(self, request: Request) -> Principal:
         """The caller, or 401; a cookie-authenticated write must also pass the CSRF check (403)."""
+        try:
+            return await self._require(request)
+        except APIError as exc:
+            if exc.status in (401, 403) and self.metrics is not None:
+                self.metrics.reject("auth")
+            raise
+
+    async def _require(self, request: Request) -> Principal:
         found = await self.principal(request)
         if found is None:
             raise not_authenticated(

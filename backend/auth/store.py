@@ -1,4 +1,4 @@
-"""Users, sessions and failed logins in an SQL store (SQLAlchemy Core).
+"""Users, sessions and failed logins in an SQL store (SQLAlchemy Core); its schema is migrated by Alembic.
 
 ``WIZARD_DATABASE_URL`` is any SQLAlchemy URL: the default SQLite file for one process
 (its folder is created, the file made readable by the owner only), PostgreSQL (or another
@@ -37,7 +37,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
 from backend.auth import passwords
@@ -99,6 +99,15 @@ def address_key(address: str) -> str:
     return _key("addr", address)
 
 
+def url_password(url: str) -> list[str]:
+    """The password inside a store URL, to mask in messages that might quote it."""
+    try:
+        password = make_url(url).password
+    except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
+        return []
+    return [str(password)] if password else []
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for a SQLite file, its folder is created (owner only)."""
     parsed = make_url(url)
@@ -119,6 +128,10 @@ def make_engine(url: str) -> Engine:
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
+            # Write-ahead log: readers never wait for a writer, and a commit costs no fsync of its
+            # own (synchronous=NORMAL: durable at each checkpoint, never corrupted by a crash).
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
     return engine
@@ -134,18 +147,18 @@ class AuthStore:
     # --- schema -------------------------------------------------------------------------------
 
     def create(self) -> None:
-        """Create the tables (several processes may race: the loser finds them made)."""
+        """Bring the schema up to date with the Alembic migrations, once per process.
+
+        The tables above mirror the migrations (``backend/migrations/versions``) for the queries;
+        the migrations alone create and change them. A store made by the old ``create_all`` is
+        adopted, several processes may race (see :func:`backend.migrations.upgrade`).
+        """
         with self._lock:
             if self._created:
                 return
-            for attempt in range(3):
-                try:
-                    metadata.create_all(self.engine, checkfirst=True)
-                    break
-                except (IntegrityError, ProgrammingError, OperationalError):
-                    if attempt == 2:
-                        raise
-                    time.sleep(0.2)
+            from backend.migrations import upgrade
+
+            upgrade(self.engine)
             self._restrict_file()
             self._created = True
 
@@ -206,6 +219,51 @@ class AuthStore:
         self.create()
         with self.engine.connect() as conn:
             return conn.execute(select(users.c.id).where(users.c.username == username)).first() is not None
+
+    # --- administration (``python -m backend users …``) ----------------------------------------
+
+    def add_user(self, username: str, password: str) -> bool:
+        """Create a user; False if the name is taken."""
+        self.create()
+        hashed = passwords.hash_password(password)
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(users.c.id).where(users.c.username == username)).first() is not None:
+                    return False
+                conn.execute(insert(users).values(username=username, password_hash=hashed, created_at=time.time()))
+        except IntegrityError:
+            return False
+        return True
+
+    def set_password(self, username: str, password: str) -> bool:
+        """Replace a user's password and end every session of theirs; False if there is no such user."""
+        self.create()
+        hashed = passwords.hash_password(password)
+        with self.engine.begin() as conn:
+            row = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+            if row is None:
+                return False
+            conn.execute(update(users).where(users.c.id == row.id).values(password_hash=hashed))
+            conn.execute(delete(sessions).where(sessions.c.user_id == row.id))
+        return True
+
+    def list_users(self) -> list[tuple[str, float]]:
+        """``(user name, created at)`` of every local user, by name."""
+        self.create()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users.c.username, users.c.created_at).order_by(users.c.username)).all()
+        return [(r.username, r.created_at) for r in rows]
+
+    def remove_user(self, username: str) -> bool:
+        """Remove a user and their sessions; False if there is no such user."""
+        self.create()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+            if row is None:
+                return False
+            conn.execute(delete(sessions).where(sessions.c.user_id == row.id))
+            conn.execute(delete(users).where(users.c.id == row.id))
+        return True
 
     # --- sessions -----------------------------------------------------------------------------
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from backend.connectors.base import ConnectorModel, TestContext
+from backend.connectors.base import ConnectorModel
+from backend.core import RunContext
+from backend.core.rules import exception_chain
 from backend.diagnosis import Failure
+from backend.hooks import tls
 from backend.messages import CATALOG, Code
 from backend.netprobe import reach, resolve
 from backend.schemas import ApplicationMessage, SystemMessageKind
@@ -36,7 +39,7 @@ def hook_notes(label: str) -> dict[str, str]:
 
 
 def check_destination_only(params: ConnectorModel, label: str) -> None:
-    """S3 and ADLS are write-only destinations in this API (DESIGN.md: ``write_connectors`` only)."""
+    """S3 and ADLS are write-only destinations in this API (docs/design.md: ``write_connectors`` only)."""
     if params.is_source:
         text = f"{label} can only be a destination: the wizard does not read from it."
         raise Failure(Code.INVALID_PARAMETERS, text, fields={"is_source": text}, stage="parameters")
@@ -53,7 +56,7 @@ def is_printable_ascii(value: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class StorageEndpoint:
     """Where the HTTP client will connect."""
 
     scheme: str
@@ -69,7 +72,7 @@ class Endpoint:
     @classmethod
     def from_url(
         cls, url: str, origin: str, host_field: str | None = None, port_field: str | None = None
-    ) -> Endpoint:
+    ) -> StorageEndpoint:
         parts = urlsplit(url)
         scheme = (parts.scheme or "https").lower()
         host = (parts.hostname or "").lower()
@@ -100,7 +103,7 @@ class NotChecked(OSError):
     """The HTTP client tried a host the dns/tcp stages and the target policy did not check."""
 
 
-async def probe(endpoint: Endpoint, ctx: TestContext, note: str = "") -> Pins:
+async def probe(endpoint: StorageEndpoint, ctx: RunContext, note: str = "") -> Pins:
     """The dns and tcp stages for ``endpoint``; returns the pins for the HTTP client.
 
     A failure names the request field that sets the host (or the port); when the endpoint
@@ -133,19 +136,17 @@ async def probe(endpoint: Endpoint, ctx: TestContext, note: str = "") -> Pins:
     return Pins({(endpoint.host, endpoint.port): address})
 
 
-def mark_plain_http(ctx: TestContext, endpoint: Endpoint) -> None:
+def mark_plain_http(ctx: RunContext, endpoint: StorageEndpoint) -> None:
     if not endpoint.tls:
-        ctx.diagnosis.mark("tls", "warning", f"{endpoint.display} is plain HTTP: the link is NOT encrypted.")
-        ctx.diagnosis.payload["tls"] = {"enabled": False}
+        tls.report(ctx, {"enabled": False}, f"{endpoint.display} is plain HTTP: the link is NOT encrypted.")
 
 
-def mark_tls_passed(ctx: TestContext, endpoint: Endpoint) -> None:
+def mark_tls_passed(ctx: RunContext, endpoint: StorageEndpoint) -> None:
     if endpoint.tls:
-        ctx.diagnosis.mark("tls", "passed", "HTTPS; the server's certificate was verified.")
-        ctx.diagnosis.payload["tls"] = {"enabled": True, "verified": True}
+        tls.report(ctx, {"enabled": True, "verified": True}, "HTTPS; the server's certificate was verified.")
 
 
-def first_stage(endpoint: Endpoint) -> str:
+def first_stage(endpoint: StorageEndpoint) -> str:
     """The first stage the storage request settles: tls over HTTPS, else authentication."""
     return "tls" if endpoint.tls else "authentication"
 
@@ -153,7 +154,7 @@ def first_stage(endpoint: Endpoint) -> str:
 T = TypeVar("T")
 
 
-async def listing_step(ctx: TestContext, endpoint: Endpoint, listing: Callable[[], Awaitable[T]], where: str) -> T:
+async def listing_step(ctx: RunContext, endpoint: StorageEndpoint, listing: Callable[[], Awaitable[T]], where: str) -> T:
     """The storage request (one listing) as the stages it settles: tls over HTTPS, authentication, and
     ``where`` (the bucket or container); plain HTTP is marked a warning."""
     mark_plain_http(ctx, endpoint)
@@ -164,39 +165,15 @@ async def listing_step(ctx: TestContext, endpoint: Endpoint, listing: Callable[[
     return result
 
 
-def describe_link(endpoint: Endpoint) -> str:
+def describe_link(endpoint: StorageEndpoint) -> str:
     if endpoint.tls:
         return "The link is encrypted (HTTPS) and the server's certificate was verified."
     return "The link is NOT encrypted (plain HTTP)."
 
 
-def causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and every exception behind it (``__cause__``, ``__context__``, the drivers' own links)."""
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo.append(current.__cause__)
-        todo.append(current.__context__)
-        # botocore keeps the urllib3 error in kwargs['error']; azure-core in .inner_exception;
-        # urllib3 in .reason.
-        for attr in ("inner_exception", "reason", "original_error"):
-            linked = getattr(current, attr, None)
-            if isinstance(linked, BaseException):
-                todo.append(linked)
-        todo.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-        kwargs = getattr(current, "kwargs", None)
-        if isinstance(kwargs, Mapping) and isinstance(kwargs.get("error"), BaseException):
-            todo.append(kwargs["error"])
-
-
-def transport_failure(exc: BaseException, endpoint: Endpoint) -> Failure | None:
+def transport_failure(exc: BaseException, endpoint: StorageEndpoint) -> Failure | None:
     """A verdict for an error below HTTP (TLS, refused, timed out, unchecked host), from exception types."""
-    chain = list(causes(exc))
+    chain = exception_chain(exc)
     stage = first_stage(endpoint)
     if any(isinstance(e, NotChecked) for e in chain):
         return Failure(
@@ -227,7 +204,7 @@ def transport_failure(exc: BaseException, endpoint: Endpoint) -> Failure | None:
 
 
 def path_message(
-    ctx: TestContext, *, found: bool, where: str, found_detail: str, success_title: str, success_body: str
+    ctx: RunContext, *, found: bool, where: str, found_detail: str, success_title: str, success_body: str
 ) -> ApplicationMessage:
     """The verdict after a listing worked: success, or a warning that nothing is stored under the path yet.
 

@@ -24,16 +24,16 @@ import base64
 import binascii
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field
 
 from backend.connectors._objectstore import (
-    Endpoint,
     NotChecked,
     Pins,
+    StorageEndpoint,
     check_destination_only,
     describe_link,
     first_stage,
@@ -45,9 +45,12 @@ from backend.connectors._objectstore import (
     safe_first_line,
     transport_failure,
 )
-from backend.connectors.base import Connector, ConnectorModel, TestContext, classified, functionality
+from backend.connectors.base import Connector, ConnectorModel, classified, functionality
+from backend.core import RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, match
 from backend.diagnosis import Failure
 from backend.fields import SECRET
+from backend.formfacts import Alternative, FieldFacts, Option, URIFacts
 from backend.messages import Code
 from backend.schemas import ApplicationMessage
 
@@ -86,17 +89,33 @@ _CONNECTION_STRING_SHAPE = (
 
 # Blob service error codes: https://learn.microsoft.com/en-us/rest/api/storageservices/blob-service-error-codes
 # and https://learn.microsoft.com/en-us/rest/api/storageservices/common-rest-api-error-codes
-_AUTHENTICATION = {
-    "AuthenticationFailed", "InvalidAuthenticationInfo", "NoAuthenticationInformation",
-    "KeyBasedAuthenticationNotPermitted",
-}
-_PERMISSION = {
-    "AuthorizationFailure", "AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch",
-    "AuthorizationServiceMismatch", "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch",
-    "InsufficientAccountPermissions", "AccountIsDisabled",
-}
-_NO_CONTAINER = {"ContainerNotFound", "ContainerBeingDeleted", "ContainerDisabled", "ResourceNotFound"}
-_BAD_NAME = {"InvalidResourceName"}
+_CREDENTIAL = "_credential"
+"""Stands in the rules for the request field that held the credential (``Plan.field``, through ``blame``)."""
+_REFUSED = ErrorRule(
+    Code.AUTHENTICATION_FAILED, {_CREDENTIAL: "Azure Storage refused this credential."}, number="AuthenticationFailed",
+    stage="authentication", title="Azure Storage refused the credentials",
+    body="Check the account key or the shared access signature (SAS), which may be wrong, regenerated or expired.",
+)
+_DENIED = {_CREDENTIAL: "This credential may not list the container (a SAS needs the 'l' permission), "
+                        "or the account's firewall does not admit the wizard."}
+_NO_CONTAINER = {_CONTAINER: "No container of this name in the storage account."}
+# Azure Storage error codes (https://learn.microsoft.com/en-us/rest/api/storageservices/common-rest-api-error-codes,
+# blob-service-error-codes), then the HTTP status of an answer without one.
+_RULES: tuple[ErrorRule, ...] = (
+    *(replace(_REFUSED, number=code) for code in ("AuthenticationFailed", "InvalidAuthenticationInfo",
+                                                  "NoAuthenticationInformation", "KeyBasedAuthenticationNotPermitted")),
+    *(ErrorRule(Code.PERMISSION_DENIED, _DENIED, number=code, stage="container") for code in (
+        "AuthorizationFailure", "AuthorizationPermissionMismatch", "AuthorizationResourceTypeMismatch",
+        "AuthorizationServiceMismatch", "AuthorizationSourceIPMismatch", "AuthorizationProtocolMismatch",
+        "InsufficientAccountPermissions", "AccountIsDisabled")),
+    *(ErrorRule(Code.CONTAINER_NOT_FOUND, _NO_CONTAINER, number=code, stage="container")
+      for code in ("ContainerNotFound", "ContainerBeingDeleted", "ContainerDisabled", "ResourceNotFound")),
+    ErrorRule(Code.INVALID_PARAMETERS, {_CONTAINER: "This is not a valid container name."}, number="InvalidResourceName",
+              stage="container"),
+    replace(_REFUSED, number=401),
+    ErrorRule(Code.PERMISSION_DENIED, _DENIED, number=403, stage="container"),
+    ErrorRule(Code.CONTAINER_NOT_FOUND, _NO_CONTAINER, number=404, stage="container"),
+)
 
 
 @dataclass
@@ -167,18 +186,50 @@ class ADLS(Connector):
     position = 8
     model = CreateADLSFSConnector
     source = False
+    # Form facts (GET …/forms/, backend.uri): abfss://container@account.dfs.core.windows.net/folder,
+    # az://container/folder (adlfs), and the portal's connection strings (secrets, whole).
+    category = "storage"
+    target_fields = (_ACCOUNT, _CONTAINER)
+    form_order = (_CONTAINER, "remote_path", _ACCOUNT, _KEY, _CONN, _CONTAINER_CONN)
+    form_fields = {
+        _CONTAINER: FieldFacts("Container", "The container (file system) to write to.", "exports"),
+        "remote_path": FieldFacts(help="The folder inside the container; / for the top. The test lists what is "
+                                       "stored under it."),
+        _ACCOUNT: FieldFacts("Storage account", "The storage account's name: 3 to 24 lower-case letters and digits.",
+                             "mystorageaccount"),
+        _KEY: FieldFacts("Account key", "One of the storage account's access keys (Access keys in the Azure "
+                                        "portal). It is never shown again."),
+        _CONN: FieldFacts("Account connection string", "The storage account's connection string (Access keys in "
+                                                       "the Azure portal). It is never shown again."),
+        _CONTAINER_CONN: FieldFacts("Container connection string or SAS URL",
+                                    "A connection string with a shared access signature, or a SAS URL, that grants "
+                                    "access to the container. It is never shown again."),
+    }
+    alternatives = (
+        Alternative("auth", "Sign in with", (
+            Option("Account name and key", (_ACCOUNT, _KEY)),
+            Option("Account connection string", (_CONN,)),
+            Option("Container connection string or SAS URL", (_CONTAINER_CONN,)),
+        )),
+    )
+    uri = URIFacts(schemes=("abfss", "abfs", "az"), example="abfss://exports@mystorageaccount.dfs.core.windows.net/folder/",
+                   parts={"user": _CONTAINER, "account": _ACCOUNT, "folder": "remote_path"},
+                   scheme_parts={"az": {"host": _CONTAINER, "folder": "remote_path"}},
+                   connection_strings={"accountkey": _CONN, "usedevelopmentstorage": _CONN,
+                                       "sharedaccesssignature": _CONTAINER_CONN},
+                   secret_urls={".blob.core.windows.net": _CONTAINER_CONN})
     hooks = frozenset()
     hook_notes = hook_notes("Azure Storage")
     stage_names = ("parameters", "dns", "tcp", "tls", "authentication", "container", "path")
 
-    async def diagnose(self, params: Any, ctx: TestContext) -> ApplicationMessage:
+    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
         import aiohttp
         from azure.core.pipeline.transport import AioHttpTransport
 
         d = ctx.diagnosis
         prefix = prefix_of(params.remote_path)
 
-        async def parameters() -> tuple[Plan, Endpoint]:
+        async def parameters() -> tuple[Plan, StorageEndpoint]:
             plan = self.plan(params)
             try:
                 probe_client = plan.build()
@@ -186,7 +237,7 @@ class ADLS(Connector):
                 raise _invalid(plan.field, f"This is not a usable Azure Storage credential. {_CONNECTION_STRING_SHAPE}") \
                     from exc
             # The client's URL may carry a SAS token: only its scheme, host and port are kept.
-            endpoint = Endpoint.from_url(
+            endpoint = StorageEndpoint.from_url(
                 probe_client.url,
                 "the storage account's endpoint" if plan.field == _KEY else f"the endpoint in {plan.field}",
                 host_field=_ACCOUNT if plan.field == _KEY else plan.field,
@@ -233,6 +284,8 @@ class ADLS(Connector):
                 empty_folder = False
                 if prefix and not names:
                     empty_folder = await self.is_folder(container, prefix, ctx)
+                if ctx.on_connected is not None:  # live capabilities: with this same pinned client
+                    await ctx.on_connected(container, ctx)
 
         d.payload["server"]["blobs_seen"] = len(names)
         where = f"'{prefix}' in container '{plan.container}'" if prefix else f"container '{plan.container}'"
@@ -388,7 +441,7 @@ class ADLS(Connector):
         return []
 
     @staticmethod
-    async def is_folder(container: Any, prefix: str, ctx: TestContext) -> bool:
+    async def is_folder(container: Any, prefix: str, ctx: RunContext) -> bool:
         """Whether ``prefix`` is an empty directory of a hierarchical namespace (ADLS Gen2).
 
         Through the Blob API a directory is a zero-length blob with metadata ``hdi_isfolder=true``
@@ -404,7 +457,7 @@ class ADLS(Connector):
 
     # --- errors -----------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, plan: Plan, endpoint: Endpoint) -> Failure:
+    def classify(self, exc: BaseException, plan: Plan, endpoint: StorageEndpoint) -> Failure:
         from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
         first = first_stage(endpoint)
@@ -429,32 +482,22 @@ class ADLS(Connector):
         # quote the request's signature and the string it signed.
         message = safe_first_line(str(getattr(exc, "message", "") or "")).rstrip(".")
         said = f"Azure Storage answered {code or status} (HTTP {status})" + (f": {message}" if message else "") + "."
-        refused = {plan.field: "Azure Storage refused this credential."}
         # Azurite answers a wrong key with AuthorizationFailure and the AuthenticationFailed text
         # (azurite/src/blob/errors/StorageErrorFactory.ts, getAuthorizationFailure); Azure uses
         # AuthorizationFailure for a request that is authenticated but not allowed (firewall,
         # SAS restrictions). Telling the two apart takes the message: the last resort.
-        azurite_wrong_key = code == "AuthorizationFailure" and message.startswith("Server failed to authenticate")
-        if code in _AUTHENTICATION or azurite_wrong_key or (not code and status == 401):
-            if code == "KeyBasedAuthenticationNotPermitted":
-                said = f"{said} This storage account does not accept access keys (only Microsoft Entra ID)."
-            return Failure(Code.AUTHENTICATION_FAILED, said, fields=refused, stage="authentication",
-                           title="Azure Storage refused the credentials",
-                           body="Check the account key or the shared access signature (SAS), which may be wrong, "
-                                "regenerated or expired.")
-        if code in _PERMISSION or (not code and status == 403):
-            return Failure(Code.PERMISSION_DENIED, said, stage="container", fields={
-                plan.field: "This credential may not list the container (a SAS needs the 'l' permission), "
-                            "or the account's firewall does not admit the wizard."})
-        if code in _NO_CONTAINER or (not code and status == 404):
+        if code == "AuthorizationFailure" and message.startswith("Server failed to authenticate"):
+            code = "AuthenticationFailed"
+        if code == "KeyBasedAuthenticationNotPermitted":
+            said = f"{said} This storage account does not accept access keys (only Microsoft Entra ID)."
+        rule = match(ErrorFacts(said, numbers=(code,) if code else (status,)), _RULES)
+        if rule is None:
+            return Failure(Code.UNEXPECTED_ERROR, said, stage="container")
+        failure = rule.failure(said, blame={_CREDENTIAL: plan.field})
+        if rule.code is Code.CONTAINER_NOT_FOUND:
             account = f" in account '{plan.account}'" if plan.account else ""
-            return Failure(Code.CONTAINER_NOT_FOUND, f"{said} There is no container '{plan.container}'{account}.",
-                           fields={_CONTAINER: "No container of this name in the storage account."},
-                           stage="container")
-        if code in _BAD_NAME:
-            return Failure(Code.INVALID_PARAMETERS, said, fields={_CONTAINER: "This is not a valid container name."},
-                           stage="container")
-        return Failure(Code.UNEXPECTED_ERROR, said, stage="container")
+            failure.detail = f"{said} There is no container '{plan.container}'{account}."
+        return failure
 
     # --- functionalities --------------------------------------------------------------------
     # Containers hold files (blobs), not tables: there is no identity column, index, foreign

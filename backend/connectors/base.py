@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.diagnosis import Deadline, Diagnosis, Failure
+from backend.core import RunContext
+from backend.diagnosis import Failure
 from backend.fields import PropertyDict, iter_fields, property_of
+from backend.formfacts import Alternative, FieldFacts, URIFacts
+from backend.hooks import tls
 from backend.messages import Code
-from backend.policy import TargetPolicy
 from backend.schemas import (
     ApplicationMessage,
     CreateConnectionHooksSchema,
     FunctionalitySchema,
     SystemMessageKind,
 )
-from backend.settings import Settings
 
 log = logging.getLogger("wizard.test")
 
@@ -42,20 +41,6 @@ class ConnectorModel(BaseModel):
     is_source: bool | None = Field(default=None, title="Is Source")
 
 
-@dataclass
-class TestContext:
-    """Everything one test run needs, and everything it must clean up."""
-
-    settings: Settings
-    policy: TargetPolicy
-    deadline: Deadline
-    diagnosis: Diagnosis
-    stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    secrets: list[str] = field(default_factory=list)
-    prepared: dict[str, Any] = field(default_factory=dict)
-    """What the hooks prepared at the parameters stage, by hook name (e.g. ``SSL`` → ``hooks.tls.TLSMaterial``)."""
-
-
 class Connector(ABC):
     """One kind of connection. Subclass it in a module of its own under ``backend/connectors/``."""
 
@@ -71,11 +56,29 @@ class Connector(ABC):
     hooks: ClassVar[frozenset[str]] = frozenset()
     """Hooks that make sense for this connector (``SSHTunnel``, ``SSL``, ``Kerberos``)."""
     ssl_modes: ClassVar[tuple[str, ...]] = ()
-    """The ``hooks_params.SSL.ssl_mode`` values this connector's drivers really support."""
+    """The ``hooks_params.SSL.ssl_mode`` values this connector's drivers really support, in their own words."""
+    ssl_aliases: ClassVar[dict[str, str]] = {}
+    """libpq ``sslmode`` words (and other spellings) → the native word with the same meaning."""
+    ssl_refusals: ClassVar[dict[str, str]] = {}
+    """libpq words this connector cannot honour → why not, in plain words."""
     stage_names: ClassVar[tuple[str, ...]] = DATABASE_STAGES
     functionalities: ClassVar[tuple[FunctionalitySchema, ...]] = ()
     hook_notes: ClassVar[dict[str, str]] = {}
     """Why a hook does not apply, in plain words (shown when one is sent anyway)."""
+
+    # --- form facts: read by ``GET …/forms/`` and backend.uri; backend.forms derives what is not said ---
+    category: ClassVar[str] = "database"
+    """``database`` or ``storage``: where the connector is listed."""
+    form_fields: ClassVar[dict[str, FieldFacts]] = {}
+    """Per-field label, help, placeholder, advanced, row, upload, over ``formfacts.COMMON_FIELDS``."""
+    form_order: ClassVar[tuple[str, ...]] = ()
+    """Fields shown first, in this order; the others follow in the model's (advanced ones last)."""
+    alternatives: ClassVar[tuple[Alternative, ...]] = ()
+    """Fields given one way or another (a password or a key); only the picked option's fields show."""
+    target_fields: ClassVar[tuple[str, ...]] = ()
+    """Where the connection goes (audit line, UI); empty: ``host`` and ``port`` where the model has them."""
+    uri: ClassVar[URIFacts | None] = None
+    """How its connection URIs read; None: ``<protocol default's scheme>://user@host:port/database``."""
 
     # --- metadata ---------------------------------------------------------------------------
 
@@ -87,13 +90,17 @@ class Connector(ABC):
             props["hooks_params.SSL.ssl_mode"] = {
                 "type": ["string", "null"],
                 "default": None,
-                "values": list(self.ssl_modes),
+                "values": list(self.ssl_words().accepted),
             }
         return props
 
+    def ssl_words(self) -> tls.ModeWords:
+        """Every ``ssl_mode`` word this connector accepts, and why it refuses the libpq words it cannot honour."""
+        return tls.ModeWords(self.ssl_modes, self.ssl_aliases, self.ssl_refusals)
+
     # --- the test ---------------------------------------------------------------------------
 
-    async def run(self, params: ConnectorModel, ctx: TestContext) -> ApplicationMessage:
+    async def run(self, params: ConnectorModel, ctx: RunContext) -> ApplicationMessage:
         """Diagnose ``params`` stage by stage; always return one verdict, never raise."""
         d = ctx.diagnosis
         try:
@@ -112,7 +119,7 @@ class Connector(ABC):
             )
 
     @abstractmethod
-    async def diagnose(self, params: Any, ctx: TestContext) -> ApplicationMessage:
+    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
         """Run every stage; raise :class:`Failure` to stop with a verdict."""
 
     # --- shared checks ----------------------------------------------------------------------

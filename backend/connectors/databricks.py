@@ -21,10 +21,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, close_quietly, in_background, one_line, stage_of
+from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.sql import Driver, SQLConnector, close_quietly, in_background
+from backend.core import ReachedAddress, RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
+from backend.formfacts import Alternative, FieldFacts, Option, URIFacts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -45,7 +48,6 @@ class CreateDatabricksConnector(ConnectorModel):
     include_views: bool | None = Field(default=False, title="Include Views")
 
 
-SSL_FIELD = "hooks_params.SSL"
 WAREHOUSE_PATH = "/sql/1.0/warehouses/"
 """A SQL warehouse's HTTP path (Databricks: "Get connection details for a Databricks compute resource",
 https://docs.databricks.com/en/integrations/compute-details.html)."""
@@ -56,14 +58,17 @@ _PATH_FIELDS = ("warehouse_id", "cluster_path")
 # (https://docs.databricks.com/en/error-messages/index.html). They are stable identifiers; the
 # connector passes the server's text on without a structured field for them (the Thrift status's
 # sqlState is not kept, databricks/sql/backend/thrift_backend.py _check_response_for_error).
-_ERROR_CLASSES: dict[str, tuple[Code, dict[str, str]]] = {
-    "NO_SUCH_CATALOG_EXCEPTION": (Code.DATABASE_NOT_FOUND, {"catalog": "No catalog of this name in the workspace."}),
-    "CATALOG_NOT_FOUND": (Code.DATABASE_NOT_FOUND, {"catalog": "No catalog of this name in the workspace."}),
-    "SCHEMA_NOT_FOUND": (Code.SCHEMA_NOT_FOUND, {"database": "No schema of this name in the catalog."}),
-    "NO_SUCH_DATABASE_EXCEPTION": (Code.SCHEMA_NOT_FOUND, {"database": "No schema of this name in the catalog."}),
-    "INSUFFICIENT_PERMISSIONS": (Code.PERMISSION_DENIED, {"catalog": "The token's user may not use this catalog or schema."}),
-    "PERMISSION_DENIED": (Code.PERMISSION_DENIED, {"token": "The token's user lacks a permission the test needs."}),
-}
+_CATALOG = {"catalog": "No catalog of this name in the workspace."}
+_SCHEMA = {"database": "No schema of this name in the catalog."}
+_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(Code.DATABASE_NOT_FOUND, _CATALOG, number="NO_SUCH_CATALOG_EXCEPTION"),
+    ErrorRule(Code.DATABASE_NOT_FOUND, _CATALOG, number="CATALOG_NOT_FOUND"),
+    ErrorRule(Code.SCHEMA_NOT_FOUND, _SCHEMA, number="SCHEMA_NOT_FOUND"),
+    ErrorRule(Code.SCHEMA_NOT_FOUND, _SCHEMA, number="NO_SUCH_DATABASE_EXCEPTION"),
+    ErrorRule(Code.PERMISSION_DENIED, {"catalog": "The token's user may not use this catalog or schema."},
+              number="INSUFFICIENT_PERMISSIONS"),
+    ErrorRule(Code.PERMISSION_DENIED, {"token": "The token's user lacks a permission the test needs."}, number="PERMISSION_DENIED"),
+)
 _ERROR_CLASS = re.compile(r"\[([A-Z][A-Z0-9_]+)(?:\.[A-Z0-9_]+)?\]")
 
 
@@ -88,6 +93,29 @@ class Databricks(SQLConnector):
     position = 5
     model = CreateDatabricksConnector
     default_port = 443
+    # Form facts (GET …/forms/, backend.uri): databricks://token:<token>@host?http_path=…&catalog=…&schema=…
+    # (databricks-sqlalchemy) and jdbc:databricks://host:443/schema;httpPath=…;UID=token;PWD=<token>.
+    form_fields = {
+        "host": FieldFacts("Workspace host", "The workspace's host name, without https:// in front.",
+                           "adb-1234567890123456.7.azuredatabricks.net"),
+        "catalog": FieldFacts("Catalog", "The Unity Catalog catalog to open.", "main"),
+        "database": FieldFacts("Schema", "The schema (database) inside the catalog.", "default"),
+        "token": FieldFacts("Access token", "A personal access token (dapi…). It is never shown again."),
+        "warehouse_id": FieldFacts("SQL warehouse ID", "The ID of a SQL warehouse: the end of its HTTP path "
+                                                       "/sql/1.0/warehouses/<id>.", "1234567890abcdef"),
+        "cluster_path": FieldFacts("HTTP path", "The HTTP path of a cluster (its JDBC/ODBC settings) or of a SQL "
+                                                "warehouse.", "sql/protocolv1/o/1234567890123456/0123-456789-abcdefgh"),
+    }
+    alternatives = (
+        Alternative("compute", "Run on", (Option("SQL warehouse", ("warehouse_id",)),
+                                          Option("Cluster or HTTP path", ("cluster_path",)))),
+    )
+    uri = URIFacts(schemes=("databricks", "jdbc:databricks"),
+                   example="databricks://adb-1234567890123456.7.azuredatabricks.net:443/default?catalog=main",
+                   parts={"host": "host", "port": "port", "user": "", "password": "token", "path": "database"},
+                   query={"http_path": "cluster_path", "httppath": "cluster_path", "schema": "database",
+                          "connschema": "database", "conncatalog": "catalog", "pwd": "token",
+                          "uid": "", "transportmode": "", "ssl": "", "authmech": ""})
     hooks = frozenset({"SSL"})
     hook_notes = {
         "SSHTunnel": "Databricks is reached over HTTPS by the workspace's host name, and its certificate is checked "
@@ -98,11 +126,15 @@ class Databricks(SQLConnector):
     # Always HTTPS with the certificate and host name verified: the SSL hook only adds a CA
     # (``_tls_trusted_ca_file``) or a client certificate (``_tls_client_cert_file``).
     ssl_modes = ("verify-full",)
+    ssl_refusals = {
+        word: "Databricks is always reached over HTTPS with its certificate and host name verified."
+        for word in ("disable", "allow", "prefer", "require", "verify-ca")
+    }
     protocols = {"databricks": Driver("databricks.sqlalchemy", "databricks-sqlalchemy")}
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+    def check_parameters(self, params: Any, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         host = params.host.strip()
         if "://" in host or "/" in host or any(c.isspace() for c in host):
@@ -113,11 +145,11 @@ class Databricks(SQLConnector):
             raise Failure(Code.INVALID_PARAMETERS, "The token contains control characters (a line break?).",
                           fields={"token": "Paste the access token alone, without line breaks."})
         http_path(params)
-        tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
 
     # --- the connection -----------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: Endpoint) -> URL:
+    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
         # databricks-sqlalchemy's URL: databricks://token:<token>@<host>?http_path=…&catalog=…&schema=…
         # (https://github.com/databricks/databricks-sqlalchemy#connection-string). The host name,
         # not the checked address: TLS verifies the certificate against it.
@@ -132,10 +164,10 @@ class Databricks(SQLConnector):
             query={"http_path": http_path(params), "catalog": params.catalog, "schema": params.database},
         )
 
-    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         return _Session(super().connect(params, endpoint, ctx))
 
-    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         remaining = max(1.0, ctx.deadline.remaining())
         args: dict[str, Any] = {
             "_port": endpoint.port,
@@ -187,22 +219,20 @@ class Databricks(SQLConnector):
             "schema": schema,
         }
 
-    def success_body(self, server: dict[str, Any], tls_info: dict[str, Any], endpoint: Endpoint, ctx: TestContext) -> str:
+    def success_body(self, server: dict[str, Any], tls_info: dict[str, Any], endpoint: ReachedAddress, ctx: RunContext) -> str:
         return super().success_body(server, tls_info, endpoint, ctx).replace(", database '", ", catalog '", 1)
 
     # --- errors -------------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
         path_field = _path_field(params)
-        for err in _chain(exc):
+        for err in exception_chain(exc):
             http_code = _http_code(err)
             if http_code is not None:
                 return _http_failure(http_code, err, path_field)
             if isinstance(err, ssl.SSLCertVerificationError):
-                name_problem = err.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
-                fields = ({"host": "The workspace's certificate does not name this host."} if name_problem else
-                          {tls.blame_in(params, "ca"): "The certificate is not signed by a CA the wizard trusts: give the CA."})
-                return Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(err)), fields=fields, stage="tls")
+                return tls.certificate_failure(err, tls.blame_in(params, "ca"), name_why="The workspace's certificate does not name this host.",
+                    ca_why="The certificate is not signed by a CA the wizard trusts: give the CA.")
             if isinstance(err, ssl.SSLError):
                 if err.reason in ("WRONG_VERSION_NUMBER", "UNEXPECTED_EOF_WHILE_READING", "RECORD_LAYER_FAILURE"):
                     return Failure(Code.TLS_NOT_SUPPORTED, f"No HTTPS on this port ({err.reason}).",
@@ -226,11 +256,7 @@ class Databricks(SQLConnector):
                 # (databricks/sql/auth/retry.py, check_proposed_wait; urllib3 "too many … responses").
                 return _unavailable("The workspace asked to retry later, beyond the test's deadline.")
         text = one_line(str(exc)) or type(exc).__name__
-        for error_class in _ERROR_CLASS.findall(text):
-            if error_class in _ERROR_CLASSES:
-                code, fields = _ERROR_CLASSES[error_class]
-                return Failure(code, text, fields=fields, stage=stage_of(code))
-        return Failure(Code.UNEXPECTED_ERROR, text, stage="authentication")
+        return classify(ErrorFacts(text, numbers=tuple(_ERROR_CLASS.findall(text))), _RULES)
 
     # --- functionalities ----------------------------------------------------------------------
     # Databricks documentation (https://docs.databricks.com/en/…):
@@ -289,19 +315,6 @@ def http_path(params: Any) -> str:
 
 def _path_field(params: Any) -> str:
     return "warehouse_id" if (params.warehouse_id or "").strip() else "cluster_path"
-
-
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The error and what caused it: chained exceptions, urllib3's ``reason``, RequestError's original error."""
-    found: list[BaseException] = []
-    todo: list[Any] = [exc]
-    while todo:
-        err = todo.pop(0)
-        if not isinstance(err, BaseException) or err in found:
-            continue
-        found.append(err)
-        todo += [getattr(err, "reason", None), *err.args, err.__cause__ or err.__context__]
-    return found
 
 
 def _http_code(err: BaseException) -> int | None:

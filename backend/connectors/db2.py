@@ -14,7 +14,8 @@ Deadlines, measured here against loopback listeners:
   pause ("IBM data server driver configuration keywords for reconnect support",
   https://www.ibm.com/docs/en/db2/12.1.x?topic=keywords-reconnect-support). The registry variable
   ``DB2_MAX_CLIENT_CONNRETRIES=0``, read from the environment when the CLI starts, turns that
-  off; it is set below before the driver is first used (unless the deployment set it).
+  off; :func:`load_driver` sets it just before the driver is first loaded (unless the
+  deployment set it), so importing this module leaves the process's environment alone.
 - Over SSL the CLI reads without any timeout: a server that accepts and never completes the
   TLS handshake holds the driver's thread until it closes. So an SSL test first makes the TLS
   handshake itself (bounded, on the checked address) and only then lets the driver connect.
@@ -33,14 +34,23 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, in_background, one_line, stage_of
+from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.sql import Driver, SQLConnector, in_background
+from backend.core import ReachedAddress, RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, classify, match, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
+from backend.formfacts import URIFacts
 from backend.hooks import tls
 from backend.messages import Code
 
-os.environ.setdefault("DB2_MAX_CLIENT_CONNRETRIES", "0")
+
+def load_driver() -> Any:
+    """``ibm_db``, loaded with ``DB2_MAX_CLIENT_CONNRETRIES=0`` in the environment (see the module docstring)."""
+    os.environ.setdefault("DB2_MAX_CLIENT_CONNRETRIES", "0")
+    import ibm_db
+
+    return ibm_db
 
 
 class CreateDB2Connector(ConnectorModel):
@@ -55,7 +65,6 @@ class CreateDB2Connector(ConnectorModel):
     include_views: bool | None = Field(default=False, title="Include Views")
 
 
-SSL_FIELD = "hooks_params.SSL"
 _SSL_MODES = ("disable", "verify-ca", "verify-full")
 
 # --- error codes ------------------------------------------------------------------------------
@@ -63,32 +72,33 @@ _SSL_MODES = ("disable", "verify-ca", "verify-full")
 # (SQLnnnnnN) leads it. Messages: https://www.ibm.com/docs/en/db2/11.5?topic=messages-sql
 # (SQL1013N, SQL1060N, SQL30061N, SQL30081N, SQL30082N …). These tokens are read, not the prose.
 _AUTH = {"password": "The server refused this user name and password.", "username": "Check the user name too."}
-_SQLCODE: dict[int, tuple[Code, dict[str, str]]] = {
-    -1013: (Code.DATABASE_NOT_FOUND, {"database": "No database of this name (alias) on the server."}),  # 42705
-    -30061: (Code.DATABASE_NOT_FOUND, {"database": "No database of this name on the server."}),  # 08004
-    -1060: (Code.PERMISSION_DENIED, {"username": "This user has no CONNECT privilege on the database."}),  # 08004
-    -551: (Code.PERMISSION_DENIED, {"username": "This user lacks a privilege the test needs."}),  # 42501
-    -1336: (Code.HOST_NOT_FOUND, {"host": "Host name not found."}),  # 08001 remote host not found
-    -1337: (Code.INVALID_PARAMETERS, {"port": "The port is not a number the client accepts."}),  # service not found
-    -952: (Code.CONNECTION_TIMEOUT, {}),  # 57014 processing cancelled (query timeout)
-    -1032: (Code.UNEXPECTED_ERROR, {}),  # 57019 the database manager is not started
-    -1224: (Code.UNEXPECTED_ERROR, {}),  # 55032 the database manager cannot accept new requests
-    -1639: (Code.UNEXPECTED_ERROR, {}),  # the server cannot check passwords (its own file permissions)
-}
+_RULES: tuple[ErrorRule, ...] = (  # by SQLCODE (SQLSTATE in the comment)
+    ErrorRule(Code.DATABASE_NOT_FOUND, {"database": "No database of this name (alias) on the server."}, number=-1013),  # 42705
+    ErrorRule(Code.DATABASE_NOT_FOUND, {"database": "No database of this name on the server."}, number=-30061),  # 08004
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user has no CONNECT privilege on the database."}, number=-1060),  # 08004
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user lacks a privilege the test needs."}, number=-551),  # 42501
+    ErrorRule(Code.HOST_NOT_FOUND, {"host": "Host name not found."}, number=-1336, stage="dns"),  # 08001 remote host not found
+    ErrorRule(Code.INVALID_PARAMETERS, {"port": "The port is not a number the client accepts."}, number=-1337),  # service not found
+    ErrorRule(Code.CONNECTION_TIMEOUT, number=-952),  # 57014 processing cancelled (query timeout)
+    ErrorRule(Code.UNEXPECTED_ERROR, number=-1032),  # 57019 the database manager is not started
+    ErrorRule(Code.UNEXPECTED_ERROR, number=-1224),  # 55032 the database manager cannot accept new requests
+    ErrorRule(Code.UNEXPECTED_ERROR, number=-1639),  # the server cannot check passwords (its own file permissions)
+)
 # SQL30082N "Security processing failed with reason <n>"
-# (https://www.ibm.com/docs/en/db2/11.5?topic=messages-sql30000-sql39999#sql30082n).
-_REASONS: dict[int, tuple[Code, dict[str, str]]] = {
-    1: (Code.AUTHENTICATION_FAILED, {"password": "The password has expired: change it, then test again."}),
-    2: (Code.AUTHENTICATION_FAILED, _AUTH),  # PASSWORD INVALID
-    3: (Code.AUTHENTICATION_FAILED, {"password": "The server needs a password."}),  # PASSWORD MISSING
-    5: (Code.AUTHENTICATION_FAILED, {"username": "The server needs a user name."}),
-    6: (Code.AUTHENTICATION_FAILED, {"username": "No such user on the server."}),  # USERID INVALID
-    7: (Code.PERMISSION_DENIED, {"username": "This user ID has been revoked."}),  # USERID REVOKED
-    17: (Code.AUTHENTICATION_FAILED,  # UNSUPPORTED FUNCTION: the security mechanism is not accepted
-         {"username": "The server does not accept this client's security mechanism (AUTHENTICATION setting)."}),
-    19: (Code.PERMISSION_DENIED, {"username": "This user ID is disabled or restricted."}),  # USERID DISABLED
-    24: (Code.AUTHENTICATION_FAILED, _AUTH),  # USERNAME AND/OR PASSWORD INVALID
-}
+# (https://www.ibm.com/docs/en/db2/11.5?topic=messages-sql30000-sql39999#sql30082n); another reason: _AUTH.
+_REASONS: tuple[ErrorRule, ...] = (
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"password": "The password has expired: change it, then test again."}, number=1),
+    ErrorRule(Code.AUTHENTICATION_FAILED, _AUTH, number=2),  # PASSWORD INVALID
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"password": "The server needs a password."}, number=3),  # PASSWORD MISSING
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"username": "The server needs a user name."}, number=5),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"username": "No such user on the server."}, number=6),  # USERID INVALID
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user ID has been revoked."}, number=7),  # USERID REVOKED
+    ErrorRule(Code.AUTHENTICATION_FAILED, number=17,  # UNSUPPORTED FUNCTION: the security mechanism is not accepted
+              fields={"username": "The server does not accept this client's security mechanism (AUTHENTICATION setting)."}),
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user ID is disabled or restricted."}, number=19),  # USERID DISABLED
+    ErrorRule(Code.AUTHENTICATION_FAILED, _AUTH, number=24),  # USERNAME AND/OR PASSWORD INVALID
+)
+_OTHER_REASON = ErrorRule(Code.AUTHENTICATION_FAILED, _AUTH, pattern="SQL30082N")
 # GSKit return codes in SQL30081N over SSL (https://www.ibm.com/docs/en/db2/11.5?topic=ssl-gskit-return-codes).
 _GSKIT_CERT = {401, 404, 413, 414, 417}  # expired, bad certificate, bad signature, not trusted, self-signed
 _GSKIT_SOCKET_CLOSED = 420  # the server closed the connection
@@ -104,7 +114,7 @@ class _Session:
 
     def close(self) -> None:
         # SQLDisconnect talks to the server: never on the event loop's thread.
-        import ibm_db
+        ibm_db = load_driver()
 
         in_background("wizard-db2-close", ibm_db.close, self.conn)
 
@@ -116,6 +126,8 @@ class DB2(SQLConnector):
     position = 6
     model = CreateDB2Connector
     default_port = 50000
+    # Form facts (GET …/forms/, backend.uri): jdbc:db2://host:port/database:currentSchema=X;user=Y;
+    uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES")
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "The wizard's Db2 driver (IBM CLI) is not set up for Kerberos: it would need a system-wide "
@@ -125,6 +137,11 @@ class DB2(SQLConnector):
     # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-security and
     # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-sslservercertificate
     ssl_modes = _SSL_MODES
+    ssl_refusals = {
+        "allow": "Db2 has no 'try without TLS first' mode: a port speaks SSL or not.",
+        "prefer": "Db2 has no 'TLS if offered' mode: a port speaks SSL or not.",
+        "require": "Db2's client always verifies the server's certificate: use 'verify-ca' with the CA.",
+    }
     protocols = {
         "db2": Driver("ibm_db", "ibm_db"),  # ibm_db_sa's dialect names, all on the ibm_db driver
         "db2+ibm_db": Driver("ibm_db", "ibm_db"),
@@ -133,10 +150,10 @@ class DB2(SQLConnector):
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+    def check_parameters(self, params: Any, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         try:
-            import ibm_db  # noqa: F401 - the bundled clidriver must load, not just be present
+            load_driver()  # the bundled clidriver must load, not just be present
         except (ImportError, OSError) as exc:
             raise Failure(Code.DRIVER_NOT_AVAILABLE, f"The Db2 driver does not load here: {exc}.",
                           fields={"protocol": "The 'ibm_db' package is installed but its CLI libraries do not load."}) from None
@@ -144,7 +161,7 @@ class DB2(SQLConnector):
                for name in ("database", "username", "password") if ";" in getattr(params, name) or "\x00" in getattr(params, name)}
         if bad:
             raise Failure(Code.INVALID_PARAMETERS, "A ';' cannot be passed to Db2's client.", fields=bad)
-        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is None or _mode(found) == "disable":
             return
         problems: dict[str, str] = {}
@@ -154,14 +171,14 @@ class DB2(SQLConnector):
             problems[found.blame("cert")] = why
             problems[found.blame("key")] = why
         if found.ca is None:
-            problems[f"{SSL_FIELD}.ca"] = ("Db2's client verifies the server's certificate against a CA you give "
+            problems[f"{tls.FIELD}.ca"] = ("Db2's client verifies the server's certificate against a CA you give "
                                            "(SSLServerCertificate): give it (ca or ca_filename).")
         if problems:
             raise Failure(Code.INVALID_PARAMETERS, " ".join(dict.fromkeys(problems.values())), fields=problems)
 
     # --- the connection -----------------------------------------------------------------------
 
-    async def open_connection(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    async def open_connection(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         found = tls.material(ctx)
         state = tls.state(False)
         if found is not None and _mode(found) != "disable":
@@ -170,12 +187,12 @@ class DB2(SQLConnector):
         session.tls = state
         return session
 
-    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
-        import ibm_db
+    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+        ibm_db = load_driver()
 
         return _Session(ibm_db.connect(self.connection_string(params, endpoint, ctx), "", ""))
 
-    def connection_string(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> str:
+    def connection_string(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> str:
         """The CLI connection string (``;`` in a value was refused at the parameters stage)."""
         url = self.url(params, endpoint)
         keywords: dict[str, Any] = {
@@ -189,7 +206,7 @@ class DB2(SQLConnector):
         }
         return "".join(f"{key}={value};" for key, value in keywords.items())
 
-    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         seconds = max(1, math.ceil(ctx.deadline.remaining()))
         args: dict[str, Any] = {
             # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-connecttimeout and -receivetimeout
@@ -209,7 +226,7 @@ class DB2(SQLConnector):
     # --- the test query -----------------------------------------------------------------------
 
     def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
-        import ibm_db
+        ibm_db = load_driver()
 
         session: _Session = conn
         info = ibm_db.server_info(session.conn)
@@ -238,7 +255,7 @@ class DB2(SQLConnector):
 
     # --- errors -------------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
         text = one_line(str(exc)).removeprefix("[IBM][CLI Driver] ")
         sqlcode = _number(r"SQLCODE=(-?\d+)", text)
         if sqlcode is None:
@@ -248,13 +265,9 @@ class DB2(SQLConnector):
             return _communication_failure(text, tls.blame_in(params, "ca"))
         if sqlcode == -30082:
             reason = _number(r'reason "(\d+)"', text)
-            code, fields = _REASONS.get(reason or 0, (Code.AUTHENTICATION_FAILED, _AUTH))
-            return Failure(code, text, fields=fields, stage=stage_of(code))
-        if sqlcode in _SQLCODE:
-            code, fields = _SQLCODE[sqlcode]
-            stage = "dns" if code == Code.HOST_NOT_FOUND else stage_of(code)
-            return Failure(code, text, fields=fields, stage=stage)
-        return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
+            rule = match(ErrorFacts(text, numbers=(reason,) if reason is not None else ()), _REASONS) or _OTHER_REASON
+            return rule.failure(text)
+        return classify(ErrorFacts(text, numbers=(sqlcode,) if sqlcode is not None else (), chain=(exc,)), _RULES)
 
     # --- functionalities ----------------------------------------------------------------------
     # Db2 11.5 SQL reference (https://www.ibm.com/docs/en/db2/11.5?topic=sql-statements):
@@ -342,7 +355,7 @@ def _communication_failure(text: str, ca_field: str) -> Failure:
     )
 
 
-async def _tls_handshake(found: tls.TLSMaterial, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+async def _tls_handshake(found: tls.TLSMaterial, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
     """A TLS handshake with the server, bounded by the deadline: what it negotiated, or the verdict."""
     full = _mode(found) == "verify-full"
     context = tls.client_context(found, verify=True, check_hostname=full, server_name=endpoint.host)
@@ -357,10 +370,7 @@ async def _tls_handshake(found: tls.TLSMaterial, endpoint: Endpoint, ctx: TestCo
         raise Failure(Code.CONNECTION_TIMEOUT, f"{endpoint.host}:{endpoint.port} did not complete a TLS handshake "
                       f"within the {ctx.deadline.seconds:g} s deadline.", stage="tls") from None
     except ssl.SSLCertVerificationError as exc:
-        name_problem = exc.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
-        fields = ({"host": "The server's certificate does not name this host."} if name_problem else
-                  {found.blame("ca"): "The server's certificate is not signed by this CA."})
-        raise Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(exc)), fields=fields, stage="tls") from None
+        raise tls.certificate_failure(exc, found.blame("ca"), ca_why="The server's certificate is not signed by this CA.") from None
     except ssl.SSLError as exc:
         # A plain (non-SSL) Db2 port answers a ClientHello with DRDA bytes or by closing.
         raise Failure(Code.TLS_NOT_SUPPORTED, f"No TLS on {endpoint.host}:{endpoint.port} ({exc.reason}).",

@@ -12,10 +12,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, close_quietly, one_line, stage_of
+from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.sql import Driver, SQLConnector, close_quietly
+from backend.core import ReachedAddress, RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, classify, one_line
 from backend.diagnosis import Deadline, Failure
 from backend.fields import SECRET
+from backend.formfacts import URIFacts
 from backend.hooks import tls
 from backend.messages import Code
 from backend.netprobe import is_ip
@@ -35,27 +38,43 @@ class CreateMySQLMariaDBConnector(ConnectorModel):
 # Server error numbers: https://mariadb.com/kb/en/mariadb-error-code-reference/ and
 # https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html;
 # client error numbers (2xxx): https://dev.mysql.com/doc/mysql-errors/8.0/en/client-error-reference.html
-_ERRORS: dict[int, tuple[Code, dict[str, str]]] = {
-    1045: (Code.AUTHENTICATION_FAILED,  # ER_ACCESS_DENIED_ERROR
-           {"password": "The server refused this user name and password.", "username": "Check the user name too."}),
-    1698: (Code.AUTHENTICATION_FAILED, {"username": "This user may not log in with a password."}),  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR
-    1251: (Code.AUTHENTICATION_FAILED, {"protocol": "The server's authentication method needs a newer driver."}),
-    2059: (Code.AUTHENTICATION_FAILED, {"protocol": "The server's authentication plugin is not available to this driver."}),
-    1044: (Code.PERMISSION_DENIED,  # ER_DBACCESS_DENIED_ERROR: also what a user without rights sees for a missing database
-           {"database": "This user may not use this database, or it does not exist."}),
-    1049: (Code.DATABASE_NOT_FOUND, {"database": "No database of this name on the server."}),  # ER_BAD_DB_ERROR
-    1130: (Code.PERMISSION_DENIED,  # ER_HOST_NOT_PRIVILEGED
-           {"username": "This user may not connect from the wizard's address."}),
-    1129: (Code.PERMISSION_DENIED, {"host": "The server blocked the wizard's address after too many errors."}),
-    1040: (Code.UNEXPECTED_ERROR, {}),  # ER_CON_COUNT_ERROR: too many connections
-    3159: (Code.TLS_REQUIRED,  # ER_SECURE_TRANSPORT_REQUIRED (MySQL 8)
-           {"hooks_params.SSL.ssl_mode": "The server accepts only encrypted connections."}),
-    2005: (Code.HOST_NOT_FOUND, {"host": "Host name not found."}),  # CR_UNKNOWN_HOST
-    2026: (Code.TLS_HANDSHAKE_FAILED, {}),  # CR_SSL_CONNECTION_ERROR
-    2013: (Code.CONNECTION_TIMEOUT, {}),  # CR_SERVER_LOST during the handshake
-    2006: (Code.UNEXPECTED_ERROR, {}),  # CR_SERVER_GONE_ERROR
-    2012: (Code.UNEXPECTED_ERROR, {"port": "This port does not answer like MySQL or MariaDB."}),  # CR_SERVER_HANDSHAKE_ERR
-}
+_RULES: tuple[ErrorRule, ...] = (
+    ErrorRule(Code.AUTHENTICATION_FAILED, number=1045,  # ER_ACCESS_DENIED_ERROR
+              fields={"password": "The server refused this user name and password.", "username": "Check the user name too."}),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"username": "This user may not log in with a password."},
+              number=1698),  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"protocol": "The server's authentication method needs a newer driver."}, number=1251),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"protocol": "The server's authentication plugin is not available to this driver."},
+              number=2059),
+    ErrorRule(Code.PERMISSION_DENIED, number=1044,  # ER_DBACCESS_DENIED_ERROR: also what a user without rights sees for a missing database
+              fields={"database": "This user may not use this database, or it does not exist."}),
+    ErrorRule(Code.DATABASE_NOT_FOUND, {"database": "No database of this name on the server."}, number=1049),  # ER_BAD_DB_ERROR
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user may not connect from the wizard's address."},
+              number=1130),  # ER_HOST_NOT_PRIVILEGED
+    ErrorRule(Code.PERMISSION_DENIED, {"host": "The server blocked the wizard's address after too many errors."}, number=1129),
+    ErrorRule(Code.UNEXPECTED_ERROR, number=1040),  # ER_CON_COUNT_ERROR: too many connections
+    ErrorRule(Code.TLS_REQUIRED, number=3159,  # ER_SECURE_TRANSPORT_REQUIRED (MySQL 8)
+              fields={tls.MODE_FIELD: "The server accepts only encrypted connections."}),
+    ErrorRule(Code.HOST_NOT_FOUND, {"host": "Host name not found."}, number=2005),  # CR_UNKNOWN_HOST
+    ErrorRule(Code.CONNECTION_TIMEOUT, number=2013),  # CR_SERVER_LOST during the handshake
+    ErrorRule(Code.UNEXPECTED_ERROR, number=2006),  # CR_SERVER_GONE_ERROR
+    ErrorRule(Code.UNEXPECTED_ERROR, {"port": "This port does not answer like MySQL or MariaDB."},
+              number=2012),  # CR_SERVER_HANDSHAKE_ERR
+    ErrorRule(Code.CONNECTION_TIMEOUT, exception=TimeoutError, stage="tls"),
+)
+
+# CR_SSL_CONNECTION_ERROR (2026): libmariadb and libmysqlclient give the reason as text only.
+_TLS_TEXT: tuple[ErrorRule, ...] = (
+    ErrorRule(Code.TLS_NOT_SUPPORTED, pattern=r"does not support|doesn't support", stage="tls",
+              fields={tls.MODE_FIELD: "The server offers no TLS: enable TLS on the server, or lower ssl_mode."}),
+    ErrorRule(Code.TLS_CERTIFICATE_INVALID, pattern=r"hostname|host name|does not match", stage="tls",
+              fields={"host": "The server's certificate does not name this host."}),
+    ErrorRule(Code.TLS_CERTIFICATE_INVALID, pattern=r"certificate|verif|self-signed|issuer", stage="tls",
+              fields={f"{tls.FIELD}.ca": "The server's certificate is not signed by this CA (or has expired)."}),
+    ErrorRule(Code.TLS_HANDSHAKE_FAILED, pattern=r".", stage="tls"),
+)
+# The server's TLS alerts when it did not accept (or missed) the client certificate (OpenSSL reason names).
+_CERTIFICATE_ALERTS = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "ALERT_CERTIFICATE")
 
 
 class MySQLMariaDB(SQLConnector):
@@ -65,12 +84,19 @@ class MySQLMariaDB(SQLConnector):
     position = 2
     model = CreateMySQLMariaDBConnector
     default_port = 3306
+    # Form facts (GET …/forms/, backend.uri).
+    uri = URIFacts(schemes=("mysql", "mariadb", "jdbc:mysql", "jdbc:mariadb"),
+                   example="mysql://etl@db.example.com:3306/sales")
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "MySQL and MariaDB drivers here have no Kerberos (GSSAPI) login; use a password or a client certificate."
     }
     # MySQL --ssl-mode (https://dev.mysql.com/doc/refman/8.0/en/connection-options.html#option_general_ssl-mode)
     ssl_modes = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
+    # libpq's words for the same modes (docs/design.md, "SSL modes")
+    ssl_aliases = {"disable": "DISABLED", "prefer": "PREFERRED", "require": "REQUIRED", "verify-ca": "VERIFY_CA",
+                   "verify-full": "VERIFY_IDENTITY"}
+    ssl_refusals = {"allow": "MySQL and MariaDB drivers have no 'try without TLS first, then with TLS' mode."}
     protocols = {
         "mysql+mysqldb": Driver("MySQLdb", "mysqlclient"),
         "mysql+pymysql": Driver("pymysql", "PyMySQL"),
@@ -80,9 +106,9 @@ class MySQLMariaDB(SQLConnector):
 
     # --- parameters: the SSL hook ------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+    def check_parameters(self, params: Any, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
-        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is None:
             return
         if self._driver(params) not in ("MySQLdb", "pymysql"):
@@ -91,14 +117,14 @@ class MySQLMariaDB(SQLConnector):
         mode = _ssl_mode(found)
         if mode == "VERIFY_CA" and found.ca is None:
             raise Failure(Code.INVALID_PARAMETERS, "VERIFY_CA checks the server's certificate against a CA you give.",
-                          fields={f"{SSL_FIELD}.ca": "Give the CA certificate (ca or ca_filename) for VERIFY_CA."})
+                          fields={f"{tls.FIELD}.ca": "Give the CA certificate (ca or ca_filename) for VERIFY_CA."})
         if mode == "VERIFY_IDENTITY" and found.ca is None and tls.system_ca_file() is None:
             raise Failure(Code.INVALID_PARAMETERS, "This machine has no CA bundle to verify the server with.",
-                          fields={f"{SSL_FIELD}.ca": "Give the CA certificate (ca or ca_filename)."})
+                          fields={f"{tls.FIELD}.ca": "Give the CA certificate (ca or ca_filename)."})
 
     # --- the connection ---------------------------------------------------------------------
 
-    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         seconds = max(1, math.ceil(ctx.deadline.remaining()))
         # connect_timeout alone does not bound a server that accepts and never speaks:
         # the handshake read needs read_timeout too (PyMySQL and mysqlclient alike).
@@ -111,7 +137,7 @@ class MySQLMariaDB(SQLConnector):
     def _driver(self, params: Any) -> str:
         return self.protocols[params.protocol or "mysql+mysqldb"].module
 
-    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         driver = self._driver(params)
         if driver not in ("MySQLdb", "pymysql"):
             return super().connect(params, endpoint, ctx)
@@ -133,7 +159,7 @@ class MySQLMariaDB(SQLConnector):
             raise _not_supported()
         return conn
 
-    def _refine(self, exc: Exception, params: Any, endpoint: Endpoint, ctx: TestContext, cparams: dict[str, Any],
+    def _refine(self, exc: Exception, params: Any, endpoint: ReachedAddress, ctx: RunContext, cparams: dict[str, Any],
                 found: tls.TLSMaterial | None, mode: str, opener: Callable[..., Any]) -> Failure:
         """The verdict of a failed login, with the TLS questions a driver error number cannot answer."""
         failure = self.classify(exc, params, endpoint)
@@ -161,14 +187,14 @@ class MySQLMariaDB(SQLConnector):
                 return Failure(
                     Code.TLS_REQUIRED,
                     "The server admits this account only over an encrypted connection (REQUIRE SSL or stricter).",
-                    fields={f"{SSL_FIELD}.ssl_mode": "Use REQUIRED or stricter (VERIFY_IDENTITY with the server's CA is best)."},
+                    fields={tls.MODE_FIELD: "Use REQUIRED or stricter (VERIFY_IDENTITY with the server's CA is best)."},
                     stage="tls",
                 )
             if mode != "DISABLED":
                 hint = ("If the account requires a client certificate (REQUIRE X509, ISSUER or SUBJECT), "
                         "give one the server accepts." if found is None or found.cert is None else
                         "If the account requires a certificate of another subject or issuer, give that one.")
-                cert_field = found.blame("cert") if found is not None else f"{SSL_FIELD}.cert"
+                cert_field = found.blame("cert") if found is not None else f"{tls.FIELD}.cert"
                 return Failure(failure.code, failure.detail, fields={**failure.fields, cert_field: [hint]},
                                stage=failure.stage)
         if number == 2013 and found is not None and found.cert is not None and "authentication" in str(exc):
@@ -194,53 +220,26 @@ class MySQLMariaDB(SQLConnector):
         product = "MariaDB" if "mariadb" in version.lower() else "MySQL"
         return {"product": product, "version": version.split("-")[0], "user": str(user), "database": database}
 
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
         number = _errno_of(exc)
         text = one_line(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
-        hook = params.hooks_params.SSL if params.hooks_params else None
-        ca_field = f"{SSL_FIELD}.ca_filename" if hook is not None and hook.ca_filename else f"{SSL_FIELD}.ca"
         # PyMySQL keeps the OSError it wrapped (original_exception, or the exception being handled)
         original = getattr(exc, "original_exception", None) or exc.__cause__ or exc.__context__
         if isinstance(original, ssl.SSLCertVerificationError):
-            # OpenSSL's verify result (x509_vfy.h): 62 host name mismatch, 64 IP address mismatch
-            if original.verify_code in (62, 64):
-                return Failure(Code.TLS_CERTIFICATE_INVALID, text,
-                               fields={"host": "The server's certificate does not name this host."}, stage="tls")
-            return Failure(Code.TLS_CERTIFICATE_INVALID, text,
-                           fields={ca_field: "The server's certificate is not signed by this CA (or has expired)."},
-                           stage="tls")
+            return tls.certificate_failure(original, tls.blame_in(params, "ca"))
         if isinstance(original, ssl.SSLError):
-            reason = str(original.reason or "")
-            if any(alert in reason for alert in ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED",
-                                                 "ALERT_CERTIFICATE")):
-                # the server's TLS alert: it did not accept (or missed) the client certificate
-                cert_field = f"{SSL_FIELD}.cert_filename" if hook is not None and hook.cert_filename else f"{SSL_FIELD}.cert"
-                return Failure(Code.TLS_HANDSHAKE_FAILED, text,
-                               fields={cert_field: "The server did not accept this client certificate."}, stage="tls")
+            if any(alert in str(original.reason or "") for alert in _CERTIFICATE_ALERTS):
+                return Failure(Code.TLS_HANDSHAKE_FAILED, text, stage="tls",
+                               fields={tls.blame_in(params, "cert"): "The server did not accept this client certificate."})
             return Failure(Code.TLS_HANDSHAKE_FAILED, text, stage="tls")
         if number == 2003:  # CR_CONN_HOST_ERROR: the OS error number is in the message
-            os_errno = _os_errno(text)
-            if os_errno == errno.ECONNREFUSED:
+            if _os_errno(text) == errno.ECONNREFUSED:
                 return Failure(Code.PORT_CLOSED, text, fields={"port": "Nothing is listening on this port."}, stage="tcp")
             return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
-        if number == 2026:  # CR_SSL_CONNECTION_ERROR: libmariadb/libmysqlclient give the reason as text only
-            lowered = text.lower()
-            if "does not support" in lowered or "doesn't support" in lowered:
-                return _not_supported(text)
-            if "hostname" in lowered or "host name" in lowered or "does not match" in lowered:
-                return Failure(Code.TLS_CERTIFICATE_INVALID, text,
-                               fields={"host": "The server's certificate does not name this host."}, stage="tls")
-            if "certificate" in lowered or "verif" in lowered or "self-signed" in lowered or "issuer" in lowered:
-                return Failure(Code.TLS_CERTIFICATE_INVALID, text,
-                               fields={ca_field: "The server's certificate is not signed by this CA (or has expired)."},
-                               stage="tls")
-            return Failure(Code.TLS_HANDSHAKE_FAILED, text, stage="tls")
-        if number in _ERRORS:
-            code, fields = _ERRORS[number]
-            return Failure(code, text, fields=fields, stage=stage_of(code))
-        if isinstance(exc, TimeoutError):
-            return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
-        return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
+        if number == 2026:
+            return classify(ErrorFacts(text), _TLS_TEXT, blame=tls.blame_map(params))
+        facts = ErrorFacts(text, numbers=(number,) if number is not None else (), chain=(exc,))
+        return classify(facts, _RULES)
 
     functionalities = (
         functionality(
@@ -286,7 +285,6 @@ def _os_errno(text: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-SSL_FIELD = "hooks_params.SSL"
 _TLS_MODES = ("REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
 CLIENT_SSL = 0x0800
 """Capability flag of the server greeting (Protocol::HandshakeV10): the server can switch to TLS.
@@ -306,12 +304,12 @@ def _not_supported(detail: str = "") -> Failure:
     return Failure(
         Code.TLS_NOT_SUPPORTED,
         detail or "The server's greeting offers no TLS (it has no ssl_cert/ssl_key configured).",
-        fields={f"{SSL_FIELD}.ssl_mode": "The server offers no TLS: enable TLS on the server, or lower ssl_mode."},
+        fields={tls.MODE_FIELD: "The server offers no TLS: enable TLS on the server, or lower ssl_mode."},
         stage="tls",
     )
 
 
-def _server_offers_tls(endpoint: Endpoint, deadline: Deadline) -> bool | None:
+def _server_offers_tls(endpoint: ReachedAddress, deadline: Deadline) -> bool | None:
     """Read the server's greeting (it speaks first) and say whether it offers TLS; None if unreadable.
 
     Sends nothing: no credential, no TLS request. Protocol::HandshakeV10: protocol version (1 byte),
@@ -365,7 +363,7 @@ def _is_libmariadb() -> bool:
     return str(MySQLdb._mysql.get_client_info()).startswith("3.")
 
 
-def _mysqldb_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: Endpoint) -> Any:
+def _mysqldb_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: ReachedAddress) -> Any:
     """mysqlclient with the TLS settings mapped; sets ``conn.wizard_tls``.
 
     With MariaDB Connector/C (what Debian's libmariadb-dev builds against), mysqlclient emulates
@@ -406,7 +404,7 @@ def _mysqldb_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode
     return _with_tls_state(MySQLdb.connect(**cparams), verified, checked_name if verified else None)
 
 
-def _pymysql_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: Endpoint) -> Any:
+def _pymysql_opener(cparams: dict[str, Any], found: tls.TLSMaterial | None, mode: str, endpoint: ReachedAddress) -> Any:
     """PyMySQL with an SSLContext of ours; sets ``conn.wizard_tls``.
 
     PyMySQL connects to ``host`` (the checked address or the tunnel's end) and wraps the socket with

@@ -23,10 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.sql import Driver, SQLConnector
+from backend.core import ReachedAddress, RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
+from backend.formfacts import FieldFacts, URIFacts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -47,7 +50,6 @@ class CreateOracleConnector(ConnectorModel):
 
 
 DEFAULT_PROTOCOL = "oracle+oracledb"
-SSL_FIELD = "hooks_params.SSL"
 # ssl_mode → (TLS on, chain verified, host name verified). TCPS is Oracle Net over TLS
 # (https://python-oracledb.readthedocs.io/en/latest/user_guide/connection_handling.html#connecting-using-tcps).
 _MODES: dict[str, tuple[bool, bool, bool]] = {
@@ -66,46 +68,53 @@ _MODES: dict[str, tuple[bool, bool, bool]] = {
 # they are. Codes are read from the driver's error objects and the chained messages, never from
 # the English text around them.
 _AUTH = {"password": "The server refused this user name and password.", "username": "Check the user name too."}
-_ORA: dict[int, tuple[Code, dict[str, str]]] = {
-    1017: (Code.AUTHENTICATION_FAILED, _AUTH),  # invalid username/password; logon denied
-    1005: (Code.AUTHENTICATION_FAILED, {"password": "The server needs a password."}),  # null password given
-    28000: (Code.PERMISSION_DENIED, {"username": "This account is locked."}),  # the account is locked
-    28001: (Code.AUTHENTICATION_FAILED, {"password": "This password has expired: change it, then test again."}),
-    28040: (Code.AUTHENTICATION_FAILED,  # no matching authentication protocol
-            {"username": "The server allows only login protocols this driver does not speak (SQLNET.ALLOWED_LOGON_VERSION_SERVER)."}),
-    1045: (Code.PERMISSION_DENIED, {"username": "This user lacks the CREATE SESSION privilege."}),
-    1031: (Code.PERMISSION_DENIED, {"username": "This user lacks a privilege the test needs."}),  # insufficient privileges
-    12514: (Code.DATABASE_NOT_FOUND,  # listener does not currently know of service requested
-            {"database": "The listener knows no service of this name: 'database' is the service name (e.g. FREEPDB1)."}),
-    12505: (Code.DATABASE_NOT_FOUND, {"database": "The listener knows no database of this SID."}),
-    12541: (Code.PORT_CLOSED, {"port": "No Oracle listener on this port."}),  # TNS:no listener
-    12170: (Code.CONNECTION_TIMEOUT, {}),  # TNS:connect timeout occurred
-    12535: (Code.CONNECTION_TIMEOUT, {}),  # TNS:operation timed out
-    12516: (Code.UNEXPECTED_ERROR, {}),  # listener could not find available handler
-    12519: (Code.UNEXPECTED_ERROR, {}),  # no appropriate service handler found
-    12520: (Code.UNEXPECTED_ERROR, {}),
-    12526: (Code.UNEXPECTED_ERROR, {}),  # all instances in restricted mode
-    12528: (Code.UNEXPECTED_ERROR, {}),  # all instances are blocking new connections
-    1033: (Code.UNEXPECTED_ERROR, {}),  # initialization or shutdown in progress
-    1034: (Code.UNEXPECTED_ERROR, {}),  # ORACLE not available
-    1109: (Code.UNEXPECTED_ERROR, {"database": "This pluggable database is not open."}),  # database not open
-}
-_DPY: dict[int, tuple[Code, dict[str, str]]] = {
-    6001: _ORA[12514],  # Service "…" is not registered with the listener (similar to ORA-12514)
-    6003: _ORA[12505],  # SID "…" is not registered with the listener (similar to ORA-12505)
-    6002: (Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not carry the expected name."}),
-    6006: (Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not name this host."}),
-    6009: (Code.TLS_NOT_SUPPORTED, {f"{SSL_FIELD}.ssl_mode": "The server refused TLS on this port."}),
-    3010: (Code.UNEXPECTED_ERROR,  # server version not supported by thin mode (Oracle < 12.1)
-           {"protocol": "python-oracledb's thin mode needs Oracle Database 12.1 or later."}),
-    3015: (Code.AUTHENTICATION_FAILED,  # password verifier type not supported (10G verifier)
-           {"password": "This account only has an old (10G) password verifier: reset its password on the server."}),
-    4024: (Code.CONNECTION_TIMEOUT, {}),  # call timeout exceeded
-    4035: (Code.UNEXPECTED_ERROR, {"port": "This port does not answer like an Oracle listener."}),  # invalid server response
-    4011: (Code.UNEXPECTED_ERROR,  # the database or network closed the connection
-           {"port": "The server closed the connection: not an Oracle listener, or one that expects TLS (TCPS)."}),
-}
-_NOT_ORACLE = {("DPY", 4011), ("DPY", 4035)}
+_SERVICE = {"database": "The listener knows no service of this name: 'database' is the service name (e.g. FREEPDB1)."}
+_SID = {"database": "The listener knows no database of this SID."}
+_NOT_ORACLE = "No Oracle listener answered on this port"
+_RULES: tuple[ErrorRule, ...] = (
+    # the transport under the driver: the first cause in the chain that is one of these decides
+    ErrorRule(Code.PORT_CLOSED, {"port": "Nothing is listening on this port."}, exception=ConnectionRefusedError, stage="tcp"),
+    ErrorRule(Code.HOST_NOT_FOUND, {"host": "Host name not found."}, exception=socket.gaierror, stage="dns"),
+    ErrorRule(Code.CONNECTION_TIMEOUT, exception=TimeoutError, stage="tls"),
+    # database errors
+    ErrorRule(Code.AUTHENTICATION_FAILED, _AUTH, number="ORA-01017"),  # invalid username/password; logon denied
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"password": "The server needs a password."}, number="ORA-01005"),  # null password
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This account is locked."}, number="ORA-28000"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"password": "This password has expired: change it, then test again."}, number="ORA-28001"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, number="ORA-28040",  # no matching authentication protocol
+              fields={"username": "The server allows only login protocols this driver does not speak "
+                                  "(SQLNET.ALLOWED_LOGON_VERSION_SERVER)."}),
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user lacks the CREATE SESSION privilege."}, number="ORA-01045"),
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user lacks a privilege the test needs."}, number="ORA-01031"),
+    ErrorRule(Code.DATABASE_NOT_FOUND, _SERVICE, number="ORA-12514"),  # listener does not currently know of service requested
+    ErrorRule(Code.DATABASE_NOT_FOUND, _SID, number="ORA-12505"),
+    ErrorRule(Code.PORT_CLOSED, {"port": "No Oracle listener on this port."}, number="ORA-12541", stage="tcp"),  # TNS:no listener
+    ErrorRule(Code.CONNECTION_TIMEOUT, number="ORA-12170"),  # TNS:connect timeout occurred
+    ErrorRule(Code.CONNECTION_TIMEOUT, number="ORA-12535"),  # TNS:operation timed out
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-12516"),  # listener could not find available handler
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-12519"),  # no appropriate service handler found
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-12520"),
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-12526"),  # all instances in restricted mode
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-12528"),  # all instances are blocking new connections
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-01033"),  # initialization or shutdown in progress
+    ErrorRule(Code.UNEXPECTED_ERROR, number="ORA-01034"),  # ORACLE not available
+    ErrorRule(Code.UNEXPECTED_ERROR, {"database": "This pluggable database is not open."}, number="ORA-01109"),
+    # driver errors
+    ErrorRule(Code.DATABASE_NOT_FOUND, _SERVICE, number="DPY-6001"),  # Service "…" is not registered with the listener
+    ErrorRule(Code.DATABASE_NOT_FOUND, _SID, number="DPY-6003"),  # SID "…" is not registered with the listener
+    ErrorRule(Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not carry the expected name."}, number="DPY-6002"),
+    ErrorRule(Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not name this host."}, number="DPY-6006"),
+    ErrorRule(Code.TLS_NOT_SUPPORTED, {tls.MODE_FIELD: "The server refused TLS on this port."}, number="DPY-6009"),
+    ErrorRule(Code.UNEXPECTED_ERROR, number="DPY-3010",  # server version not supported by thin mode (Oracle < 12.1)
+              fields={"protocol": "python-oracledb's thin mode needs Oracle Database 12.1 or later."}),
+    ErrorRule(Code.AUTHENTICATION_FAILED, number="DPY-3015",  # password verifier type not supported (10G verifier)
+              fields={"password": "This account only has an old (10G) password verifier: reset its password on the server."}),
+    ErrorRule(Code.CONNECTION_TIMEOUT, number="DPY-4024"),  # call timeout exceeded
+    ErrorRule(Code.UNEXPECTED_ERROR, {"port": "This port does not answer like an Oracle listener."}, number="DPY-4035",
+              title=_NOT_ORACLE),  # invalid server response
+    ErrorRule(Code.UNEXPECTED_ERROR, number="DPY-4011", title=_NOT_ORACLE,  # the database or network closed the connection
+              fields={"port": "The server closed the connection: not an Oracle listener, or one that expects TLS (TCPS)."}),
+)
 _CODE_RE = re.compile(r"\b(ORA|DPY)-(\d{4,5})\b")
 
 
@@ -195,12 +204,26 @@ class Oracle(SQLConnector):
     position = 3
     model = CreateOracleConnector
     default_port = 1521
+    # Form facts (GET …/forms/, backend.uri): Easy Connect host:port/service_name, in a URI or a
+    # jdbc:oracle:thin:@host:port/service (or the old :SID form); ?service_name= as SQLAlchemy writes it.
+    form_fields = {
+        "database": FieldFacts("Service name", "The service name the listener knows (e.g. FREEPDB1, ORCLPDB1), "
+                                               "as in host:port/service_name.", "ORCLPDB1"),
+        "schema_name": FieldFacts(help="Optional: a schema (an Oracle user) whose tables to use; the test "
+                                       "checks that it exists."),
+    }
+    uri = URIFacts(schemes=("oracle", "jdbc:oracle:thin"), example="oracle://etl@oracle.example.com:1521/ORCLPDB1",
+                   query={"service_name": "database", "sid": "database"})
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "python-oracledb's thin mode has no Kerberos login (only its thick mode, with Oracle Client "
                     "libraries, which the wizard does not use); use a user name and password.",
     }
     ssl_modes = tuple(_MODES)
+    ssl_refusals = {
+        "allow": "Oracle Net has no 'try without TLS first' mode: a port speaks TCPS or TCP.",
+        "prefer": "Oracle Net has no 'TLS if offered' mode: a port speaks TCPS or TCP.",
+    }
     protocols = {
         DEFAULT_PROTOCOL: Driver("oracledb", "oracledb"),
         # cx_Oracle is python-oracledb's predecessor (thick mode only, needs Oracle Client libraries).
@@ -209,19 +232,19 @@ class Oracle(SQLConnector):
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+    def check_parameters(self, params: Any, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
-        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_modes)
+        found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is not None and self._protocol(params) != DEFAULT_PROTOCOL:
             raise Failure(Code.INVALID_PARAMETERS, "cx_Oracle takes TLS settings from a wallet and sqlnet.ora only.",
-                          fields={SSL_FIELD: f"Use the protocol {DEFAULT_PROTOCOL} for SSL/TLS."})
+                          fields={tls.FIELD: f"Use the protocol {DEFAULT_PROTOCOL} for SSL/TLS."})
 
     @staticmethod
     def _protocol(params: Any) -> str:
         return str(params.protocol or DEFAULT_PROTOCOL)
 
     @staticmethod
-    def _mode(ctx: TestContext) -> str:
+    def _mode(ctx: RunContext) -> str:
         found = tls.material(ctx)
         if found is None:
             return "disable"
@@ -229,7 +252,7 @@ class Oracle(SQLConnector):
 
     # --- the connection -----------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: Endpoint) -> URL:
+    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
         # SQLAlchemy takes a URL's database for a SID; the spec's database is the service name.
         from sqlalchemy.engine import URL
 
@@ -242,7 +265,7 @@ class Oracle(SQLConnector):
             query={"service_name": params.database},
         )
 
-    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         if self._protocol(params) != DEFAULT_PROTOCOL:
             return {}  # cx_Oracle has no connect timeout: the deadline is kept by run_blocking alone
         url = self.url(params, endpoint)
@@ -264,7 +287,7 @@ class Oracle(SQLConnector):
             args["ssl_server_dn_match"] = False  # the name is checked by the context, on the user's host name
         return args
 
-    async def open_connection(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    async def open_connection(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         mode = self._mode(ctx)
         if self._protocol(params) != DEFAULT_PROTOCOL:
             conn = await super().open_connection(params, endpoint, ctx)
@@ -290,7 +313,7 @@ class Oracle(SQLConnector):
 
     # --- the test query -----------------------------------------------------------------------
 
-    async def run_query(self, conn: Any, params: Any, ctx: TestContext) -> dict[str, Any]:
+    async def run_query(self, conn: Any, params: Any, ctx: RunContext) -> dict[str, Any]:
         session: _Session = conn
         if not session.asynchronous:
             return await super().run_query(session.conn, params, ctx)
@@ -328,33 +351,17 @@ class Oracle(SQLConnector):
 
     # --- errors -------------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
-        chain = _chain(exc)
-        text = _summary(exc)
+    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+        chain = exception_chain(exc)
         for err in chain:
             if isinstance(err, ssl.SSLCertVerificationError):
-                name_problem = err.verify_code == 62  # X509_V_ERR_HOSTNAME_MISMATCH
-                fields = ({"host": "The server's certificate does not name this host."} if name_problem else
-                          {tls.blame_in(params, "ca"): "The server's certificate is not signed by this CA (or by a public CA)."})
-                return Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(err)), fields=fields, stage="tls")
+                return tls.certificate_failure(err, tls.blame_in(params, "ca"), ca_why="The server's certificate is not signed by this CA (or by a public CA).")
             if isinstance(err, ssl.SSLError):
                 return Failure(Code.TLS_HANDSHAKE_FAILED, one_line(str(err)), fields={
-                    f"{SSL_FIELD}.ssl_mode": "The TLS handshake failed: is this a TCPS port? Plain ports take 'disable'."},
+                    tls.MODE_FIELD: "The TLS handshake failed: is this a TCPS port? Plain ports take 'disable'."},
                     stage="tls")
-            if isinstance(err, ConnectionRefusedError):
-                return Failure(Code.PORT_CLOSED, text, fields={"port": "Nothing is listening on this port."}, stage="tcp")
-            if isinstance(err, socket.gaierror):
-                return Failure(Code.HOST_NOT_FOUND, text, fields={"host": "Host name not found."}, stage="dns")
-            if isinstance(err, TimeoutError):
-                return Failure(Code.CONNECTION_TIMEOUT, text, stage="tls")
-        for kind, number in _codes(chain):
-            table = _ORA if kind == "ORA" else _DPY
-            if number in table:
-                code, fields = table[number]
-                title = "No Oracle listener answered on this port" if (kind, number) in _NOT_ORACLE else None
-                return Failure(code, text, fields=fields, title=title,
-                               stage=stage_of(code) if code != Code.PORT_CLOSED else "tcp")
-        return Failure(Code.UNEXPECTED_ERROR, text or type(exc).__name__, stage="authentication")
+        facts = ErrorFacts(_summary(exc), numbers=tuple(_codes(chain)), chain=tuple(chain))
+        return classify(facts, _RULES)
 
     # --- functionalities ----------------------------------------------------------------------
     # Oracle Database SQL Language Reference 23ai (https://docs.oracle.com/en/database/oracle/oracle-database/23/sqlrf/):
@@ -424,7 +431,7 @@ async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version
         row = await fetch(_BANNER, {})
         banner = str(row[0]) if row else None
     except Exception as exc:  # V$VERSION not granted (ORA-00942): the login's version will do
-        if not any(number == 942 for _, number in _codes(_chain(exc))):
+        if "ORA-00942" not in _codes(exception_chain(exc)):
             raise
     if params.schema_name:
         row = await fetch(_SCHEMA, {"name": params.schema_name})
@@ -444,17 +451,8 @@ async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version
     }
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    found: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in found:
-        found.append(current)
-        current = current.__cause__ or current.__context__
-    return found
-
-
-def _codes(chain: list[BaseException]) -> list[tuple[str, int]]:
-    """Every ORA-/DPY- number the driver attached, outermost first (the most specific last wins ties)."""
+def _codes(chain: list[BaseException]) -> list[str]:
+    """Every ORA-/DPY- number the driver attached (``ORA-01017``), outermost first; the wrappers last."""
     found: list[tuple[str, int]] = []
     for err in chain:
         info = err.args[0] if err.args else None
@@ -469,7 +467,8 @@ def _codes(chain: list[BaseException]) -> list[tuple[str, int]]:
             found.append(("ORA", code))
     # DPY-6005 (cannot connect) and DPY-6000 (listener refused) only wrap the real reason.
     wrappers = {("DPY", 6005), ("DPY", 6000)}
-    return [c for c in found if c not in wrappers] + [c for c in found if c in wrappers]
+    ordered = [c for c in found if c not in wrappers] + [c for c in found if c in wrappers]
+    return [f"{kind}-{number:05d}" if kind == "ORA" else f"{kind}-{number:04d}" for kind, number in ordered]
 
 
 def _summary(exc: BaseException) -> str:

@@ -8,10 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, TestContext, functionality
-from backend.connectors.sql import Driver, Endpoint, SQLConnector, one_line, stage_of
+from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.sql import Driver, SQLConnector
+from backend.core import ReachedAddress, RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, classify
 from backend.diagnosis import Failure
 from backend.fields import SECRET
+from backend.formfacts import URIFacts
 from backend.hooks import kerberos, tls
 from backend.messages import Code
 
@@ -31,70 +34,67 @@ class CreatePostgreSQLConnector(ConnectorModel):
     include_views: bool | None = Field(default=False, title="Include Views")
 
 
-# libpq reports a failed login as text only: psycopg2 gives connection errors no SQLSTATE
-# (``pgcode`` is None because there is no PGresult), so this is the last resort the rules allow.
-# The server's ErrorResponse carries the SQLSTATE in the list below, and its primary message is
-# fixed by the server source (src/backend/libpq/auth.c, src/backend/utils/init/postinit.c);
-# libpq's own client-side messages come from src/interfaces/libpq/fe-connect.c,
-# fe-secure-openssl.c and fe-gssapi-common.c; OpenSSL's from its X509_verify_cert_error_string and
-# alert names. The suite's servers run with lc_messages=C, which is also the default of a server
-# initialised in C. Order matters: the first fragment found wins.
-SSL_FIELD = "hooks_params.SSL"
-_LOGIN_ERRORS: tuple[tuple[str, Code, str | None, dict[str, str]], ...] = (
-    # (message fragment, code, SQLSTATE, fields to blame)
-    ("password authentication failed", Code.AUTHENTICATION_FAILED, "28P01",
-     {"password": "The server refused this user name and password.", "username": "Check the user name too."}),
-    ("no password supplied", Code.AUTHENTICATION_FAILED, "08004", {"password": "The server asks for a password."}),
-    # auth.c: a "cert" line, or clientcert=verify-*, and no (trusted) client certificate
-    ("connection requires a valid client certificate", Code.AUTHENTICATION_FAILED, "28000",
-     {f"{SSL_FIELD}.cert": "The server requires a client certificate signed by a CA it trusts: give cert and key."}),
-    ("certificate authentication failed for user", Code.AUTHENTICATION_FAILED, "28000",
-     {f"{SSL_FIELD}.cert": "The certificate's common name (CN) does not match the user name (or the server's user map).",
-      "username": "The user name must match the client certificate's CN."}),
-    ("gssapi authentication failed for user", Code.KERBEROS_FAILED, "28000",
-     {"username": "The server did not accept the principal for this user: the user name must match the principal "
-                  "(without realm) or the server's user map.",
-      "hooks_params.Kerberos.principal": "The server did not map this principal to the user name."}),
-    ("role \"", Code.AUTHENTICATION_FAILED, "28000", {"username": "No such user on this server."}),
-    ("is not permitted to log in", Code.PERMISSION_DENIED, "28000", {"username": "This user may not log in."}),
-    ("permission denied for database", Code.PERMISSION_DENIED, "42501",
-     {"database": "This user has no CONNECT privilege on this database."}),
-    ("no pg_hba.conf entry", Code.PERMISSION_DENIED, "28000",
-     {"username": "The server's pg_hba.conf does not let this user in from the wizard's address."}),
-    ("pg_hba.conf rejects connection", Code.PERMISSION_DENIED, "28000",
-     {"username": "The server's pg_hba.conf rejects this user from the wizard's address."}),
-    ("server does not support ssl", Code.TLS_NOT_SUPPORTED, None,
-     {f"{SSL_FIELD}.ssl_mode": "The server offers no TLS: lower ssl_mode, or enable TLS on the server."}),
-    ("does not match host name", Code.TLS_CERTIFICATE_INVALID, None,
-     {"host": "The server's certificate does not name this host: use a name the certificate has."}),
-    ("certificate verify failed", Code.TLS_CERTIFICATE_INVALID, None,
-     {f"{SSL_FIELD}.ca": "The server's certificate is not signed by this CA (or has expired)."}),
-    # the server refused the client's certificate during the handshake (OpenSSL alert names)
-    ("alert unknown ca", Code.TLS_HANDSHAKE_FAILED, None,
-     {f"{SSL_FIELD}.cert": "The server does not trust the CA that signed this client certificate."}),
-    ("alert bad certificate", Code.TLS_HANDSHAKE_FAILED, None,
-     {f"{SSL_FIELD}.cert": "The server did not accept this client certificate."}),
-    ("alert certificate", Code.TLS_HANDSHAKE_FAILED, None,
-     {f"{SSL_FIELD}.cert": "The server did not accept this client certificate."}),
-    ("does not exist", Code.DATABASE_NOT_FOUND, "3D000", {"database": "No database of this name on the server."}),
-    ("gssapi", Code.KERBEROS_FAILED, None, {"hooks_params.Kerberos.principal": "Kerberos login failed."}),
-    ("certificate", Code.TLS_HANDSHAKE_FAILED, None, {}),
-    ("ssl", Code.TLS_HANDSHAKE_FAILED, None, {}),
-    ("connection refused", Code.PORT_CLOSED, None, {"port": "Nothing is listening on this port."}),
-    ("timeout expired", Code.CONNECTION_TIMEOUT, None, {}),
-    ("could not translate host name", Code.HOST_NOT_FOUND, None, {"host": "Host name not found."}),
-    ("received invalid response", Code.UNEXPECTED_ERROR, None, {"port": "This port does not answer like PostgreSQL."}),
-    ("server closed the connection unexpectedly", Code.UNEXPECTED_ERROR, None, {}),
-    ("too many connections", Code.UNEXPECTED_ERROR, "53300", {}),
-    ("the database system is", Code.UNEXPECTED_ERROR, "57P03", {}),
-)
+_AUTH = {"password": "The server refused this user name and password.", "username": "Check the user name too."}
+_BAD_CLIENT_CERT = {f"{tls.FIELD}.cert": "The server did not accept this client certificate."}
 
-# SQLSTATEs of errors raised by the test query, which do carry ``pgcode``.
-_QUERY_ERRORS: dict[str, tuple[Code, dict[str, str]]] = {
-    "3F000": (Code.SCHEMA_NOT_FOUND, {"schema_name": "No schema of this name in the database."}),
-    "42501": (Code.PERMISSION_DENIED, {"schema_name": "This user may not use this schema."}),
-    "57014": (Code.CONNECTION_TIMEOUT, {}),
-}
+# Errors of the test query carry their SQLSTATE (``pgcode``); a failed login does not: psycopg2
+# gives connection errors no SQLSTATE (there is no PGresult), so for those the message is the
+# last resort the rules allow. The server's primary messages are fixed by its source
+# (src/backend/libpq/auth.c, src/backend/utils/init/postinit.c); libpq's own client-side messages
+# come from src/interfaces/libpq/fe-connect.c, fe-secure-openssl.c and fe-gssapi-common.c;
+# OpenSSL's from X509_verify_cert_error_string and its alert names. The suite's servers run with
+# lc_messages=C, the default of a server initialised in C. A SQLSTATE is given where it names one
+# meaning (28000 covers several refusals, told apart by their text). Order matters: first match wins.
+_RULES: tuple[ErrorRule, ...] = (
+    # the test query
+    ErrorRule(Code.SCHEMA_NOT_FOUND, {"schema_name": "No schema of this name in the database."}, sqlstate="3F000", stage="query"),
+    ErrorRule(Code.PERMISSION_DENIED, {"schema_name": "This user may not use this schema."}, sqlstate="42501", stage="query"),
+    ErrorRule(Code.CONNECTION_TIMEOUT, sqlstate="57014", stage="query"),  # query_canceled: statement_timeout
+    # the login
+    ErrorRule(Code.AUTHENTICATION_FAILED, _AUTH, sqlstate="28P01", pattern="password authentication failed"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"password": "The server asks for a password."}, pattern="no password supplied"),
+    # auth.c: a "cert" line, or clientcert=verify-*, and no (trusted) client certificate
+    ErrorRule(Code.AUTHENTICATION_FAILED, pattern="connection requires a valid client certificate",
+              fields={f"{tls.FIELD}.cert": "The server requires a client certificate signed by a CA it trusts: give cert and key."}),
+    ErrorRule(Code.AUTHENTICATION_FAILED, pattern="certificate authentication failed for user",
+              fields={f"{tls.FIELD}.cert": "The certificate's common name (CN) does not match the user name (or the server's user map).",
+                      "username": "The user name must match the client certificate's CN."}),
+    ErrorRule(Code.KERBEROS_FAILED, pattern="gssapi authentication failed for user",
+              fields={"username": "The server did not accept the principal for this user: the user name must match the principal "
+                                  "(without realm) or the server's user map.",
+                      "hooks_params.Kerberos.principal": "The server did not map this principal to the user name."}),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {"username": "No such user on this server."}, pattern='role "'),
+    ErrorRule(Code.PERMISSION_DENIED, {"username": "This user may not log in."}, pattern="is not permitted to log in"),
+    ErrorRule(Code.PERMISSION_DENIED, {"database": "This user has no CONNECT privilege on this database."},
+              pattern="permission denied for database"),
+    ErrorRule(Code.PERMISSION_DENIED, pattern=r"no pg_hba\.conf entry",
+              fields={"username": "The server's pg_hba.conf does not let this user in from the wizard's address."}),
+    ErrorRule(Code.PERMISSION_DENIED, pattern=r"pg_hba\.conf rejects connection",
+              fields={"username": "The server's pg_hba.conf rejects this user from the wizard's address."}),
+    ErrorRule(Code.TLS_NOT_SUPPORTED, pattern="server does not support ssl",
+              fields={tls.MODE_FIELD: "The server offers no TLS: lower ssl_mode, or enable TLS on the server."}),
+    ErrorRule(Code.TLS_CERTIFICATE_INVALID, {"host": "The server's certificate does not name this host: use a name the certificate has."},
+              pattern="does not match host name"),
+    ErrorRule(Code.TLS_CERTIFICATE_INVALID, {f"{tls.FIELD}.ca": "The server's certificate is not signed by this CA (or has expired)."},
+              pattern="certificate verify failed"),
+    # the server refused the client's certificate during the handshake (OpenSSL alert names)
+    ErrorRule(Code.TLS_HANDSHAKE_FAILED, {f"{tls.FIELD}.cert": "The server does not trust the CA that signed this client certificate."},
+              pattern="alert unknown ca"),
+    ErrorRule(Code.TLS_HANDSHAKE_FAILED, _BAD_CLIENT_CERT, pattern="alert bad certificate"),
+    ErrorRule(Code.TLS_HANDSHAKE_FAILED, _BAD_CLIENT_CERT, pattern="alert certificate"),
+    ErrorRule(Code.DATABASE_NOT_FOUND, {"database": "No database of this name on the server."}, sqlstate="3D000",
+              pattern="does not exist"),
+    ErrorRule(Code.KERBEROS_FAILED, {"hooks_params.Kerberos.principal": "Kerberos login failed."}, pattern="gssapi"),
+    ErrorRule(Code.TLS_HANDSHAKE_FAILED, pattern="certificate"),
+    ErrorRule(Code.TLS_HANDSHAKE_FAILED, pattern="ssl"),
+    ErrorRule(Code.PORT_CLOSED, {"port": "Nothing is listening on this port."}, pattern="connection refused"),
+    ErrorRule(Code.CONNECTION_TIMEOUT, pattern="timeout expired"),
+    ErrorRule(Code.HOST_NOT_FOUND, {"host": "Host name not found."}, pattern="could not translate host name"),
+    ErrorRule(Code.UNEXPECTED_ERROR, {"port": "This port does not answer like PostgreSQL."}, pattern="received invalid response"),
+    ErrorRule(Code.UNEXPECTED_ERROR, pattern="server closed the connection unexpectedly"),
+    ErrorRule(Code.UNEXPECTED_ERROR, sqlstate="53300", pattern="too many connections"),
+    ErrorRule(Code.UNEXPECTED_ERROR, sqlstate="57P03", pattern="the database system is"),
+)
 
 
 class PostgreSQL(SQLConnector):
@@ -104,6 +104,9 @@ class PostgreSQL(SQLConnector):
     position = 4
     model = CreatePostgreSQLConnector
     default_port = 5432
+    # Form facts (GET …/forms/, backend.uri): libpq URIs, https://www.postgresql.org/docs/current/libpq-connect.html
+    uri = URIFacts(schemes=("postgresql", "postgres", "pgsql", "jdbc:postgresql"),
+                   example="postgresql://etl@db.example.com:5432/sales")
     hooks = frozenset({"SSHTunnel", "SSL", "Kerberos"})
     # https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-SSLMODE
     ssl_modes = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -115,10 +118,10 @@ class PostgreSQL(SQLConnector):
 
     # --- parameters: the SSL and Kerberos hooks ------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+    def check_parameters(self, params: Any, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         hooks = params.hooks_params
-        found = tls.prepare(hooks.SSL if hooks else None, ctx, self.ssl_modes)
+        found = tls.prepare(hooks.SSL if hooks else None, ctx, self.ssl_words())
         login = kerberos.prepare(hooks.Kerberos if hooks else None, ctx)
         module = self.protocols[params.protocol or "postgresql+psycopg2"].module
         if found is not None and module not in _LIBPQ_DRIVERS:
@@ -130,20 +133,20 @@ class PostgreSQL(SQLConnector):
         mode = _sslmode(found)
         if mode == "verify-ca" and (found is None or found.ca is None):
             raise Failure(Code.INVALID_PARAMETERS, "verify-ca checks the server's certificate against a CA you give.",
-                          fields={f"{SSL_FIELD}.ca": "Give the CA certificate (ca or ca_filename) for verify-ca."})
+                          fields={f"{tls.FIELD}.ca": "Give the CA certificate (ca or ca_filename) for verify-ca."})
         if mode == "verify-full" and (found is None or found.ca is None) and tls.system_ca_file() is None:
             raise Failure(Code.INVALID_PARAMETERS, "This machine has no CA bundle to verify the server with.",
-                          fields={f"{SSL_FIELD}.ca": "Give the CA certificate (ca or ca_filename)."})
+                          fields={f"{tls.FIELD}.ca": "Give the CA certificate (ca or ca_filename)."})
 
     # --- the connection ---------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: Endpoint) -> URL:
+    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
         # libpq connects to ``hostaddr`` (the address the policy checked, or the SSH tunnel's
         # local end) and verifies the TLS certificate, and names the Kerberos service, with
         # ``host``: the name the user typed (libpq-connect.html#LIBPQ-PARAMKEYWORDS, hostaddr).
         return super().url(params, endpoint).set(host=endpoint.host)
 
-    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         remaining = ctx.deadline.remaining()
         found = tls.material(ctx)
         login = kerberos.login_of(ctx)
@@ -177,7 +180,7 @@ class PostgreSQL(SQLConnector):
             args["krbsrvname"] = "postgres"  # the server's krb_srvname default
         return args
 
-    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         login = kerberos.login_of(ctx)
         if login is None:
@@ -219,8 +222,8 @@ class PostgreSQL(SQLConnector):
                 schema = params.schema_name
         return {"product": "PostgreSQL", "version": version, "user": user, "database": database, "schema": schema}
 
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
-        return _classify(exc, _ssl_fields(params))
+    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+        return _classify(exc, tls.blame_map(params))
 
     functionalities = (
         functionality(
@@ -272,36 +275,8 @@ def _sslmode(found: tls.TLSMaterial | None) -> str:
     return tls.chosen_mode(found, with_ca="verify-full", default="prefer")
 
 
-def _ssl_fields(params: Any) -> dict[str, str]:
-    """The request fields that gave the CA and the client certificate (inline or file), to blame them."""
-    hook = params.hooks_params.SSL if params.hooks_params else None
-    fields = {}
-    for item in ("ca", "cert"):
-        named = hook is not None and bool(getattr(hook, f"{item}_filename", None))
-        fields[item] = f"{SSL_FIELD}.{item}_filename" if named else f"{SSL_FIELD}.{item}"
-    return fields
-
-
 def _classify(exc: BaseException, blame: dict[str, str] | None = None) -> Failure:
-    pgcode = getattr(exc, "pgcode", None)
-    text = str(exc).strip()
-    if pgcode in _QUERY_ERRORS:
-        code, fields = _QUERY_ERRORS[pgcode]
-        return Failure(code, text, fields=fields, stage="query")
-    lowered = text.lower()
-    for fragment, code, _sqlstate, fields in _LOGIN_ERRORS:
-        if fragment in lowered:
-            if blame:
-                fields = {_rename(k, blame): v for k, v in fields.items()}
-            return Failure(code, one_line(text), fields=fields, stage=stage_of(code))
-    return Failure(Code.UNEXPECTED_ERROR, one_line(text) or type(exc).__name__, stage="authentication")
-
-
-def _rename(field_name: str, blame: dict[str, str]) -> str:
-    for item, actual in blame.items():
-        if field_name == f"{SSL_FIELD}.{item}":
-            return actual
-    return field_name
+    return classify(ErrorFacts.of(exc, sqlstate=getattr(exc, "pgcode", None)), _RULES, blame=blame)
 
 
 def _open(cargs: tuple[Any, ...], cparams: dict[str, Any], gss: bool = False) -> tuple[Any, dict[str, Any]]:
@@ -345,7 +320,7 @@ def _probe_with_tls(cargs: tuple[Any, ...], cparams: dict[str, Any]) -> Failure 
     return Failure(
         Code.TLS_REQUIRED,
         "The server admits this user only over an encrypted connection (a hostssl line in pg_hba.conf).",
-        fields={f"{SSL_FIELD}.ssl_mode": "Use 'require' or stricter (verify-full with the server's CA is best)."},
+        fields={tls.MODE_FIELD: "Use 'require' or stricter (verify-full with the server's CA is best)."},
         stage="tls",
     )
 

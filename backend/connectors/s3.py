@@ -18,9 +18,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from backend.connectors._objectstore import (
-    Endpoint,
     NotChecked,
     Pins,
+    StorageEndpoint,
     check_destination_only,
     describe_link,
     first_stage,
@@ -33,9 +33,12 @@ from backend.connectors._objectstore import (
     safe_first_line,
     transport_failure,
 )
-from backend.connectors.base import Connector, ConnectorModel, TestContext, classified, functionality
+from backend.connectors.base import Connector, ConnectorModel, classified, functionality
+from backend.core import RunContext
+from backend.core.rules import ErrorFacts, ErrorRule, match, stage_of
 from backend.diagnosis import Failure, run_blocking
 from backend.fields import SECRET
+from backend.formfacts import FieldFacts, URIFacts
 from backend.messages import Code
 from backend.schemas import ApplicationMessage
 
@@ -57,31 +60,35 @@ class CreateS3FSConnector(ConnectorModel):
 # (code → verdict, stage, fields to blame).
 _KEY_ID = "aws_access_key_id"
 _SECRET = "aws_secret_access_key"
-_ERRORS: dict[str, tuple[Code, str, dict[str, str]]] = {
-    "InvalidAccessKeyId": (Code.AUTHENTICATION_FAILED, "authentication",
-                           {_KEY_ID: "S3 does not know this access key id."}),
-    "SignatureDoesNotMatch": (Code.AUTHENTICATION_FAILED, "authentication",
-                              {_SECRET: "This secret access key does not belong to the access key id."}),
-    "InvalidToken": (Code.AUTHENTICATION_FAILED, "authentication", {_KEY_ID: "S3 refused this key."}),
-    "ExpiredToken": (Code.AUTHENTICATION_FAILED, "authentication", {_KEY_ID: "These credentials have expired."}),
-    "InvalidSecurity": (Code.AUTHENTICATION_FAILED, "authentication", {_SECRET: "S3 refused these credentials."}),
-    "NotSignedUp": (Code.AUTHENTICATION_FAILED, "authentication",
-                    {_KEY_ID: "The account of this key is not signed up for S3."}),
-    "AccessDenied": (Code.PERMISSION_DENIED, "bucket",
-                     {_KEY_ID: "The key is valid but may not list this bucket (s3:ListBucket)."}),
-    "AllAccessDisabled": (Code.PERMISSION_DENIED, "bucket", {"bucket": "All access to this bucket is disabled."}),
-    "AccountProblem": (Code.PERMISSION_DENIED, "bucket", {_KEY_ID: "The AWS account of this key is blocked."}),
-    "NoSuchBucket": (Code.BUCKET_NOT_FOUND, "bucket", {"bucket": "No bucket of this name."}),
-    "InvalidBucketName": (Code.INVALID_PARAMETERS, "bucket", {"bucket": "This is not a valid bucket name."}),
+_DENIED = {_KEY_ID: "The key is valid but may not list this bucket (s3:ListBucket)."}
+_NO_BUCKET = {"bucket": "No bucket of this name."}
+_OTHER_REGION = {"region": "The bucket is in another region."}
+_RULES: tuple[ErrorRule, ...] = (  # by S3's error code, then by the HTTP status of an answer without one
+    ErrorRule(Code.AUTHENTICATION_FAILED, {_KEY_ID: "S3 does not know this access key id."}, number="InvalidAccessKeyId"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {_SECRET: "This secret access key does not belong to the access key id."},
+              number="SignatureDoesNotMatch"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {_KEY_ID: "S3 refused this key."}, number="InvalidToken"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {_KEY_ID: "These credentials have expired."}, number="ExpiredToken"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {_SECRET: "S3 refused these credentials."}, number="InvalidSecurity"),
+    ErrorRule(Code.AUTHENTICATION_FAILED, {_KEY_ID: "The account of this key is not signed up for S3."}, number="NotSignedUp"),
+    ErrorRule(Code.PERMISSION_DENIED, _DENIED, number="AccessDenied", stage="bucket"),
+    ErrorRule(Code.PERMISSION_DENIED, {"bucket": "All access to this bucket is disabled."}, number="AllAccessDisabled",
+              stage="bucket"),
+    ErrorRule(Code.PERMISSION_DENIED, {_KEY_ID: "The AWS account of this key is blocked."}, number="AccountProblem",
+              stage="bucket"),
+    ErrorRule(Code.BUCKET_NOT_FOUND, _NO_BUCKET, number="NoSuchBucket", stage="bucket"),
+    ErrorRule(Code.INVALID_PARAMETERS, {"bucket": "This is not a valid bucket name."}, number="InvalidBucketName",
+              stage="bucket"),
     # A bucket asked for in the wrong region: a 301 redirect, or a signature for the wrong region.
-    "PermanentRedirect": (Code.INVALID_PARAMETERS, "bucket", {"region": "The bucket is in another region."}),
-    "301": (Code.INVALID_PARAMETERS, "bucket", {"region": "The bucket is in another region."}),
-    "AuthorizationHeaderMalformed": (Code.INVALID_PARAMETERS, "bucket",
-                                     {"region": "The bucket is in another region."}),
-    "IllegalLocationConstraintException": (Code.INVALID_PARAMETERS, "bucket",
-                                           {"region": "This region cannot be used for this bucket."}),
-    "RequestTimeTooSkewed": (Code.UNEXPECTED_ERROR, "authentication", {}),
-}
+    ErrorRule(Code.INVALID_PARAMETERS, _OTHER_REGION, number="PermanentRedirect", stage="bucket"),
+    ErrorRule(Code.INVALID_PARAMETERS, _OTHER_REGION, number="301", stage="bucket"),
+    ErrorRule(Code.INVALID_PARAMETERS, _OTHER_REGION, number="AuthorizationHeaderMalformed", stage="bucket"),
+    ErrorRule(Code.INVALID_PARAMETERS, {"region": "This region cannot be used for this bucket."},
+              number="IllegalLocationConstraintException", stage="bucket"),
+    ErrorRule(Code.UNEXPECTED_ERROR, number="RequestTimeTooSkewed", stage="authentication"),
+    ErrorRule(Code.PERMISSION_DENIED, _DENIED, number=403, stage="bucket"),
+    ErrorRule(Code.BUCKET_NOT_FOUND, _NO_BUCKET, number=404, stage="bucket"),
+)
 
 
 class _Planned(Exception):
@@ -206,11 +213,29 @@ class S3(Connector):
     position = 9
     model = CreateS3FSConnector
     source = False
+    # Form facts (GET …/forms/, backend.uri): s3://bucket/folder/?region=eu-west-1.
+    category = "storage"
+    target_fields = ("bucket", "region")
+    form_fields = {
+        "bucket": FieldFacts("Bucket", "The bucket's name only, without s3:// in front.", "my-bucket"),
+        "region": FieldFacts("Region", "The bucket's AWS region: it picks the endpoint and signs the requests.",
+                             "eu-west-1"),
+        "remote_path": FieldFacts(help="The folder inside the bucket; / for the top. The test lists what is "
+                                       "stored under it."),
+        "aws_access_key_id": FieldFacts("Access key ID", "Required: the access key ID of an IAM user that may list "
+                                                         "the bucket (s3:ListBucket). The wizard never uses its own "
+                                                         "machine's credentials.", "AKIAIOSFODNN7EXAMPLE"),
+        "aws_secret_access_key": FieldFacts("Secret access key", "Required: the secret that goes with the access "
+                                                                 "key ID. It is never shown again."),
+    }
+    uri = URIFacts(schemes=("s3", "s3a"), example="s3://my-bucket/exports/?region=eu-west-1",
+                   parts={"host": "bucket", "folder": "remote_path", "user": "aws_access_key_id",
+                          "password": "aws_secret_access_key"})
     hooks = frozenset()
     hook_notes = hook_notes("S3")
     stage_names = ("parameters", "dns", "tcp", "tls", "authentication", "bucket", "path")
 
-    async def diagnose(self, params: Any, ctx: TestContext) -> ApplicationMessage:
+    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
         d = ctx.diagnosis
         prefix = prefix_of(params.remote_path)
         configured = configured_endpoint()
@@ -228,9 +253,9 @@ class S3(Connector):
 
         client, url = await d.step("parameters", self._translated(parameters, params, None))
         if configured:
-            endpoint = Endpoint.from_url(url, f"set by the wizard's {configured[0]} environment variable")
+            endpoint = StorageEndpoint.from_url(url, f"set by the wizard's {configured[0]} environment variable")
         else:
-            endpoint = Endpoint.from_url(url, f"the AWS endpoint of region '{params.region}'", host_field="region")
+            endpoint = StorageEndpoint.from_url(url, f"the AWS endpoint of region '{params.region}'", host_field="region")
         d.payload["server"] = {
             "product": "S3-compatible server" if configured else "Amazon S3",
             "endpoint": endpoint.display,
@@ -253,6 +278,8 @@ class S3(Connector):
         result = await listing_step(ctx, endpoint, self._translated(listing, params, endpoint), "bucket")
         seen = int(result.get("KeyCount", len(result.get("Contents", []))))
         d.payload["server"]["objects_seen"] = seen
+        if ctx.on_connected is not None:  # live capabilities: with this same pinned client
+            await ctx.on_connected(client, ctx)
 
         where = f"'{prefix}' in bucket '{params.bucket}'" if prefix else f"bucket '{params.bucket}'"
         region = (f"signed for region '{params.region}'" if configured
@@ -295,14 +322,12 @@ class S3(Connector):
         if configured:
             variable, url = configured
             scheme = url.partition("://")[0].lower()
-            if scheme not in ("http", "https") or not Endpoint.from_url(url, variable).host:
-                raise Failure(
-                    Code.INVALID_PARAMETERS,
-                    f"The wizard's {variable} environment variable is not an http(s) URL; ask the administrator.",
-                    stage="parameters",
-                )
+            if scheme not in ("http", "https") or not StorageEndpoint.from_url(url, variable).host:
+                misread = f"The wizard's {variable} environment variable is not an http(s) URL; ask the administrator."
+                # No field of the request is to blame: the body says what is wrong, not "the fields named".
+                raise Failure(Code.INVALID_PARAMETERS, misread, stage="parameters", body=misread)
 
-    def client(self, params: Any, configured: tuple[str, str] | None, ctx: TestContext) -> Any:
+    def client(self, params: Any, configured: tuple[str, str] | None, ctx: RunContext) -> Any:
         from botocore.config import Config
 
         remaining = max(0.05, ctx.deadline.remaining())
@@ -330,10 +355,10 @@ class S3(Connector):
 
     # --- errors -----------------------------------------------------------------------------
 
-    def _translated(self, fn: Any, params: Any, endpoint: Endpoint | None) -> Any:
+    def _translated(self, fn: Any, params: Any, endpoint: StorageEndpoint | None) -> Any:
         return classified(fn, lambda exc: self.classify(exc, params, endpoint))
 
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint | None) -> Failure:
+    def classify(self, exc: BaseException, params: Any, endpoint: StorageEndpoint | None) -> Failure:
         from botocore.exceptions import (
             ClientError,
             ConnectTimeoutError,
@@ -368,7 +393,7 @@ class S3(Connector):
         return Failure(Code.UNEXPECTED_ERROR, f"The request to {endpoint.display} failed ({type(exc).__name__}).",
                        stage=first)
 
-    def _client_error(self, exc: Any, params: Any, endpoint: Endpoint) -> Failure:
+    def _client_error(self, exc: Any, params: Any, endpoint: StorageEndpoint) -> Failure:
         response = exc.response or {}
         error = response.get("Error", {}) or {}
         code = str(error.get("Code") or "")
@@ -378,16 +403,10 @@ class S3(Connector):
         # SignatureProvided, CanonicalRequest) are never copied into the verdict.
         message = safe_first_line(str(error.get("Message") or "")).rstrip(".")
         said = f"S3 answered {code or status}" + (f": {message}" if message else "") + "."
-        known = _ERRORS.get(code)
-        if known is None:
-            if status == 403:
-                known = _ERRORS["AccessDenied"]
-            elif status == 404:
-                known = _ERRORS["NoSuchBucket"]
-            else:
-                return Failure(Code.UNEXPECTED_ERROR, said, stage="bucket")
-        verdict, stage, fields = known
-        fields = dict(fields)
+        rule = match(ErrorFacts(said, numbers=(code, *([status] if isinstance(status, int) else []))), _RULES)
+        if rule is None:
+            return Failure(Code.UNEXPECTED_ERROR, said, stage="bucket")
+        verdict, stage, fields = rule.code, rule.stage or stage_of(rule.code), dict(rule.fields)
         if "region" in fields:
             headers = metadata.get("HTTPHeaders", {}) or {}
             real = headers.get("x-amz-bucket-region") or error.get("Region")

@@ -9,11 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from backend.connectors.base import Connector, TestContext, classified
+from backend.connectors.base import Connector, classified
+from backend.core import ReachedAddress, RunContext
 from backend.diagnosis import Failure, run_blocking
 from backend.fields import PropertyDict
-from backend.messages import Code
-from backend.netprobe import reach, resolve
+from backend.hooks import tls as tls_hook
+from backend.messages import Code, unverified_tls_advice
+from backend.netprobe import reach_directly
 from backend.schemas import ApplicationMessage, SystemMessageKind
 
 if TYPE_CHECKING:
@@ -34,17 +36,6 @@ class Driver:
             return importlib.util.find_spec(self.module) is not None
         except (ImportError, ValueError):
             return False
-
-
-@dataclass
-class Endpoint:
-    """Where the driver connects: the address that was checked, or the tunnel's local end."""
-
-    host: str
-    """The host as the user gave it (shown in messages; used to verify TLS certificates)."""
-    address: str
-    port: int
-    via_ssh: bool = False
 
 
 class SQLConnector(Connector):
@@ -69,7 +60,7 @@ class SQLConnector(Connector):
 
     # --- the stages -------------------------------------------------------------------------
 
-    async def diagnose(self, params: Any, ctx: TestContext) -> ApplicationMessage:
+    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
         d = ctx.diagnosis
 
         async def parameters() -> None:
@@ -81,28 +72,43 @@ class SQLConnector(Connector):
         async def login() -> Any:
             return await self.open_connection(params, endpoint, ctx)
 
-        try:
-            conn = await d.step("tls", _translated(login, self, params, endpoint), covers=("authentication", "database"))
-        except Failure:
-            raise
+        conn = await d.step("tls", _translated(login, self, params, endpoint), covers=("authentication", "database"))
         ctx.stack.callback(close_quietly, conn)
-        tls = self.tls_state(conn)
-        d.payload["tls"] = tls
-        d.mark("tls", "passed" if tls.get("enabled") else "warning", describe_tls(tls))
+        tls = tls_hook.report(ctx, self.tls_state(conn))
 
         async def query() -> dict[str, Any]:
             return await self.run_query(conn, params, ctx)
 
         server = await d.step("query", _translated(query, self, params, endpoint))
         d.payload["server"] = server
-        return d.message(
+        if ctx.on_connected is not None:  # live capabilities: the catalog queries on this same connection
+            await ctx.on_connected(conn, ctx)
+        body = self.success_body(server, tls, endpoint, ctx)
+        if tls.get("enabled") and tls.get("verified") is False:
+            return self.unverified_message(body, ctx)
+        return d.message(Code.CONNECTION_SUCCESSFUL, kind=SystemMessageKind.success, title=f"Connected to {self.label}", body=body)
+
+    def unverified_message(self, success_body: str, ctx: RunContext) -> ApplicationMessage:
+        """A connection that works, encrypted, without the server's certificate checked: a warning, not a
+        success (anyone in between could pose as the server), that leads with that and how to check it,
+        naming ``ssl_mode`` as PATH_NOT_FOUND's warning names the field to act on."""
+        mode = self.verify_mode()
+        advice = unverified_tls_advice(self.label, mode)
+        fields = {tls_hook.MODE_FIELD: [f"Use {mode}, with the CA certificate, to check the server's certificate."]}
+        return ctx.diagnosis.message(
             Code.CONNECTION_SUCCESSFUL,
-            kind=SystemMessageKind.success,
-            title=f"Connected to {self.label}",
-            body=self.success_body(server, tls, endpoint, ctx),
+            kind=SystemMessageKind.warning,
+            title=advice.title,
+            body=f"{advice.body} {success_body}",
+            fields=fields if mode is not None else None,
         )
 
-    def check_parameters(self, params: Any, ctx: TestContext) -> None:
+    def verify_mode(self) -> str | None:
+        """The ``ssl_mode`` word that checks the server's certificate most strictly, of those this connector takes."""
+        accepted = self.ssl_words().accepted if "SSL" in self.hooks else ()
+        return next((word for word in ("verify-full", "verify-ca") if word in accepted), None)
+
+    def check_parameters(self, params: Any, ctx: RunContext) -> None:
         self.check_hooks(params)
         protocol = params.protocol or self.model.model_fields["protocol"].default
         driver = self.protocols.get(protocol)
@@ -114,32 +120,28 @@ class SQLConnector(Connector):
                 fields={"protocol": f"Use one of: {known}."},
             )
         if not driver.installed():
+            missing = f"The protocol '{protocol}' needs the Python package '{driver.package}', which is not installed."
             raise Failure(
                 Code.DRIVER_NOT_AVAILABLE,
-                f"The protocol '{protocol}' needs the Python package '{driver.package}', which is not installed.",
+                missing,
                 fields={"protocol": f"Install '{driver.package}' or choose one of: {', '.join(self.protocol_values())}."},
+                body=f"{missing} Pick another protocol, or ask your administrator to install it.",
             )
 
-    async def reach(self, params: Any, ctx: TestContext) -> Endpoint:
-        """The dns, tcp and ssh stages: where the driver should connect."""
-        d = ctx.diagnosis
+    async def reach(self, params: Any, ctx: RunContext) -> ReachedAddress:
+        """The dns, tcp and ssh stages: where the driver should connect, directly or through a tunnel."""
         port = params.port or self.default_port
         tunnel = params.hooks_params.SSHTunnel if params.hooks_params else None
-        if tunnel is not None:
-            # paramiko and sshtunnel take ~0.2 s to import: only when a tunnel is asked for (bench/RESULTS.md).
-            from backend.hooks import ssh as ssh_hook
+        if tunnel is None:
+            return await reach_directly(params.host, port, ctx)
+        # paramiko and sshtunnel take ~0.2 s to import: only when a tunnel is asked for (bench/RESULTS.md).
+        from backend.hooks import ssh as ssh_hook
 
-            return await ssh_hook.reach_through_tunnel(tunnel, params.host, port, ctx)
-        addresses = await d.step("dns", lambda: resolve(params.host, port, ctx.deadline, ctx.policy))
-        d.note("dns", f"{params.host} → {', '.join(addresses)}")
-        address = await d.step("tcp", lambda: reach(addresses, port, ctx.deadline, host=params.host))
-        d.note("tcp", f"{address}:{port} accepted the connection")
-        d.mark("ssh", "skipped", "No SSH tunnel was asked for.")
-        return Endpoint(host=params.host, address=address, port=port)
+        return await ssh_hook.reach_through_tunnel(tunnel, params.host, port, ctx)
 
     # --- what each database fills in --------------------------------------------------------
 
-    async def open_connection(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    async def open_connection(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         """The login: :meth:`connect` in its own thread, bounded by the deadline (a late connection is closed).
 
         Override it for a driver whose blocking connect cannot be bounded, e.g. with its asyncio API.
@@ -152,11 +154,11 @@ class SQLConnector(Connector):
             cleanup=close_quietly,
         )
 
-    async def run_query(self, conn: Any, params: Any, ctx: TestContext) -> dict[str, Any]:
+    async def run_query(self, conn: Any, params: Any, ctx: RunContext) -> dict[str, Any]:
         """The test query: :meth:`inspect` in its own thread, bounded by the deadline."""
         return await run_blocking(lambda: self.inspect(conn, params), ctx.deadline, "the test query", stage="query")
 
-    def url(self, params: Any, endpoint: Endpoint) -> URL:
+    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
         """The SQLAlchemy URL (never string formatting: any character in a password works)."""
         from sqlalchemy.engine import URL
 
@@ -169,7 +171,7 @@ class SQLConnector(Connector):
             database=params.database,
         )
 
-    def driver_call(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    def driver_call(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         """The dialect, positional and keyword arguments the driver is called with (tested as they are):
         SQLAlchemy's own for :meth:`url`, then :meth:`connect_args`."""
         url = self.url(params, endpoint)
@@ -179,13 +181,13 @@ class SQLConnector(Connector):
         cparams.update(self.connect_args(params, endpoint, ctx))
         return dialect, tuple(cargs), dict(cparams)
 
-    def connect(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> Any:
+    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         """Open a DB-API connection the way SQLAlchemy would, without an engine's extra round trips."""
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         return dialect.connect(*cargs, **cparams)
 
     @abstractmethod
-    def connect_args(self, params: Any, endpoint: Endpoint, ctx: TestContext) -> dict[str, Any]:
+    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         """Driver arguments: deadlines first, then TLS."""
 
     @abstractmethod
@@ -197,10 +199,10 @@ class SQLConnector(Connector):
         return {"enabled": None}
 
     @abstractmethod
-    def classify(self, exc: BaseException, params: Any, endpoint: Endpoint) -> Failure:
+    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
         """Turn a driver error into a verdict, from SQLSTATE, error numbers and exception types."""
 
-    def success_body(self, server: dict[str, Any], tls: dict[str, Any], endpoint: Endpoint, ctx: TestContext) -> str:
+    def success_body(self, server: dict[str, Any], tls: dict[str, Any], endpoint: ReachedAddress, ctx: RunContext) -> str:
         version = f" {server['version']}" if server.get("version") else ""
         where = f"{endpoint.host}:{endpoint.port}" + (" through the SSH tunnel" if endpoint.via_ssh else "")
         parts = [f"Connected to {server.get('product', self.label)}{version} at {where}"]
@@ -210,7 +212,7 @@ class SQLConnector(Connector):
             parts.append(f", database '{server['database']}'")
         if server.get("schema"):
             parts.append(f", schema '{server['schema']}'")
-        parts.append(f". {describe_tls(tls)}. The test took {ctx.deadline.elapsed_ms()} ms.")
+        parts.append(f". {tls_hook.describe(tls)}. The test took {ctx.deadline.elapsed_ms()} ms.")
         if endpoint.via_ssh:
             from backend.hooks import ssh as ssh_hook
 
@@ -218,21 +220,7 @@ class SQLConnector(Connector):
         return "".join(parts)
 
 
-def describe_tls(tls: dict[str, Any]) -> str:
-    if tls.get("enabled") is None:
-        return "The encryption state of the link is not known"
-    if not tls.get("enabled"):
-        return "The link is NOT encrypted"
-    version = tls.get("version") or "TLS"
-    verified = tls.get("verified")
-    if verified is True:
-        return f"The link is encrypted with {version}; the server's certificate was verified"
-    if verified is False:
-        return f"The link is encrypted with {version}, but the server's certificate was NOT verified"
-    return f"The link is encrypted with {version}"
-
-
-def _translated(fn: Any, connector: SQLConnector, params: Any, endpoint: Endpoint) -> Any:
+def _translated(fn: Any, connector: SQLConnector, params: Any, endpoint: ReachedAddress) -> Any:
     return classified(fn, lambda exc: connector.classify(exc, params, endpoint))
 
 
@@ -251,22 +239,3 @@ def close_quietly(conn: Any) -> None:
 def in_background(name: str, fn: Callable[..., Any], *args: Any) -> None:
     """``fn(*args)`` quietly in a daemon thread: a close that talks to the server, never on the event loop's thread."""
     threading.Thread(target=quietly, args=(fn, *args), name=name, daemon=True).start()
-
-
-_STAGE_OF: dict[Code, str] = {
-    Code.AUTHENTICATION_FAILED: "authentication",
-    Code.KERBEROS_FAILED: "authentication",
-    Code.PERMISSION_DENIED: "database",
-    Code.DATABASE_NOT_FOUND: "database",
-    Code.SCHEMA_NOT_FOUND: "query",
-}
-
-
-def stage_of(code: Code) -> str:
-    """The stage of the login handshake a driver error belongs to (tls for transport errors)."""
-    return _STAGE_OF.get(code, "tls")
-
-
-def one_line(text: str) -> str:
-    """A driver's (possibly multi-line) message on one line."""
-    return " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -1,7 +1,7 @@
 """Sybase (SAP) ASE: pyodbc over FreeTDS, speaking TDS 5.0.
 
 The TDS machinery (ODBC driver lookup, the relay that bounds every wait, the FreeTDS config
-sections, the classification of TDS errors) is shared with SQL Server in ``mssql.py``.
+sections, the classification of TDS errors) is shared with SQL Server in ``connectors/_tds/``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from backend.connectors._tds.connector import TDSConnector
+from backend.connectors._tds.odbc import OdbcProtocolDriver
 from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.mssql import OdbcProtocolDriver, TDSConnector
 from backend.diagnosis import Failure
 from backend.fields import SECRET
+from backend.formfacts import URIFacts
 from backend.messages import Code
 
 
@@ -36,6 +38,8 @@ class Sybase(TDSConnector):
     model = CreateSybaseConnector
     default_port = 5000
     tds_version = "5.0"
+    # Form facts (GET …/forms/, backend.uri): jConnect's jdbc:sybase:Tds:host:port/database.
+    uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales")
     hooks = frozenset({"SSHTunnel"})
     hook_notes = {
         "SSL": "FreeTDS cannot open Sybase ASE's SSL (TLS) ports: ASE expects TLS from the first byte, which FreeTDS "

@@ -38,7 +38,7 @@ from backend.messages import Code
 from backend.schemas import CreateKerberosHooksSchema
 
 if TYPE_CHECKING:
-    from backend.connectors.base import TestContext
+    from backend.core import RunContext
 
 FIELD = "hooks_params.Kerberos"
 PRINCIPAL = f"{FIELD}.principal"
@@ -115,7 +115,7 @@ class KerberosLogin:
     krb5_config: str | None
 
 
-def prepare(hook: CreateKerberosHooksSchema | None, ctx: TestContext) -> KerberosLogin | None:
+def prepare(hook: CreateKerberosHooksSchema | None, ctx: RunContext) -> KerberosLogin | None:
     """Check the principal and the keytab (inside ``WIZARD_FILES_DIR``); None when no hook was given.
 
     A keytab without a key for the principal is ``KERBEROS_FAILED`` at once, naming what it does hold.
@@ -170,7 +170,7 @@ def prepare(hook: CreateKerberosHooksSchema | None, ctx: TestContext) -> Kerbero
     return login
 
 
-def login_of(ctx: TestContext) -> KerberosLogin | None:
+def login_of(ctx: RunContext) -> KerberosLogin | None:
     found = ctx.prepared.get("Kerberos")
     return found if isinstance(found, KerberosLogin) else None
 

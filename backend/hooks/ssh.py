@@ -31,14 +31,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
+from backend.core import ReachedAddress
 from backend.diagnosis import Deadline, Failure, run_blocking
 from backend.messages import Code
 from backend.netprobe import reach, resolve
 from backend.schemas import CreateSSHTunnelHooksSchema
 
 if TYPE_CHECKING:
-    from backend.connectors.base import TestContext
-    from backend.connectors.sql import Endpoint
+    from backend.core import RunContext
 
 log = logging.getLogger("wizard.ssh")
 _TUNNEL_LOG = logging.getLogger("wizard.ssh.tunnel")
@@ -57,7 +57,7 @@ OPEN_CONNECT_FAILED = 2
 _KEY_TYPES = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA", "ssh-dss": "DSA"}
 
 
-def f(name: str) -> str:
+def field_path(name: str) -> str:
     """The field path of an SSHTunnel field, as ``details`` names it."""
     return f"{PREFIX}.{name}"
 
@@ -88,22 +88,20 @@ class Progress:
 
 
 async def reach_through_tunnel(
-    tunnel: CreateSSHTunnelHooksSchema, host: str, port: int, ctx: TestContext
-) -> Endpoint:
+    tunnel: CreateSSHTunnelHooksSchema, host: str, port: int, ctx: RunContext
+) -> ReachedAddress:
     """The dns, tcp and ssh stages through an SSH tunnel; returns the tunnel's local end."""
-    from backend.connectors.sql import Endpoint  # a runtime import: sql imports this module
-
     d = ctx.diagnosis
 
     async def parameters() -> Plan:
-        return check_parameters(tunnel)
+        return check_tunnel(tunnel)
 
     plan = await d.step("parameters", parameters)
 
     async def dns() -> list[str]:
         # The database host is resolved by the SSH server: the policy checks its name and any IP literal.
         ctx.policy.check_remote("host", host, port)
-        return await resolve(plan.host, plan.port, ctx.deadline, ctx.policy, field=f("host"), port_field=f("port"))
+        return await resolve(plan.host, plan.port, ctx.deadline, ctx.policy, field=field_path("host"), port_field=field_path("port"))
 
     addresses = await d.step("dns", dns)
     d.note(
@@ -113,7 +111,7 @@ async def reach_through_tunnel(
 
     async def tcp() -> str:
         try:
-            return await reach(addresses, plan.port, ctx.deadline, host=plan.host, field=f("host"), port_field=f("port"))
+            return await reach(addresses, plan.port, ctx.deadline, host=plan.host, field=field_path("host"), port_field=field_path("port"))
         except Failure as failure:
             raise _tcp_failure(failure, plan, ctx.deadline) from None
 
@@ -148,10 +146,10 @@ async def reach_through_tunnel(
         f"{describe_host_key(progress.info)}; the SSH server reached {host}:{port}; "
         f"tunnel {local_host}:{local_port} → {host}:{port}",
     )
-    return Endpoint(host=host, address=local_host, port=local_port, via_ssh=True)
+    return ReachedAddress(host=host, address=local_host, port=local_port, via_ssh=True)
 
 
-def tunnel_sentence(ctx: TestContext) -> str:
+def tunnel_sentence(ctx: RunContext) -> str:
     """A sentence for the success message about the SSH server, or "" without a tunnel."""
     info = ctx.diagnosis.payload.get("ssh")
     if not info or "host_key" not in info:
@@ -172,24 +170,24 @@ def describe_host_key(info: dict[str, Any]) -> str:
 # --- parameters -------------------------------------------------------------------------------
 
 
-def check_parameters(tunnel: CreateSSHTunnelHooksSchema) -> Plan:
+def check_tunnel(tunnel: CreateSSHTunnelHooksSchema) -> Plan:
     """The SSHTunnel settings, checked; every problem at once, each naming its field."""
     bad: dict[str, str] = {}
     host = (tunnel.host or "").strip()
     if not host:
-        bad[f("host")] = "Give the host name or address of the SSH server."
+        bad[field_path("host")] = "Give the host name or address of the SSH server."
     port = DEFAULT_SSH_PORT if tunnel.port is None else tunnel.port
     if not 1 <= port <= 65535:
-        bad[f("port")] = "The SSH port must be between 1 and 65535 (usually 22)."
+        bad[field_path("port")] = "The SSH port must be between 1 and 65535 (usually 22)."
     username = (tunnel.username or "").strip()
     if not username:
-        bad[f("username")] = "Give the user name to log in to the SSH server with."
+        bad[field_path("username")] = "Give the user name to log in to the SSH server with."
     password = tunnel.password or None
     pkey = tunnel.pkey if tunnel.pkey and tunnel.pkey.strip() else None
     if password is None and pkey is None:
         text = "Give the SSH password or a private key."
-        bad[f("password")] = text
-        bad[f("pkey")] = text
+        bad[field_path("password")] = text
+        bad[field_path("pkey")] = text
     local_host = (tunnel.local_host or "").strip() or DEFAULT_LOCAL_HOST
     if local_host.lower() == "localhost":
         local_host = DEFAULT_LOCAL_HOST
@@ -198,12 +196,12 @@ def check_parameters(tunnel: CreateSSHTunnelHooksSchema) -> Plan:
     except ValueError:
         local_ip = None
     if local_ip is None or local_ip.version != 4 or not local_ip.is_loopback:
-        bad[f("local_host")] = (
+        bad[field_path("local_host")] = (
             "The tunnel listens on this machine's loopback only: use 127.0.0.1 (or leave it empty)."
         )
     local_port = tunnel.local_port or 0
     if not 0 <= local_port <= 65535:
-        bad[f("local_port")] = "The local port must be between 1 and 65535, or empty for any free port."
+        bad[field_path("local_port")] = "The local port must be between 1 and 65535, or empty for any free port."
     if bad:
         raise Failure(
             Code.INVALID_PARAMETERS,
@@ -242,7 +240,7 @@ def load_private_key(text: str, passphrase: str | None) -> paramiko.PKey:
             raise Failure(
                 Code.SSH_KEY_INVALID,
                 "The private key is encrypted: give its passphrase.",
-                fields={f("pkey_password"): "This key is protected by a passphrase; enter it here."},
+                fields={field_path("pkey_password"): "This key is protected by a passphrase; enter it here."},
                 stage="ssh",
             ) from None
         try:
@@ -251,7 +249,7 @@ def load_private_key(text: str, passphrase: str | None) -> paramiko.PKey:
             raise Failure(
                 Code.SSH_KEY_INVALID,
                 "The passphrase does not open the private key.",
-                fields={f("pkey_password"): "This passphrase does not open the key."},
+                fields={field_path("pkey_password"): "This passphrase does not open the key."},
                 stage="ssh",
             ) from None
         except UnsupportedAlgorithm:
@@ -300,7 +298,7 @@ def _to_paramiko(key: Any) -> paramiko.PKey:
 
 
 def _key_failure(why: str) -> Failure:
-    return Failure(Code.SSH_KEY_INVALID, why, fields={f("pkey"): why}, stage="ssh")
+    return Failure(Code.SSH_KEY_INVALID, why, fields={field_path("pkey"): why}, stage="ssh")
 
 
 # --- the SSH connection (runs in its own thread, bounded by the deadline) ---------------------
@@ -331,7 +329,7 @@ def open_tunnel(plan: Plan, address: str, host: str, port: int, deadline: Deadli
             raise Failure(
                 Code.INVALID_PARAMETERS,
                 f"The tunnel could not listen on {plan.local_host}:{plan.local_port or 'any port'}.",
-                fields={f("local_port"): "This local port is in use or not allowed: leave it empty for any free port."},
+                fields={field_path("local_port"): "This local port is in use or not allowed: leave it empty for any free port."},
                 stage="ssh",
             ) from None
         return forwarder
@@ -396,9 +394,9 @@ def _login(
                 transport.auth_password(plan.username, plan.password, fallback=True)
                 methods.append("password")
         except paramiko.BadAuthenticationType as exc:
-            refused[f("pkey")] = f"The SSH server does not accept keys (it accepts: {', '.join(exc.allowed_types)})."
+            refused[field_path("pkey")] = f"The SSH server does not accept keys (it accepts: {', '.join(exc.allowed_types)})."
         except paramiko.AuthenticationException:
-            refused[f("pkey")] = "The SSH server did not accept this key for this user: is it in the user's authorized_keys?"
+            refused[field_path("pkey")] = "The SSH server did not accept this key for this user: is it in the user's authorized_keys?"
         except paramiko.SSHException:
             raise _dropped(plan, deadline) from None
     if not transport.is_authenticated() and plan.password:
@@ -406,17 +404,17 @@ def _login(
             transport.auth_password(plan.username, plan.password, fallback=True)
             methods = ["password"]
         except paramiko.BadAuthenticationType as exc:
-            refused[f("password")] = (
+            refused[field_path("password")] = (
                 f"The SSH server does not accept passwords (it accepts: {', '.join(exc.allowed_types)})."
             )
         except paramiko.AuthenticationException:
-            refused[f("password")] = "The SSH server did not accept this password for this user."
+            refused[field_path("password")] = "The SSH server did not accept this password for this user."
         except paramiko.SSHException:
             raise _dropped(plan, deadline) from None
     if not transport.is_authenticated():
         if deadline.remaining() <= 0:
             raise _timeout_failure(plan, "", 0, deadline, "login")
-        refused[f("username")] = "Check the user name: the SSH server does not say whether the user exists."
+        refused[field_path("username")] = "Check the user name: the SSH server does not say whether the user exists."
         raise Failure(
             Code.SSH_AUTHENTICATION_FAILED,
             f"The SSH server {plan.host}:{plan.port} refused the login of '{plan.username}'.",
@@ -511,13 +509,13 @@ def _tcp_failure(failure: Failure, plan: Plan, deadline: Deadline) -> Failure:
         return Failure(
             Code.SSH_TUNNEL_UNREACHABLE,
             f"{plan.host} refused the connection on port {plan.port}: no SSH server listens there.",
-            fields={f("port"): f"Nothing listens on port {plan.port} of the SSH server: check the SSH port (usually 22)."},
+            fields={field_path("port"): f"Nothing listens on port {plan.port} of the SSH server: check the SSH port (usually 22)."},
             stage="tcp",
         )
     if failure.code is Code.CONNECTION_TIMEOUT:
         return _timeout_failure(plan, "", 0, deadline, "connect", stage="tcp")
     if failure.code is Code.UNEXPECTED_ERROR:
-        return Failure(Code.SSH_TUNNEL_UNREACHABLE, failure.detail, fields={f("host"): failure.detail}, stage="tcp")
+        return Failure(Code.SSH_TUNNEL_UNREACHABLE, failure.detail, fields={field_path("host"): failure.detail}, stage="tcp")
     return failure
 
 
@@ -526,8 +524,8 @@ def _unreachable(plan: Plan, why: str) -> Failure:
         Code.SSH_TUNNEL_UNREACHABLE,
         f"The SSH server {plan.host}:{plan.port} cannot be used: {why}.",
         fields={
-            f("host"): "Check that this is the SSH server's address.",
-            f("port"): "Check that this is the SSH server's port (usually 22).",
+            field_path("host"): "Check that this is the SSH server's address.",
+            field_path("port"): "Check that this is the SSH server's port (usually 22).",
         },
         stage="ssh",
     )
@@ -560,7 +558,7 @@ def _timeout_failure(plan: Plan, host: str, port: int, deadline: Deadline, phase
         Code.CONNECTION_TIMEOUT,
         f"The SSH server {plan.host}:{plan.port} did not answer in time ({_PHASES.get(phase, phase)}, "
         f"deadline {deadline.seconds:g} s).",
-        fields={f("host"): "No answer from the SSH server: check the SSH host and port, and any firewall in between."},
+        fields={field_path("host"): "No answer from the SSH server: check the SSH host and port, and any firewall in between."},
         title="The SSH server did not answer in time",
         stage=stage,
     )

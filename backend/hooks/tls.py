@@ -22,13 +22,13 @@ Server-side files are read by :func:`read_server_file`, which the Kerberos hook 
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import ssl
 import stat
 import tempfile
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,15 +39,22 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from backend.core.rules import one_line
 from backend.diagnosis import Failure
 from backend.messages import Code
+from backend.ops import shutdown
 from backend.schemas import CreateSSLHooksSchema
 
 if TYPE_CHECKING:
-    from backend.connectors.base import TestContext
+    from backend.core import RunContext
     from backend.settings import Settings
 
 FIELD = "hooks_params.SSL"
+"""The SSL hook's place in a request body: every field of it is ``FIELD.<name>`` in ``details``."""
+MODE_FIELD = f"{FIELD}.ssl_mode"
+NAME_MISMATCH = (62, 64)
+"""OpenSSL verify results (x509_vfy.h) that mean "the certificate does not name this host":
+X509_V_ERR_HOSTNAME_MISMATCH (a host name) and X509_V_ERR_IP_ADDRESS_MISMATCH (an IP address)."""
 MAX_FILE_BYTES = 1024 * 1024
 """Largest server-side file read (a CA bundle is a few hundred KiB at most)."""
 
@@ -67,10 +74,6 @@ class TLSMaterial:
     origin: dict[str, str] = field(default_factory=dict)
     """Which field each item came from, e.g. ``{"ca": "hooks_params.SSL.ca_filename"}`` (to blame it)."""
 
-    @property
-    def client_certificate(self) -> bool:
-        return self.cert is not None
-
     def blame(self, item: str) -> str:
         """The request field that gave ``item`` (``ca``, ``cert``, ``key``), for ``details``."""
         return self.origin.get(item, f"{FIELD}.{item}")
@@ -79,23 +82,55 @@ class TLSMaterial:
 # --- ssl_mode ---------------------------------------------------------------------------------
 
 
-def check_mode(value: str | None, modes: tuple[str, ...], *, field_name: str = f"{FIELD}.ssl_mode") -> str | None:
+LIBPQ_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+"""The one vocabulary every connector accepts (libpq's ``sslmode``): mapped to the driver's own words
+where they mean the same, refused with a reason where they do not (docs/design.md, "SSL modes")."""
+
+
+@dataclass(frozen=True)
+class ModeWords:
+    """The ``ssl_mode`` words one connector accepts: its driver's own, and the libpq words that mean the same."""
+
+    native: tuple[str, ...]
+    """The driver's own words, as the connector works with them (the first is listed first)."""
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    """Another word → the native word with the same meaning (e.g. MySQL ``verify-full`` → ``VERIFY_IDENTITY``)."""
+    refusals: Mapping[str, str] = field(default_factory=dict)
+    """A libpq word this connector cannot honour → why, in plain words."""
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """Every word accepted: the native ones, then the aliases."""
+        return tuple(dict.fromkeys([*self.native, *self.aliases]))
+
+    def resolve(self, value: str | None, *, field_name: str = MODE_FIELD) -> str | None:
+        """``value`` as the native word (matched case-insensitively); None when not given; else INVALID_PARAMETERS."""
+        if value is None or value.strip() == "":
+            return None
+        wanted = value.strip()
+        if wanted in self.native:
+            return wanted
+        folded = [m for m in self.native if m.lower() == wanted.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        alias = {word.lower(): native for word, native in self.aliases.items()}.get(wanted.lower())
+        if alias is not None:
+            return alias
+        listed = ", ".join(self.accepted)
+        why = self.refusals.get(wanted.lower())
+        detail = f"'{wanted}' is not an ssl_mode this connector supports" + (f": {why}" if why else ".")
+        raise Failure(
+            Code.INVALID_PARAMETERS,
+            detail,
+            fields={field_name: (f"{why} " if why else "") + f"Use one of: {listed}."},
+            stage="parameters",
+        )
+
+
+def check_mode(value: str | None, modes: tuple[str, ...] | ModeWords, *, field_name: str = MODE_FIELD) -> str | None:
     """``value`` spelled as in ``modes`` (matched case-insensitively); an unknown one is INVALID_PARAMETERS."""
-    if value is None or value.strip() == "":
-        return None
-    wanted = value.strip()
-    if wanted in modes:
-        return wanted
-    folded = [m for m in modes if m.lower() == wanted.lower()]
-    if len(folded) == 1:
-        return folded[0]
-    listed = ", ".join(modes)
-    raise Failure(
-        Code.INVALID_PARAMETERS,
-        f"'{wanted}' is not an ssl_mode this connector supports.",
-        fields={field_name: f"Use one of: {listed}."},
-        stage="parameters",
-    )
+    words = modes if isinstance(modes, ModeWords) else ModeWords(tuple(modes))
+    return words.resolve(value, field_name=field_name)
 
 
 def chosen_mode(found: TLSMaterial | None, *, with_ca: str, default: str) -> str:
@@ -166,7 +201,7 @@ def read_server_file(name: str, settings: Settings, field_name: str, *, limit: i
     return data
 
 
-def private_dir(ctx: TestContext) -> Path:
+def private_dir(ctx: RunContext) -> Path:
     """This request's private temp dir (0700), created once, removed with ``ctx.stack``."""
     existing = ctx.prepared.get("_private_dir")
     if isinstance(existing, Path):
@@ -177,7 +212,7 @@ def private_dir(ctx: TestContext) -> Path:
     return path
 
 
-def write_private(ctx: TestContext, name: str, data: bytes) -> Path:
+def write_private(ctx: RunContext, name: str, data: bytes) -> Path:
     """Write ``data`` to ``name`` in the private dir, readable and writable by the process owner only."""
     path = private_dir(ctx) / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
@@ -190,7 +225,7 @@ _EMPTY_DIR_LOCK = threading.Lock()
 _empty_dir: Path | None = None
 
 
-def missing_path(ctx: TestContext, name: str) -> str:
+def missing_path(ctx: RunContext, name: str) -> str:
     """A path that never exists: gives a driver 'no such file' instead of its defaults (~/.pgpass …).
 
     It lies in an empty folder of the process's own (0700, made once, removed at exit), so no
@@ -200,8 +235,20 @@ def missing_path(ctx: TestContext, name: str) -> str:
     with _EMPTY_DIR_LOCK:
         if _empty_dir is None or not _empty_dir.is_dir():
             _empty_dir = Path(tempfile.mkdtemp(prefix="wizard-empty-"))
-            atexit.register(shutil.rmtree, _empty_dir, ignore_errors=True)
         return str(_empty_dir / f"absent-{name}")
+
+
+def remove_empty_dir() -> None:
+    """Remove the folder of :func:`missing_path` (made again by the next call that needs it)."""
+    global _empty_dir
+    with _EMPTY_DIR_LOCK:
+        if _empty_dir is not None:
+            shutil.rmtree(_empty_dir, ignore_errors=True)
+            _empty_dir = None
+
+
+# At the app's shutdown (uvicorn's SIGTERM skips atexit) and at exit.
+shutdown.on_shutdown(remove_empty_dir)
 
 
 # --- PEM validation ---------------------------------------------------------------------------
@@ -256,7 +303,9 @@ def _spki(key: Any) -> bytes:
 # --- the hook ---------------------------------------------------------------------------------
 
 
-def prepare(ssl_hook: CreateSSLHooksSchema | None, ctx: TestContext, modes: tuple[str, ...]) -> TLSMaterial | None:
+def prepare(
+    ssl_hook: CreateSSLHooksSchema | None, ctx: RunContext, modes: tuple[str, ...] | ModeWords
+) -> TLSMaterial | None:
     """Validate ``hooks_params.SSL`` and write its PEMs to private files; None when no hook was given.
 
     Every problem of every field is reported at once, each under its own field path.
@@ -329,7 +378,7 @@ def prepare(ssl_hook: CreateSSLHooksSchema | None, ctx: TestContext, modes: tupl
     return found
 
 
-def material(ctx: TestContext) -> TLSMaterial | None:
+def material(ctx: RunContext) -> TLSMaterial | None:
     """What :func:`prepare` made for this request, if anything."""
     found = ctx.prepared.get("SSL")
     return found if isinstance(found, TLSMaterial) else None
@@ -343,6 +392,28 @@ def blame_in(params: Any, item: str) -> str:
     """
     hook = params.hooks_params.SSL if getattr(params, "hooks_params", None) else None
     return f"{FIELD}.{item}_filename" if hook is not None and getattr(hook, f"{item}_filename", None) else f"{FIELD}.{item}"
+
+
+def blame_map(params: Any) -> dict[str, str]:
+    """Each inline field → the field that really gave the item (``…_filename`` when it was a server-side file).
+
+    For the error rules (``core.rules.classify(..., blame=...)``), which name the inline fields.
+    """
+    return {f"{FIELD}.{item}": blame_in(params, item) for item in _ITEMS}
+
+
+def certificate_failure(
+    err: ssl.SSLCertVerificationError,
+    ca_field: str,
+    *,
+    name_why: str = "The server's certificate does not name this host.",
+    ca_why: str = "The server's certificate is not signed by this CA (or has expired).",
+) -> Failure:
+    """The verdict of a certificate the client refused: the host is to blame when the certificate names
+    another host or address (:data:`NAME_MISMATCH`), else ``ca_field``, the field that gave the CA
+    (:func:`blame_in` or :meth:`TLSMaterial.blame`)."""
+    fields = {"host": name_why} if err.verify_code in NAME_MISMATCH else {ca_field: ca_why}
+    return Failure(Code.TLS_CERTIFICATE_INVALID, one_line(str(err)), fields=fields, stage="tls")
 
 
 def system_ca_file() -> Path | None:
@@ -450,3 +521,26 @@ def state_of_socket(sock: ssl.SSLSocket | ssl.SSLObject, context: ssl.SSLContext
         verified=context.verify_mode == ssl.CERT_REQUIRED,
         hostname_verified=context.check_hostname,
     )
+
+
+def describe(found: dict[str, Any]) -> str:
+    """:func:`state` in plain words, for the tls stage and the success message."""
+    if found.get("enabled") is None:
+        return "The encryption state of the link is not known"
+    if not found.get("enabled"):
+        return "The link is NOT encrypted"
+    version = found.get("version") or "TLS"
+    verified = found.get("verified")
+    if verified is True:
+        return f"The link is encrypted with {version}; the server's certificate was verified"
+    if verified is False:
+        return f"The link is encrypted with {version}, but the server's certificate was NOT verified"
+    return f"The link is encrypted with {version}"
+
+
+def report(ctx: RunContext, negotiated: dict[str, Any], detail: str | None = None) -> dict[str, Any]:
+    """Write the TLS part of the verdict: ``payload.tls`` and the tls stage (a warning when unencrypted),
+    described by ``detail`` or by :func:`describe`."""
+    ctx.diagnosis.payload["tls"] = negotiated
+    ctx.diagnosis.mark("tls", "passed" if negotiated.get("enabled") else "warning", detail or describe(negotiated))
+    return negotiated

@@ -17,7 +17,7 @@ from backend.messages import Code
 from backend.metadata import functionalities_json, supported_types_json
 from backend.models import CreateConnectorSchema
 from backend.schemas import ApplicationMessage, FunctionalityListSchema, SupportedConnectionTypes
-from backend.service import Busy, TestService, TestStream
+from backend.service import Busy, ConnectionTester, LiveTest
 
 JSON = "application/json"
 
@@ -60,7 +60,7 @@ async def get_supported_types(user: UserDep) -> Response:
     return Response(supported_types_json(), media_type=JSON)
 
 
-def _busy(service: TestService) -> APIError:
+def _busy(service: ConnectionTester) -> APIError:
     retry = str(service.settings.retry_after_s)
     return APIError(
         503,
@@ -159,7 +159,7 @@ class NDJSONStream(StreamingResponse):
 
     media_type = NDJSON
 
-    def __init__(self, run: TestStream) -> None:
+    def __init__(self, run: LiveTest) -> None:
         super().__init__(_lines(run), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
         self.run = run
 
@@ -170,7 +170,7 @@ class NDJSONStream(StreamingResponse):
             await self.run.aclose()
 
 
-async def _lines(run: TestStream) -> AsyncIterator[bytes]:
+async def _lines(run: LiveTest) -> AsyncIterator[bytes]:
     async for event in run.events():
         yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
 

@@ -17,9 +17,9 @@ import pytest
 from databricks.sql import exc as dbx_exc
 
 from backend.connectors.databricks import CONNECTOR, CreateDatabricksConnector
-from backend.connectors.sql import Endpoint
+from backend.core import ReachedAddress
 from backend.messages import Code
-from tests.conftest import expect_port_closed, expect_timeout, run_test, stage, timed_verdict
+from tests.conftest import run_test, stage, timed_verdict
 from tests.servers.stubs import ClosingListener, HTTPSStub, TLSListener
 
 HOST = "127.0.0.1"
@@ -105,14 +105,6 @@ def test_only_verified_tls_is_offered(client: httpx.Client, closing: ClosingList
 # --- the network ------------------------------------------------------------------------------
 
 
-def test_closed_port_fails_at_once(client: httpx.Client, closed_port: int) -> None:
-    expect_port_closed(client, body(closed_port))
-
-
-def test_silent_listener_times_out_within_the_deadline(client: httpx.Client, silent_port: int) -> None:
-    expect_timeout(client, body(silent_port))
-
-
 @pytest.mark.parametrize("listener", ["closing", "garbage"])
 def test_a_port_without_https_is_tls_not_supported(client: httpx.Client, listener: str,
                                                    request: pytest.FixtureRequest) -> None:
@@ -120,11 +112,6 @@ def test_a_port_without_https_is_tls_not_supported(client: httpx.Client, listene
     # within 2 s: one attempt, no back-off of seconds
     msg = timed_verdict(client, body(port), "TLS_NOT_SUPPORTED", within=2)
     assert list(msg["details"]) == ["port"]
-
-
-def test_unresolvable_host(client: httpx.Client) -> None:
-    msg = run_test(client, body(443, host="adb-1.invalid"))
-    assert msg["code"] == "HOST_NOT_FOUND"
 
 
 def test_an_untrusted_certificate_is_refused(client: httpx.Client, pki: Any) -> None:
@@ -179,7 +166,7 @@ def test_a_starting_warehouse_is_reported_at_once(client: httpx.Client, workspac
 
 def _classify(error: BaseException) -> tuple[Code, list[str]]:
     params = CreateDatabricksConnector.model_validate(body(443))
-    failure = CONNECTOR.classify(error, params, Endpoint(HOST, HOST, 443))
+    failure = CONNECTOR.classify(error, params, ReachedAddress(HOST, HOST, 443))
     return failure.code, list(failure.fields)
 
 
@@ -208,14 +195,3 @@ def test_supported_types_show_databricks(client: httpx.Client) -> None:
     assert props["protocol"]["values"] == ["databricks"]
     assert props["warehouse_id"]["type"] == ["string", "null"] and props["cluster_path"]["type"] == ["string", "null"]
     assert props["hooks_params"]["values"] == ["SSL"]
-
-
-def test_functionalities_of_databricks(client: httpx.Client) -> None:
-    found = client.get("/api/v1/database_connections/functionalities/",
-                       params={"connector_type": "DatabricksConnector"}).json()["functionalities"]
-    by_name = {f["name"]: f for f in found}
-    fast = by_name["HIGH_PERFORMANCE_WRITING"]
-    assert fast["applicability"] == "PARTIAL" and "informational" in fast["description"]
-    assert {c["name"] for c in fast["capabilities"]} == {"IDENTITY_WRITING"}  # no keys, triggers or indexes to manage
-    idempotent = {c["name"]: c["depends_on"] for c in by_name["IDEMPOTENT_WRITING"]["capabilities"]}
-    assert idempotent["DATA_TRUNCATION"] == []  # no enforced foreign key can block TRUNCATE

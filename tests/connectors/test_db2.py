@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.connectors.db2 import CONNECTOR, CreateDB2Connector
-from backend.connectors.sql import Endpoint
+from backend.connectors.db2 import CONNECTOR, CreateDB2Connector, load_driver
+from backend.core import ReachedAddress
 from backend.diagnosis import Failure
 from backend.messages import Code
-from tests.conftest import NASTY_PASSWORD, expect_port_closed, expect_timeout, run_test, stage, timed_verdict
+from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, run_test, stage, timed_verdict
 from tests.servers.common import SilentListener
 from tests.servers.stubs import ClosingListener, GarbageListener, TLSListener
 
@@ -44,22 +44,13 @@ def ssl_hook(**fields: Any) -> dict[str, Any]:
 
 
 def test_the_bundled_cli_driver_loads() -> None:
-    import ibm_db
+    ibm_db = load_driver()
 
     assert ibm_db.__version__
     assert os.environ["DB2_MAX_CLIENT_CONNRETRIES"] == "0"  # set before the CLI's first use
 
 
 # --- the network ------------------------------------------------------------------------------
-
-
-def test_closed_port_fails_at_once(client: httpx.Client, closed_port: int) -> None:
-    expect_port_closed(client, body(closed_port))
-
-
-def test_silent_listener_times_out_within_the_deadline(client: httpx.Client, silent_port: int) -> None:
-    msg = expect_timeout(client, body(silent_port))
-    assert stage(msg, "tcp")["status"] == "passed"
 
 
 @pytest.mark.parametrize("listener", ["closing", "garbage"])
@@ -71,12 +62,7 @@ def test_a_port_that_is_not_db2_gets_a_clear_verdict_without_the_clients_5_s_ret
     msg = timed_verdict(client, body(port), "UNEXPECTED_ERROR", within=2)
     assert msg["title"] == "No Db2 server answered on this port"
     assert list(msg["details"]) == ["port"]
-    assert "SQL30081N" in msg["body"] and "Traceback" not in msg["body"]
-
-
-def test_unresolvable_host(client: httpx.Client) -> None:
-    msg = run_test(client, body(50000, host="db2.invalid"))
-    assert msg["code"] == "HOST_NOT_FOUND"
+    assert "SQL30081N" in failed_detail(msg) and "Traceback" not in json.dumps(msg)
 
 
 # --- parameters -------------------------------------------------------------------------------
@@ -95,17 +81,18 @@ def test_a_semicolon_cannot_reach_the_cli_and_is_refused_by_name(
     assert "pa;ss" not in json.dumps(msg)
 
 
-def test_special_characters_reach_the_cli_intact(client: httpx.Client, closing: ClosingListener) -> None:
-    """Every character of the nasty password but ';' survives the CLI connection string."""
+def test_the_cli_reads_host_and_port_after_a_nasty_password(client: httpx.Client, closing: ClosingListener) -> None:
+    """The real CLI parses the wizard's connection string: with a nasty PWD (all but ';') it still reads
+    HOSTNAME and PORT and connects to the listener they name."""
     params = CreateDB2Connector.model_validate(body(closing.port))
-    url = CONNECTOR.url(params, Endpoint(HOST, HOST, closing.port))
-    assert url.password == NASTY_PASSWORD
-    pairs = dict(part.split("=", 1) for part in _connection_string(params, closing.port).split(";") if part)
-    assert pairs["PWD"] == NASTY_PASSWORD
-    assert pairs["HOSTNAME"] == HOST and pairs["PORT"] == str(closing.port)
-    assert int(pairs["ConnectTimeout"]) >= 1
-    msg = run_test(client, body(closing.port))
-    assert NASTY_PASSWORD not in json.dumps(msg)
+    assert CONNECTOR.url(params, ReachedAddress(HOST, HOST, closing.port)).password == NASTY_PASSWORD
+    ibm_db = load_driver()
+    before = closing.accepted
+    with pytest.raises(Exception) as caught:
+        ibm_db.connect(_connection_string(params, closing.port), "", "")
+    assert "SQL30081N" in str(caught.value)  # a communication error: the listener hung up, as it does
+    assert closing.accepted > before  # the CLI did connect to the host and port it read
+    assert NASTY_PASSWORD not in json.dumps(run_test(client, body(closing.port)))
 
 
 def test_kerberos_is_refused_with_a_reason(client: httpx.Client, closing: ClosingListener) -> None:
@@ -158,7 +145,7 @@ def test_ssl_handshakes_pass_then_the_listener_hangs_up(client: httpx.Client, tl
     # The wizard's own bounded handshake, then the CLI's (GSKit) with SSLServerCertificate=<the CA>.
     assert tls_listener.handshakes == before + 2
     assert msg["title"] == "No Db2 server answered on this port", msg
-    assert '"SSL"' in msg["body"]
+    assert '"SSL"' in failed_detail(msg)
 
 
 def test_ssl_to_a_plain_port_is_tls_not_supported(client: httpx.Client, garbage: GarbageListener, pki: Any) -> None:
@@ -184,7 +171,7 @@ def test_ssl_to_a_silent_listener_times_out_and_leaves_no_driver_thread(client: 
 
 def _classify(message: str, **overrides: Any) -> Failure:
     params = CreateDB2Connector.model_validate(body(50000, **overrides))
-    return CONNECTOR.classify(Exception(message), params, Endpoint(HOST, HOST, 50000))
+    return CONNECTOR.classify(Exception(message), params, ReachedAddress(HOST, HOST, 50000))
 
 
 COMM = ('[IBM][CLI Driver] SQL30081N  A communication error has been detected. Communication protocol being used: '
@@ -244,22 +231,12 @@ def test_supported_types_show_db2(client: httpx.Client) -> None:
     assert props["hooks_params.SSL.ssl_mode"]["values"] == ["disable", "verify-ca", "verify-full"]
 
 
-def test_functionalities_of_db2(client: httpx.Client) -> None:
-    found = client.get("/api/v1/database_connections/functionalities/",
-                       params={"connector_type": "DB2Connector"}).json()["functionalities"]
-    by_name = {f["name"]: f for f in found}
-    assert by_name["HIGH_PERFORMANCE_WRITING"]["applicability"] == "PARTIAL"  # triggers: drop and re-create only
-    assert "triggers cannot be disabled" in by_name["HIGH_PERFORMANCE_WRITING"]["description"]
-    idempotent = {c["name"]: c["depends_on"] for c in by_name["IDEMPOTENT_WRITING"]["capabilities"]}
-    assert idempotent["DATA_TRUNCATION"] == ["FOREIGN_KEY_MANAGEMENT"]  # SQLSTATE 428GJ
-
-
 def _connection_string(params: CreateDB2Connector, port: int) -> str:
-    from backend.connectors.base import TestContext
+    from backend.core import RunContext
     from backend.diagnosis import Deadline, Diagnosis
     from backend.policy import TargetPolicy
     from tests.conftest import make_settings
 
     deadline = Deadline(3)
-    ctx = TestContext(make_settings(), TargetPolicy(), deadline, Diagnosis(CONNECTOR.stage_names, deadline))
-    return CONNECTOR.connection_string(params, Endpoint(HOST, HOST, port), ctx)
+    ctx = RunContext(make_settings(), TargetPolicy(), deadline, Diagnosis(CONNECTOR.stage_names, deadline))
+    return CONNECTOR.connection_string(params, ReachedAddress(HOST, HOST, port), ctx)

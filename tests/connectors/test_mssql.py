@@ -22,18 +22,17 @@ import pyodbc
 import pytest
 
 from backend.connectors import mssql
-from backend.connectors.base import TestContext as Context
-from backend.connectors.mssql import (
-    CONNECTOR,
-    OdbcDriver,
-    RelayedEndpoint,
-    find_odbc_driver,
-    odbc_value,
-    parse_driver_error,
-)
+from backend.connectors._tds import odbc
+from backend.connectors._tds.connector import RelayedAddress
+from backend.connectors._tds.errors import parse_driver_error
+from backend.connectors._tds.odbc import OdbcDriver, find_odbc_driver, odbc_value
+from backend.connectors._tds.relay import TDSRelay
+from backend.connectors.mssql import CONNECTOR
+from backend.core import RunContext as Context
 from backend.diagnosis import Deadline, Diagnosis, Failure
 from backend.policy import TargetPolicy
-from tests.conftest import NASTY_PASSWORD, expect_port_closed, expect_timeout, make_settings, run_test, stage
+from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
+from tests.helpers import new_driver_threads
 from tests.servers.common import LOOPBACK
 from tests.servers.fake_tds import Account, FakeTDS7, done_token, error_token
 from tests.servers.stubs import ClosingListener, HTTPGarbageListener
@@ -152,7 +151,7 @@ def test_database_that_cannot_be_opened(client: httpx.Client, server: FakeTDS7, 
     msg = run_test(client, body(server.port, protocol=protocol, username=user, password=password, database=database))
     assert msg["code"] == "DATABASE_NOT_FOUND", msg
     assert list(msg["details"]) == ["database"]
-    assert "4060" in msg["body"]
+    assert "4060" in failed_detail(msg)
     assert stage(msg, "authentication")["status"] == "passed"
     assert stage(msg, "database")["status"] == "failed"
 
@@ -177,16 +176,6 @@ def test_no_secret_in_any_verdict(client: httpx.Client, server: FakeTDS7, closin
 
 
 # --- the network ------------------------------------------------------------------------------
-
-
-def test_closed_port(client: httpx.Client, closed_port: int) -> None:
-    msg = expect_port_closed(client, body(closed_port))
-    assert list(msg["details"]) == ["port"]
-
-
-def new_driver_threads(before: set[int]) -> list[str]:
-    """The wizard's threads (driver calls, relays) started since ``before`` that still run."""
-    return [t.name for t in threading.enumerate() if t.name.startswith("wizard-") and t.ident not in before]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -216,14 +205,8 @@ def test_port_that_answers_http(client: httpx.Client, http_garbage: HTTPGarbageL
     msg = run_test(client, body(http_garbage.port, protocol=protocol))
     assert msg["code"] == "UNEXPECTED_ERROR"
     assert msg["title"] == "This port does not answer like SQL Server"
-    assert "looks like HTTP" in msg["body"]
+    assert "looks like HTTP" in failed_detail(msg)
     assert list(msg["details"]) == ["port"]
-
-
-def test_unresolvable_host(client: httpx.Client, server: FakeTDS7) -> None:
-    msg = run_test(client, body(server.port, host="mssql.invalid"))
-    assert msg["code"] == "HOST_NOT_FOUND"
-    assert list(msg["details"]) == ["host"]
 
 
 # --- TLS --------------------------------------------------------------------------------------
@@ -316,8 +299,8 @@ def test_kerberos_is_refused_with_a_reason(client: httpx.Client, server: FakeTDS
 def test_no_odbc_driver_means_driver_not_available(client: httpx.Client, server: FakeTDS7,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     # what a machine without Debian's tdsodbc (or msodbcsql18) looks like to the wizard
-    monkeypatch.setattr(mssql, "FREETDS_LIBRARIES", ())
-    monkeypatch.setattr(mssql, "registered_odbc_drivers", list)
+    monkeypatch.setattr(odbc, "FREETDS_LIBRARIES", ())
+    monkeypatch.setattr(odbc, "registered_odbc_drivers", list)
     msg = run_test(client, body(server.port))
     assert msg["code"] == "DRIVER_NOT_AVAILABLE"
     assert list(msg["details"]) == ["protocol"]
@@ -347,10 +330,10 @@ def test_unknown_protocol(client: httpx.Client, server: FakeTDS7) -> None:
 # --- the arguments the drivers get ------------------------------------------------------------
 
 
-def _endpoint(odbc: OdbcDriver | None, mode: str = "optional") -> RelayedEndpoint:
-    relay = mssql.TDSRelay(LOOPBACK, 9, Deadline(1))
+def _endpoint(odbc: OdbcDriver | None, mode: str = "optional") -> RelayedAddress:
+    relay = TDSRelay(LOOPBACK, 9, Deadline(1))
     relay.close()
-    return RelayedEndpoint("db.example.test", "192.0.2.10", 1433, relay=relay, section="wizard_0123456789abcdef",
+    return RelayedAddress("db.example.test", "192.0.2.10", 1433, relay=relay, section="wizard_0123456789abcdef",
                            odbc=odbc, tls_mode=mode)
 
 
@@ -500,17 +483,3 @@ def test_supported_types(client: httpx.Client) -> None:
     assert props["protocol"]["values"] == ["mssql+pyodbc", "mssql+pymssql"]
     assert props["hooks_params"]["values"] == ["SSHTunnel", "SSL"]
     assert props["hooks_params.SSL.ssl_mode"]["values"] == ["disable", "optional", "require", "verify-ca"]
-
-
-def test_functionalities(client: httpx.Client) -> None:
-    response = client.get(FUNCS, params={"connector_type": "MsSQLConnector"})
-    assert response.status_code == 200
-    items = {f["name"]: f for f in response.json()["functionalities"]}
-    fast = items["HIGH_PERFORMANCE_WRITING"]
-    assert (fast["kind"], fast["applicability"]) == ("ADDITIVE", "PARTIAL")
-    caps = {c["name"]: c["depends_on"] for c in fast["capabilities"]}
-    assert caps["DATA_TRUNCATION"] == ["FOREIGN_KEY_MANAGEMENT"]
-    assert caps["UNIQUE_CONSTRAINT_MANAGEMENT"] == ["FOREIGN_KEY_MANAGEMENT"]
-    assert "IDENTITY_INSERT" in fast["description"] and "clustered" in fast["description"]
-    same = items["IDEMPOTENT_WRITING"]
-    assert (same["kind"], same["applicability"]) == ("PREVENTIVE", "FULL")

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import DB, expect_port_closed, expect_timeout, run_test, stage
+from tests.conftest import DB, expect_timeout, run_test, stage
 
 PROTOCOLS = ["mysql+mysqldb", "mysql+pymysql"]
 
@@ -60,21 +60,7 @@ def test_database_without_privilege(client: httpx.Client, mariadb: DB, protocol:
         assert list(msg["details"]) == ["database"]
 
 
-def test_closed_port(client: httpx.Client, mariadb: DB, closed_port: int) -> None:
-    expect_port_closed(client, body(mariadb, port=closed_port))
-
-
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_silent_host(client: httpx.Client, mariadb: DB, silent_port: int, protocol: str) -> None:
     expect_timeout(client, body(mariadb, port=silent_port, protocol=protocol))
 
-
-def test_unresolvable_host(client: httpx.Client, mariadb: DB) -> None:
-    msg = run_test(client, body(mariadb, host="mysql.invalid"))
-    assert msg["code"] == "HOST_NOT_FOUND"
-
-
-def test_kerberos_is_refused_with_a_reason(client: httpx.Client, mariadb: DB) -> None:
-    msg = run_test(client, body(mariadb, hooks_params={"Kerberos": {"principal": "a@B", "keytab_file": "k"}}))
-    assert msg["code"] == "INVALID_PARAMETERS"
-    assert list(msg["details"]) == ["hooks_params.Kerberos"]

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import DB, expect_port_closed, expect_timeout, run_test, stage
+from tests.conftest import DB, run_test, stage
 
 
 def body(db: DB, **overrides: Any) -> dict[str, Any]:
@@ -22,16 +22,20 @@ def test_success_reports_what_was_verified(client: httpx.Client, postgres: DB) -
     assert server["product"] == "PostgreSQL"
     assert server["version"].startswith("15")
     assert server["user"] == "wizard" and server["database"] == "appdb" and server["schema"] == "sales"
+    # This server has no TLS: libpq's default 'prefer' goes on in plain text, and the tls stage warns.
     assert [s["status"] for s in msg["payload"]["stages"]] == [
-        "passed", "passed", "passed", "skipped", msg["payload"]["stages"][4]["status"], "passed", "passed", "passed"
+        "passed", "passed", "passed", "skipped", "warning", "passed", "passed", "passed"
     ]
+    assert msg["payload"]["tls"] == {"enabled": False}
     assert "PostgreSQL 15" in msg["body"] and "appdb" in msg["body"]
     # One driver login settles tls, authentication and database: it is timed once, under tls,
-    # and the other two say so rather than claim 0 ms.
+    # and the other two say so, in words a person reads, rather than claim 0 ms.
     assert isinstance(stage(msg, "tls")["duration_ms"], int)
     for name in ("authentication", "database"):
         assert stage(msg, name)["duration_ms"] is None
-        assert stage(msg, name)["detail"] == "checked in the same driver call as the 'tls' stage, timed there"
+        detail = stage(msg, name)["detail"]
+        assert detail == "Checked in the same exchange with the server as setting up encryption; its time is counted there."
+        assert "'tls'" not in detail and "driver" not in detail
 
 
 def test_wrong_password(client: httpx.Client, postgres: DB) -> None:
@@ -67,24 +71,6 @@ def test_schema_without_usage(client: httpx.Client, postgres: DB) -> None:
     msg = run_test(client, body(postgres, schema_name="secret_schema"))
     assert msg["code"] == "PERMISSION_DENIED"
     assert list(msg["details"]) == ["schema_name"]
-
-
-def test_closed_port_fails_at_once(client: httpx.Client, postgres: DB, closed_port: int) -> None:
-    msg = expect_port_closed(client, body(postgres, port=closed_port))
-    assert list(msg["details"]) == ["port"]
-    assert stage(msg, "tcp")["status"] == "failed"
-
-
-def test_silent_host_times_out_within_the_deadline(client: httpx.Client, postgres: DB, silent_port: int) -> None:
-    expect_timeout(client, body(postgres, port=silent_port))
-
-
-def test_unresolvable_host(client: httpx.Client, postgres: DB) -> None:
-    msg = run_test(client, body(postgres, host="db.invalid"))
-    assert msg["code"] == "HOST_NOT_FOUND"
-    assert list(msg["details"]) == ["host"]
-    assert stage(msg, "dns")["status"] == "failed"
-    assert stage(msg, "tcp")["status"] == "skipped"
 
 
 def test_driver_not_installed(client: httpx.Client, postgres: DB) -> None:

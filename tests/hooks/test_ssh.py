@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
-from tests.conftest import DB, DEADLINE_S, make_settings, run_test, stage
+from tests.conftest import DB, DEADLINE_S, failed_detail, make_settings, run_test, stage
 from tests.servers.common import LOOPBACK, free_port
 from tests.servers.sshd import SSHServer
 
@@ -197,7 +197,7 @@ def test_missing_passphrase(client: httpx.Client, postgres: DB, sshd: SSHServer)
     msg = run_test(client, pg(postgres, sshd.key_tunnel("rsa_openssh_encrypted", pkey_password=None)))
     assert msg["code"] == "SSH_KEY_INVALID", msg
     assert list(msg["details"]) == ["hooks_params.SSHTunnel.pkey_password"]
-    assert "passphrase" in msg["body"]
+    assert "passphrase" in failed_detail(msg)
     assert "enter it here" in msg["details"]["hooks_params.SSHTunnel.pkey_password"][0]
 
 
@@ -214,7 +214,7 @@ def test_unreadable_key(client: httpx.Client, postgres: DB, sshd: SSHServer, man
     msg = run_test(client, pg(postgres, sshd.key_tunnel("rsa_pkcs1", pkey=mangle(sshd.keys["rsa_pkcs1"]))))
     assert msg["code"] == "SSH_KEY_INVALID", msg
     assert list(msg["details"]) == ["hooks_params.SSHTunnel.pkey"]
-    assert says in msg["body"]
+    assert says in failed_detail(msg)
     assert_no_secret(msg, sshd)
 
 
@@ -222,7 +222,7 @@ def test_public_key_instead_of_private(client: httpx.Client, postgres: DB, sshd:
     public = paramiko.Ed25519Key.from_private_key(__import__("io").StringIO(sshd.keys["ed25519_openssh"]))
     msg = run_test(client, pg(postgres, sshd.key_tunnel("ed25519_openssh", pkey=f"ssh-ed25519 {public.get_base64()}")))
     assert msg["code"] == "SSH_KEY_INVALID", msg
-    assert "public key" in msg["body"]
+    assert "public key" in failed_detail(msg)
 
 
 # --- reaching the SSH server ------------------------------------------------------------------
@@ -245,7 +245,7 @@ def test_silent_ssh_host_ends_at_the_deadline(
     elapsed = time.monotonic() - started
     assert msg["code"] == "CONNECTION_TIMEOUT", msg
     assert elapsed < DEADLINE_S + 0.5
-    assert "did not answer in time" in msg["body"]
+    assert "did not answer in time" in failed_detail(msg)
     assert list(msg["details"]) == ["hooks_params.SSHTunnel.host"]
     assert statuses(msg)["tcp"] == "passed" and statuses(msg)["ssh"] == "failed"
     assert_tunnel_gone()
@@ -260,7 +260,7 @@ def test_port_that_speaks_something_else(
     started = time.monotonic()
     msg = run_test(client, pg(postgres, sshd.tunnel(port=not_ssh.port)))
     assert msg["code"] == "SSH_TUNNEL_UNREACHABLE", msg
-    assert "not as an SSH server" in msg["body"]
+    assert "not as an SSH server" in failed_detail(msg)
     assert "hooks_params.SSHTunnel.port" in msg["details"]
     assert statuses(msg)["ssh"] == "failed"
     assert time.monotonic() - started < DEADLINE_S
@@ -300,7 +300,7 @@ def test_database_port_closed_behind_the_tunnel(
     msg = run_test(client, pg(postgres, sshd.tunnel(), port=closed_port))
     assert msg["code"] == "PORT_CLOSED", msg
     assert list(msg["details"]) == ["port"]
-    assert "SSH server" in msg["body"] and "Connection refused" in msg["body"]
+    assert "SSH server" in failed_detail(msg) and "Connection refused" in failed_detail(msg)
     assert "seen from the SSH server" in msg["title"]
     assert statuses(msg)["ssh"] == "failed" and statuses(msg)["tls"] == "skipped"
     assert msg["payload"]["ssh"]["auth"] == "password"
@@ -312,7 +312,7 @@ def test_forwarding_refused_by_permitopen(client: httpx.Client, mariadb: DB, ssh
     msg = run_test(client, maria(mariadb, sshd.tunnel(), host="127.0.0.2"))
     assert msg["code"] == "TARGET_NOT_ALLOWED", msg
     assert set(msg["details"]) == {"host", "port"}
-    assert "does not allow tunnels" in msg["body"] and "PermitOpen" in msg["body"]
+    assert "does not allow tunnels" in failed_detail(msg) and "PermitOpen" in msg["body"]
     assert "SSH server" in msg["title"]
     assert statuses(msg)["ssh"] == "failed"
     assert_tunnel_gone()

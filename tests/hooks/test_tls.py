@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.connectors import base
+from backend.core import RunContext
 from backend.diagnosis import Deadline, Diagnosis, Failure
 from backend.hooks import tls
 from backend.policy import TargetPolicy
@@ -136,6 +136,30 @@ def test_pg_without_hook_says_not_verified(client: httpx.Client, postgres_tls: D
     assert msg["code"] == "CONNECTION_SUCCESSFUL", msg
     assert msg["payload"]["tls"]["enabled"] is True and msg["payload"]["tls"]["verified"] is False
     assert "NOT verified" in msg["body"]
+    assert_unchecked_identity_warning(msg, "PostgreSQL", "verify-full")
+
+
+def assert_unchecked_identity_warning(msg: dict[str, Any], label: str, mode: str) -> None:
+    """An encrypted link whose certificate nobody checked is a warning with the success code, that leads
+    with that and how to switch checking on, and names the field to change (as PATH_NOT_FOUND does)."""
+    assert msg["code"] == "CONNECTION_SUCCESSFUL" and msg["kind"] == "warning", msg
+    assert msg["title"] == f"Connected to {label}, but the server's identity was not checked"
+    assert msg["body"].startswith("The connection works and is encrypted, but the wizard did not check")
+    assert f"set the TLS mode to {mode}" in msg["body"] and "CA certificate" in msg["body"]
+    assert msg["display"] == "field" and list(msg["details"]) == ["hooks_params.SSL.ssl_mode"]
+    assert mode in msg["details"]["hooks_params.SSL.ssl_mode"][0]
+    assert stage(msg, "query")["status"] == "passed", "the connection itself works"
+
+
+def test_pg_checked_certificate_is_a_plain_success(client: httpx.Client, postgres_tls: DB, pki: Any) -> None:
+    msg = run_test(client, pg(postgres_tls, {"ssl_mode": "verify-full", "ca": pki.ca.cert_pem}))
+    assert msg["code"] == "CONNECTION_SUCCESSFUL" and msg["kind"] == "success", msg
+    assert msg["details"] is None and msg["display"] == "notification"
+    chain_only = run_test(client, pg(postgres_tls, {"ssl_mode": "verify-ca", "ca": pki.ca.cert_pem}))
+    assert chain_only["kind"] == "success", "the certificate was checked against the CA given"
+    plain = run_test(client, pg(postgres_tls, {"ssl_mode": "disable"}))
+    assert plain["kind"] == "success" and plain["payload"]["tls"] == {"enabled": False}, "nothing to verify"
+    assert stage(plain, "tls")["status"] == "warning" and "NOT encrypted" in plain["body"]
 
 
 def test_pg_client_certificate_login_inline(client: httpx.Client, postgres_tls: DB, pki: Any) -> None:
@@ -199,6 +223,24 @@ def test_my_verify_identity_with_the_right_ca(client: httpx.Client, mariadb_tls:
 
 
 @pytest.mark.parametrize("protocol", MYSQL_PROTOCOLS)
+def test_my_libpq_verify_full_checks_ca_and_host_name(client: httpx.Client, mariadb_tls: DB, pki: Any, protocol: str) -> None:
+    """One vocabulary: libpq's verify-full means MySQL's VERIFY_IDENTITY (the CA and the host name)."""
+    msg = run_test(client, my(mariadb_tls, protocol, {"ssl_mode": "verify-full", "ca": pki.ca.cert_pem}))
+    assert msg["code"] == "CONNECTION_SUCCESSFUL", msg
+    state = msg["payload"]["tls"]
+    assert state["enabled"] is True and state["verified"] is True and state["hostname_verified"] is True
+    other = run_test(client, my(mariadb_tls, protocol, {"ssl_mode": "verify-full", "ca": pki.other_ca.cert_pem}))
+    assert other["code"] == "TLS_CERTIFICATE_INVALID", other
+
+
+def test_my_libpq_verify_full_refuses_another_host_name(client: httpx.Client, mariadb_tls: DB, pki: Any) -> None:
+    msg = run_test(client, my(mariadb_tls, "mysql+pymysql", {"ssl_mode": "verify-full", "ca": pki.ca.cert_pem},
+                              host="db.localhost"))
+    assert msg["code"] == "TLS_CERTIFICATE_INVALID", msg
+    assert list(msg["details"]) == ["host"]
+
+
+@pytest.mark.parametrize("protocol", MYSQL_PROTOCOLS)
 def test_my_another_ca_is_not_trusted(client: httpx.Client, mariadb_tls: DB, pki: Any, protocol: str) -> None:
     msg = run_test(client, my(mariadb_tls, protocol, {"ca": pki.other_ca.cert_pem}))
     assert msg["code"] == "TLS_CERTIFICATE_INVALID", msg
@@ -224,6 +266,7 @@ def test_my_default_is_encrypted_but_not_verified(client: httpx.Client, mariadb_
     assert msg["code"] == "CONNECTION_SUCCESSFUL", msg
     assert msg["payload"]["tls"]["enabled"] is True and msg["payload"]["tls"]["verified"] is False
     assert "NOT verified" in msg["body"]
+    assert_unchecked_identity_warning(msg, "MySQL / MariaDB", "verify-full")
 
 
 @pytest.mark.parametrize("protocol", MYSQL_PROTOCOLS)
@@ -281,7 +324,7 @@ def test_my_nasty_password_survives_tls(client: httpx.Client, mariadb: DB) -> No
 
 
 @pytest.mark.parametrize(("connector", "mode", "valid"), [
-    ("pg", "VERIFY_FULL", "verify-full"), ("my", "verify-full", "VERIFY_IDENTITY"),
+    ("pg", "VERIFY_IDENTITY", "verify-full"), ("my", "allow", "VERIFY_IDENTITY"), ("my", "strict", "verify-full"),
 ])
 def test_unknown_ssl_mode_lists_the_valid_ones(
     client: httpx.Client, postgres: DB, mariadb: DB, connector: str, mode: str, valid: str
@@ -394,7 +437,7 @@ def test_temp_files_are_gone_after_a_timeout(
 
 def test_prepared_files_are_private_and_removed(pki: Any, files_dir: Path) -> None:
     deadline = Deadline(3)
-    ctx = base.TestContext(settings=make_settings(files_dir=files_dir), policy=TargetPolicy("", ""), deadline=deadline,
+    ctx = RunContext(settings=make_settings(files_dir=files_dir), policy=TargetPolicy("", ""), deadline=deadline,
                       diagnosis=Diagnosis(("parameters",), deadline))
     pair = pki.client("certuser")
     hook = CreateSSLHooksSchema(ssl_mode="verify-full", ca_filename="ca.crt", cert=pair.cert_pem, key=pair.key_pem)
@@ -412,7 +455,7 @@ def test_prepared_files_are_private_and_removed(pki: Any, files_dir: Path) -> No
 
 def test_prepare_failure_leaves_nothing(pki: Any, files_dir: Path, private_tmp: Path) -> None:
     deadline = Deadline(3)
-    ctx = base.TestContext(settings=make_settings(files_dir=files_dir), policy=TargetPolicy("", ""), deadline=deadline,
+    ctx = RunContext(settings=make_settings(files_dir=files_dir), policy=TargetPolicy("", ""), deadline=deadline,
                       diagnosis=Diagnosis(("parameters",), deadline))
     with contextlib.suppress(Failure), ctx.stack:
         tls.prepare(CreateSSLHooksSchema(ca=pki.ca.cert_pem, cert=pki.server.cert_pem, key="nope"), ctx, ("require",))

@@ -210,3 +210,22 @@ class SilentListener(Listener):
 
     def dispatch(self, conn: socket.socket) -> None:
         self.hold(conn)  # held open, never answered
+
+
+class DroppingPort:
+    """A loopback port whose SYNs go unanswered, as behind a firewall that drops them: a connect hangs.
+
+    A listener that never accepts, with a backlog of 0 already filled by one connection of its own:
+    Linux drops the SYNs a full accept queue cannot take, so the TCP handshake itself never completes.
+    """
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind((LOOPBACK, 0))
+        self.sock.listen(0)
+        self.port = int(self.sock.getsockname()[1])
+        self._filler = socket.create_connection((LOOPBACK, self.port), timeout=1)
+
+    def close(self) -> None:
+        self._filler.close()
+        self.sock.close()

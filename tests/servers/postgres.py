@@ -68,10 +68,18 @@ class PostgresServer:
         hba = [*self.hba, *tail, "local all postgres scram-sha-256"]
         (self.datadir / "pg_hba.conf").write_text("\n".join(hba) + "\n")
         chown_tree(self.workdir, "postgres")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Start the server on its data dir (again, after :meth:`pause`); return once it listens."""
         run(as_user("postgres", [str(BIN / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.workdir / "log"),
                                  "-w", "-t", "60", "start"]), env={**os.environ, **self.env})
         wait_for_port(self.port)
-        return self
+
+    def pause(self) -> None:
+        """Stop the server (connections are refused) but keep its data: :meth:`resume` starts it again."""
+        run(as_user("postgres", [str(BIN / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]))
 
     def stop(self) -> None:
         if self.workdir != Path():

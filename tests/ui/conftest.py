@@ -13,6 +13,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from backend.main import create_app
+from components.metadata import Forms, parse_forms
 from tests.conftest import make_settings
 from tests.servers.api import LiveAPI
 from tests.servers.api import start_api as serve_api
@@ -63,6 +64,14 @@ def supported(live_api: LiveAPI) -> dict[str, Any]:
     response.raise_for_status()
     data: dict[str, Any] = response.json()
     return data
+
+
+@pytest.fixture(scope="session")
+def forms(live_api: LiveAPI) -> Forms:
+    """The live ``forms/`` metadata, as the UI reads it."""
+    response = httpx.get(f"{live_api.url}/api/v1/database_connections/forms/", timeout=10)
+    response.raise_for_status()
+    return parse_forms(response.json())
 
 
 @pytest.fixture

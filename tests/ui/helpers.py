@@ -8,11 +8,12 @@ from typing import Any
 from streamlit.testing.v1 import AppTest
 
 from components.form import hook_key, widget_key
+from components.metadata import Forms, connector_section, hook_section
 
 
 def widget_keys(at: AppTest) -> set[str]:
     keys: set[str] = set()
-    for kind in ("text_input", "number_input", "checkbox", "selectbox", "text_area", "toggle"):
+    for kind in ("text_input", "number_input", "checkbox", "selectbox", "text_area", "toggle", "radio"):
         keys.update(str(w.key) for w in at.get(kind) if getattr(w, "key", None))
     return keys
 
@@ -21,6 +22,15 @@ def field_keys(at: AppTest, connector_type: str) -> set[str]:
     """The field paths of ``connector_type`` on screen (``host``, ``hooks_params.SSL.ca``, …)."""
     prefix = f"w-{connector_type}-"
     return {k[len(prefix):].replace("-", ".") for k in widget_keys(at) if k.startswith(prefix)}
+
+
+def shown_fields(forms: Forms, supported: dict[str, Any], connector_type: str, hook: str | None = None) -> set[str]:
+    """The field paths a section shows at first: every field but those of an alternative's other options."""
+    section = (hook_section(forms, supported, connector_type, hook) if hook
+               else connector_section(forms, supported, connector_type))
+    hidden = {name for choice in section.choices for _, names in choice.options[1:] for name in names
+              if name not in choice.options[0][1]}
+    return {spec.path for spec in section.fields if spec.name not in hidden}
 
 
 def choose(at: AppTest, connector_type: str, *, destination: bool = False) -> AppTest:
@@ -70,7 +80,7 @@ def curl_body(code: str) -> dict[str, Any]:
 def all_text(at: AppTest) -> str:
     """Every piece of text on the page, for secret leak checks."""
     parts: list[str] = []
-    for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "subheader"):
+    for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "subheader", "text"):
         parts.extend(str(getattr(e, "value", "")) for e in at.get(kind))
     parts.extend(s.label for s in at.status)
     return "\n".join(parts)

@@ -7,7 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from components.names import connector_name, readable
+from components.capabilities import LISTED, NONE_CELL, OVERALL
+from components.metadata import Forms
+from components.words import readable
 from tests.ui.conftest import LiveAPI, new_app
 
 pytestmark = pytest.mark.usefixtures("ui_env")
@@ -23,26 +25,31 @@ def functionalities(api: LiveAPI, connector_type: str) -> list[dict[str, Any]]:
     return found
 
 
-def test_the_matrix_shows_every_connector_and_what_it_declares(supported: dict[str, Any], live_api: LiveAPI) -> None:
+def test_the_matrix_shows_every_connector_and_what_it_declares(
+    supported: dict[str, Any], forms: Forms, live_api: LiveAPI
+) -> None:
     at = new_app(PAGE)
-    types = list(supported["write_connectors"])
+    types = [t for t in forms.connectors if t in supported["write_connectors"]]
     declared = {t: functionalities(live_api, t) for t in types}
     names = list(dict.fromkeys(f["name"] for items in declared.values() for f in items))
     assert names, "the registry declares functionalities"
-    assert [t.label for t in at.tabs] == [readable(n) for n in names]
+    assert [t.label for t in at.tabs] == [*[readable(n) for n in names], "With my connection"]
     frames = [df.value for df in at.dataframe]
     assert len(frames) == len(names)
     for name, frame in zip(names, frames, strict=True):
-        assert list(frame.index) == [connector_name(t) for t in types], "every connector is a row"
+        assert list(frame.index) == [forms.label(t) for t in types], "every connector is a row, by its label"
         for connector_type in types:
-            row = frame.loc[connector_name(connector_type)]
+            row = frame.loc[forms.label(connector_type)]
             item = next((f for f in declared[connector_type] if f["name"] == name), None)
-            listed = {c["name"]: item["applicability"] for c in item["capabilities"]} if item else {}
-            for capability in frame.columns:
-                assert row[capability] == listed.get(capability, "—"), (connector_type, name, capability)
+            assert row[OVERALL] == (item["applicability"].title() if item else NONE_CELL), (connector_type, name)
+            listed = {c["name"] for c in item["capabilities"]} if item else set()
+            for capability in frame.columns[1:]:
+                assert row[capability] == (LISTED if capability in listed else NONE_CELL), (connector_type, capability)
         listed_anywhere = {c["name"] for items in declared.values() for f in items if f["name"] == name
                            for c in f["capabilities"]}
-        assert set(frame.columns) == listed_anywhere
+        assert set(frame.columns[1:]) == listed_anywhere
+    assert any("swipe" in c.value for c in at.caption), "a narrow screen is told the table scrolls"
+    assert any("Check what I can do" in i.value for i in at.tabs[-1].info)
 
 
 def test_one_connector_in_detail_with_its_dependency_graph(supported: dict[str, Any], live_api: LiveAPI) -> None:

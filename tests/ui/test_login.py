@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from components.session import CLIENT
 from tests.ui.conftest import LiveAPI, new_app, start_api
 from tests.ui.helpers import choose, fill, flags_of, press_test
 
@@ -46,7 +48,26 @@ def test_login_then_test_then_logout(auth_api: LiveAPI, closed_port: int) -> Non
                                      "password": "p"})
     press_test(at)
     assert flags_of(at, "PostgreSQLConnector", "port")
-    assert "Logged in as **admin**" in "\n".join(c.value for c in at.sidebar.caption)
+    assert "Logged in as **admin**" in "\n".join(c.value for c in at.caption)
 
-    at.sidebar.button[0].click().run()  # Log out
+    session = at.session_state[CLIENT].session_id
+    me = httpx.get(f"{auth_api.url}/api/v1/auth/", cookies={"sessionid": session}, timeout=10)
+    assert me.status_code == 200, "the UI's session is a real API session"
+
+    at.button(key="logout").click().run()
     assert at.title[0].value == "Log in"
+    # The session is over on the server (for every tab and browser holding it), not only forgotten here.
+    gone = httpx.get(f"{auth_api.url}/api/v1/auth/", cookies={"sessionid": session}, timeout=10)
+    assert gone.status_code == 401
+
+
+@pytest.mark.parametrize(("page", "title"), [("pages/capabilities.py", "What each connector can do"),
+                                             ("pages/api.py", "Use the API")])
+def test_a_link_to_a_page_shows_the_login_then_that_page(auth_api: LiveAPI, page: str, title: str) -> None:
+    at = new_app(page)
+    assert at.title[0].value == "Log in", "the login stands in for the page asked for"
+    assert not [b for b in at.get("page_link")], "no navigation before login"
+    log_in(at, "admin", ADMIN_PASSWORD)
+    assert not at.exception
+    assert at.title[0].value == title
+    assert {link.proto.label for link in at.get("page_link")} >= {"Connect", "Capabilities", "API"}

@@ -1,15 +1,15 @@
-"""The UI's pure parts: URI parsing, PEM repair, masking, names, bounds (no Streamlit run)."""
+"""The UI's pure parts: PEM repair, masking, metadata joins, verdict wording, bounds (no Streamlit run)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
+from components.capabilities import NONE_CELL, OVERALL, matrix
+from components.embedded import _safe_next
 from components.form import masked, normalize_pem, placeholder_for
-from components.metadata import Bounds, connector_fields, spec_bounds
-from components.names import connector_name
-from components.uri import UriError, parse_uri
+from components.metadata import Bounds, Forms, connector_section, endpoints, path_label, spec_bounds
+from components.tls import strictest_mode
+from components.verdict import unverified_tls
 from tests.ui.conftest import LiveAPI
 
 
@@ -31,31 +31,53 @@ def test_masked_replaces_every_secret_and_only_secrets() -> None:
     assert placeholder_for("hooks_params.SSL.key") == "<SSL_KEY>"
 
 
-def test_unknown_connector_types_get_a_readable_name() -> None:
-    assert connector_name("PostgreSQLConnector") == "PostgreSQL"
-    assert connector_name("SnowflakeConnector") == "Snowflake"
-    assert connector_name("GoogleBigQueryConnector") == "Google Big Query"
-    assert connector_name("HDFSFSConnector") == "HDFS"
+def test_a_field_path_reads_as_the_forms_label(supported: dict[str, Any], forms: Forms) -> None:
+    for connector_type in supported["write_connectors"]:
+        for spec in connector_section(forms, supported, connector_type).fields:
+            assert path_label(forms, supported, connector_type, spec.path) == spec.label
+            assert path_label(forms, supported, connector_type, f"connection.{spec.path}") == spec.label
+    ssh = forms.hooks["SSHTunnel"]
+    label = path_label(forms, supported, "PostgreSQLConnector", "hooks_params.SSHTunnel.pkey")
+    assert label.startswith(ssh.label + " › ") and "pkey" not in label
 
 
-def test_uri_parsing_against_the_live_metadata(supported: dict[str, Any]) -> None:
-    parsed = parse_uri("postgresql+psycopg2://al%40ice:p%3Aw@[::1]:5433/sales?schema_name=s1&foo=1", supported)
-    assert parsed.connector_type == "PostgreSQLConnector"
-    assert parsed.values == {"protocol": "postgresql+psycopg2", "host": "::1", "port": 5433, "username": "al@ice",
-                             "password": "p:w", "database": "sales", "schema_name": "s1"}
-    assert parsed.unused == ["foo"]
-    mysql = parse_uri("mariadb://u@db.example.invalid/shop?ssl-mode=require", supported)
-    assert mysql.connector_type == "MySQLMariaDBConnector"
-    assert mysql.values["hooks_params.SSL.ssl_mode"] == "REQUIRED", "the connector's own spelling"
-    typed = parse_uri("postgresql://h/db?include_views=yes&port=6000&schema_name=x", supported)
-    assert typed.values["include_views"] is True and typed.values["port"] == 6000
-    assert parse_uri("postgresql://h/db?include_views=maybe", supported).unused == ["include_views"]
-    with pytest.raises(UriError, match="port"):
-        parse_uri("postgresql://h:99999/db", supported)
-    with pytest.raises(UriError, match="gopher"):
-        parse_uri("gopher://h/db", supported)
-    with pytest.raises(UriError):
-        parse_uri("just a host name", supported)
+def test_an_unverified_certificate_is_spotted_and_the_strictest_mode_offered() -> None:
+    assert unverified_tls({"payload": {"tls": {"enabled": True, "verified": False}}})
+    assert not unverified_tls({"payload": {"tls": {"enabled": True, "verified": True}}})
+    assert not unverified_tls({"payload": {"tls": {"enabled": False}}})
+    assert strictest_mode(["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]) == "verify-full"
+    assert strictest_mode(["DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY"]) == "VERIFY_IDENTITY"
+    assert strictest_mode(["disable", "require"]) is None
+
+
+def test_the_matrix_keeps_the_functionalitys_level_apart_from_its_capabilities() -> None:
+    by_connector: dict[str, list[dict[str, Any]]] = {
+        "S3": [{"name": "HIGH_PERFORMANCE_WRITING", "applicability": "PARTIAL", "capabilities": []}],
+        "PG": [{"name": "HIGH_PERFORMANCE_WRITING", "applicability": "PARTIAL",
+                "capabilities": [{"name": "INDEX_MANAGEMENT", "depends_on": []}]}],
+        "X": [],
+    }
+    frame = matrix(by_connector, "HIGH_PERFORMANCE_WRITING", str)
+    assert frame.loc["S3", OVERALL] == "Partial", "a functionality without capabilities is not —"
+    assert frame.loc["PG", "INDEX_MANAGEMENT"] == "✓" and frame.loc["S3", "INDEX_MANAGEMENT"] == NONE_CELL
+    assert frame.loc["X", OVERALL] == NONE_CELL
+
+
+def test_the_login_hand_off_goes_back_only_to_a_page_of_this_site() -> None:
+    assert _safe_next("/capabilities?connection=abc") == "/capabilities?connection=abc"
+    for hostile in ("//evil.example", "https://evil.example/", "/\\evil.example", "capabilities"):
+        assert _safe_next(hostile) == "/"
+
+
+def test_every_operation_of_the_openapi_document_is_listed(live_api: LiveAPI) -> None:
+    import httpx
+
+    schema = httpx.get(f"{live_api.url}/api/schema/", timeout=10).json()
+    listed = {(method, path) for method, path, _, _ in endpoints(schema)}
+    expected = {(m.upper(), p) for p, item in schema["paths"].items() for m in item
+                if m in ("get", "post", "patch", "put", "delete")}
+    assert listed == expected
+    assert ("POST", "/api/v1/database_connections/test/stream/") in listed
 
 
 def test_port_bounds_come_from_the_served_schema(live_api: LiveAPI, supported: dict[str, Any]) -> None:
@@ -66,6 +88,6 @@ def test_port_bounds_come_from_the_served_schema(live_api: LiveAPI, supported: d
     for connector_type, props in supported["write_connectors"].items():
         if "port" in props:
             assert bounds[connector_type]["port"] == Bounds(1, 65535), connector_type
-        for spec in connector_fields(props, bounds.get(connector_type)):
+        for spec in connector_section(Forms(), supported, connector_type, bounds.get(connector_type)).fields:
             if spec.name == "port":
                 assert (spec.minimum, spec.maximum) == (1, 65535), connector_type

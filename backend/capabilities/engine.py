@@ -1,0 +1,168 @@
+"""One live-capabilities request: the connection test, then the examination on its open connection.
+
+The test runs exactly as ``POST …/test/`` runs it (``ConnectionTester.test``: in-flight and
+rate limits, deadline, target policy, clean-up, masking); the examination
+is handed the connector's open handle through ``RunContext.on_connected`` and runs inside the
+same deadline, before the connection is closed. Each connector's examination lives in a module
+of its own (``EXAMINERS``), loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from backend.capabilities import rules
+from backend.capabilities.facts import Findings
+from backend.capabilities.schemas import CapabilityItem, CapabilityOptions, ConnectionCapabilities
+from backend.connectors import registry
+from backend.connectors.base import ConnectorModel
+from backend.core import RunContext
+from backend.diagnosis import Failure
+from backend.fields import secret_values
+from backend.messages import Code
+from backend.schemas import ApplicationMessage, Display, SystemMessageKind
+from backend.secrets import Masker
+from backend.service import ConnectionTester, sanitised
+
+log = logging.getLogger("wizard.capabilities")
+
+Examine = Callable[[Any, Any, CapabilityOptions, RunContext], Awaitable[Findings]]
+"""``examine(handle, params, options, ctx)`` of a connector module: its privilege catalog, its probe."""
+
+EXAMINERS = {
+    "PostgreSQLConnector": "backend.capabilities.postgresql",
+    "MySQLMariaDBConnector": "backend.capabilities.mysql",
+    "MsSQLConnector": "backend.capabilities.mssql",
+    "OracleConnector": "backend.capabilities.oracle",
+    "DB2Connector": "backend.capabilities.db2",
+    "SybaseConnector": "backend.capabilities.sybase",
+    "DatabricksConnector": "backend.capabilities.databricks",
+    "S3FSConnector": "backend.capabilities.s3",
+    "ADLSFSConnector": "backend.capabilities.adls",
+}
+
+CONNECTED = {Code.CONNECTION_SUCCESSFUL.value, Code.PATH_NOT_FOUND.value}
+"""Verdicts after which the connection was open and examined (an empty object-store path is no failure)."""
+
+
+@dataclass
+class _Examination:
+    """What the hook saw: filled in while the test's connection is open."""
+
+    ctx: RunContext | None = None
+    findings: Findings | None = None
+    error: str | None = None
+
+
+def examiner(connector_type: str) -> Examine:
+    module = importlib.import_module(EXAMINERS[connector_type])
+    found: Examine = module.examine
+    return found
+
+
+async def examine(
+    tester: ConnectionTester, connection: ConnectorModel, options: CapabilityOptions, user: str | None
+) -> ConnectionCapabilities:
+    """Test ``connection`` and tell what it can do. Raises what ``tester.test`` raises (Busy, RateLimited)."""
+    started = time.monotonic()
+    connector = registry()[connection.connector_type]  # type: ignore[attr-defined]
+    run = _Examination()
+
+    async def on_connected(handle: Any, ctx: RunContext) -> None:
+        run.ctx = ctx
+        try:
+            run.findings = await examiner(connector.type_name)(handle, connection, options, ctx)
+        except Failure as failure:  # the deadline, mostly: the test itself has passed
+            run.error = failure.detail or failure.code.value
+        except Exception as exc:  # noqa: BLE001 - an examination never turns a passed test into a failure
+            log.warning("capabilities of %s: unexpected %s", connector.type_name, type(exc).__name__)
+            run.error = f"the examination hit an unexpected {type(exc).__name__}"
+
+    verdict = await tester.test(connection, user, on_connected=on_connected)
+    mask = Masker(list(run.ctx.secrets) if run.ctx else list(secret_values(connection)))
+    answer = _answer(connector, verdict, run)
+    answer.elapsed_ms = int((time.monotonic() - started) * 1000)
+    return _masked(answer, mask)
+
+
+def _answer(connector: Any, verdict: ApplicationMessage, run: _Examination) -> ConnectionCapabilities:
+    findings = run.findings
+    if verdict.code not in CONNECTED:
+        reason = f"The connection test did not succeed ({verdict.code}: {verdict.title}), so nothing could be examined."
+        return _all_unknown(verdict, "nothing: the connection test failed", reason)
+    if findings is None:
+        why = run.error or f"the {connector.label} connector did not hand over its open connection"
+        reason = f"The connection works, but its privileges could not be read: {why}."
+        return _all_unknown(verdict, "nothing: the privileges could not be read", reason)
+    if findings.schema_missing is not None:
+        return _all_unknown(_schema_not_found(verdict, findings), findings.scope,
+                            f"Schema '{findings.schema_missing}' does not exist, so nothing in it could be examined.")
+    capabilities = rules.capability_items(connector, findings)
+    return ConnectionCapabilities(
+        verdict=_with_probe_report(verdict, findings),
+        scope=findings.scope,
+        capabilities=capabilities,
+        functionalities=rules.functionality_items(connector, findings, capabilities),
+        access=rules.access_items(findings),
+        elapsed_ms=0,
+    )
+
+
+def _all_unknown(verdict: ApplicationMessage, scope: str, reason: str) -> ConnectionCapabilities:
+    return ConnectionCapabilities(
+        verdict=verdict,
+        scope=scope,
+        capabilities=rules.unknown_items(rules.CAPABILITY_NAMES, reason),
+        functionalities=rules.unknown_items(rules.FUNCTIONALITY_NAMES, reason),
+        access=rules.unknown_items(rules.ACCESS_NAMES, reason),
+        elapsed_ms=0,
+    )
+
+
+def _schema_not_found(verdict: ApplicationMessage, findings: Findings) -> ApplicationMessage:
+    name = findings.schema_missing
+    text = f"There is no schema '{name}' here ({findings.scope})."
+    return verdict.model_copy(update={
+        "code": Code.SCHEMA_NOT_FOUND.value,
+        "kind": SystemMessageKind.error,
+        "title": "Schema not found",
+        "body": f"{text} Check the spelling (names are case-sensitive when quoted), or leave schema empty "
+                "for the connection's own.",
+        "details": {"schema": ["No schema of this name in the database."]},
+        "display": Display.field,
+    })
+
+
+def _with_probe_report(verdict: ApplicationMessage, findings: Findings) -> ApplicationMessage:
+    """The verdict with what the write probe did; a warning naming anything it left behind."""
+    body = " ".join([verdict.body, *findings.notes]).strip()
+    if not findings.leftovers:
+        return verdict.model_copy(update={"body": body}) if findings.notes else verdict
+    names = ", ".join(findings.leftovers)
+    return verdict.model_copy(update={
+        "kind": SystemMessageKind.warning,
+        "title": "Connected; the write probe left something behind",
+        "body": f"{body} The write probe could not remove what it created: {names}. Remove it by hand "
+                "(it holds no data of yours).",
+    })
+
+
+def _masked(answer: ConnectionCapabilities, mask: Masker) -> ConnectionCapabilities:
+    """No secret of the request anywhere in the answer (a table may be named like a password)."""
+
+    def items(found: list[CapabilityItem]) -> list[CapabilityItem]:
+        return [i.model_copy(update={"reason": mask(i.reason), "fix": mask(i.fix) if i.fix else None}) for i in found]
+
+    return answer.model_copy(update={
+        "verdict": sanitised(answer.verdict, mask),
+        "scope": mask(answer.scope),
+        "capabilities": items(answer.capabilities),
+        "functionalities": items(answer.functionalities),
+        "access": items(answer.access),
+    })
+

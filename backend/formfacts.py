@@ -1,0 +1,145 @@
+"""The facts a form and a URI reader need beyond a model's types: labels, help, layout, URI schemes.
+
+Connectors declare them as class attributes (:class:`backend.connectors.base.Connector`) and the
+hooks in :mod:`backend.hooks.forms`; :mod:`backend.forms` resolves them for ``GET …/forms/`` and
+:mod:`backend.uri` reads connection URIs with them. Every fact has a default — the common fields
+below, else one derived from the field's name — so a connector that declares nothing still gets a
+complete, well-labelled form. This module sits below the connectors and the hooks: it imports
+neither, so both may use it.
+
+Types, defaults, required-ness and choice values are not here: they stay in ``supported_types``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+
+
+@dataclass(frozen=True)
+class FieldFacts:
+    """How one field shows in a form; ``None`` (or ``False``) takes the common or derived default."""
+
+    label: str | None = None
+    help: str | None = None
+    placeholder: str | None = None
+    advanced: bool | None = None
+    """Shown folded away: drivers, local tunnel ends, views… (the defaults fit most people)."""
+    row: str | None = None
+    """Consecutive fields with the same row share a line (``host`` and ``port``: ``address``)."""
+    upload: bool | None = None
+    """A text field that also takes a file upload (PEM, private key); default: a multi-line field."""
+
+    def over(self, base: FieldFacts) -> FieldFacts:
+        """These facts, with ``base``'s where these say nothing."""
+        given = {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+        return replace(base, **given)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to fill an alternative: its fields show only when it is picked."""
+
+    label: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Fields that are given one way or another (SSH: a password or a private key)."""
+
+    name: str
+    label: str
+    options: tuple[Option, ...]
+
+
+@dataclass(frozen=True)
+class HookFacts:
+    """A hook's section of a form: its name, what it is for, and its fields' facts (in display order)."""
+
+    label: str
+    help: str
+    fields: Mapping[str, FieldFacts] = field(default_factory=dict)
+    alternatives: tuple[Alternative, ...] = ()
+
+
+@dataclass(frozen=True)
+class URIFacts:
+    """How a connection URI reads into a connector's body.
+
+    ``schemes`` are lower case, the first the usual one; ``jdbc:`` forms are schemes too
+    (``jdbc:postgresql``, ``jdbc:oracle:thin``, ``jdbc:sybase:tds``). ``parts`` maps the parts of
+    ``scheme://user:password@host:port/path`` to fields: ``path`` without its slashes (a database
+    name), ``folder`` with them (``/exports/``), ``account`` the first label of the host (as in
+    ``abfss://container@account.dfs.core.windows.net``); a part mapped to ``""`` is ignored
+    (Databricks' user is always ``token``). ``scheme_parts`` overrides ``parts`` for one scheme. ``query`` maps a query or ``;key=value`` parameter (lower case) to a field path, on
+    top of :data:`COMMON_QUERY`. ``connection_strings`` reads ``Key=value;…`` text: the key that
+    marks the kind (lower case) → the secret field that takes the whole string. ``secret_urls``
+    reads an ``https://`` URL whose host ends so (``.blob.core.windows.net``: a SAS URL) whole
+    into a secret field.
+    """
+
+    schemes: tuple[str, ...]
+    example: str
+    parts: Mapping[str, str] = field(default_factory=dict)
+    scheme_parts: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    connection_strings: Mapping[str, str] = field(default_factory=dict)
+    secret_urls: Mapping[str, str] = field(default_factory=dict)
+
+
+SERVER_PARTS: Mapping[str, str] = {
+    "host": "host",
+    "port": "port",
+    "user": "username",
+    "password": "password",
+    "path": "database",
+}
+"""``scheme://user:password@host:port/database``: what most database URIs look like."""
+
+COMMON_QUERY: Mapping[str, str] = {
+    "user": "username",
+    "username": "username",
+    "password": "password",
+    "dbname": "database",
+    "database": "database",
+    "databasename": "database",
+    "schema": "schema_name",
+    "currentschema": "schema_name",
+    "search_path": "schema_name",
+    "port": "port",
+    "sslmode": "hooks_params.SSL.ssl_mode",
+    "ssl_mode": "hooks_params.SSL.ssl_mode",
+    "ssl-mode": "hooks_params.SSL.ssl_mode",
+    "sslrootcert": "hooks_params.SSL.ca_filename",
+    "sslcert": "hooks_params.SSL.cert_filename",
+    "sslkey": "hooks_params.SSL.key_filename",
+}
+"""Query parameters most drivers share (``?sslmode=require&user=etl``); a path the connector does
+not have is left out with a note."""
+
+COMMON_FIELDS: Mapping[str, FieldFacts] = {
+    "host": FieldFacts("Host", "The server's name or IP address, without http:// in front.",
+                       "db.example.com", row="address"),
+    "port": FieldFacts("Port", "The TCP port the server listens on; keep the default unless told otherwise.",
+                       row="address"),
+    "database": FieldFacts("Database", "The name of the database to open on that server.", "sales"),
+    "username": FieldFacts("User name", "The account to log in with.", "etl"),
+    "password": FieldFacts("Password", "The account's password. It is never shown again."),
+    "schema_name": FieldFacts("Schema", "Optional: a schema (namespace) inside the database; the test checks "
+                                        "that it exists and that the user may see it."),
+    "protocol": FieldFacts("Driver", "The Python driver the wizard talks to the server with; keep the default "
+                                     "unless told otherwise.", advanced=True),
+    "include_views": FieldFacts("Include views", "Also read views, not only tables, from this connection.",
+                                advanced=True),
+    "remote_path": FieldFacts("Folder", "The folder to write to; / for the top. The test lists what is "
+                                        "stored under it.", "/exports/"),
+}
+"""Facts of the fields many connectors share; a connector's own facts go over them."""
+
+
+def readable(name: str) -> str:
+    """``storage_account_name`` → ``Storage account name``: the label of a field nobody described."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|_+", " ", name).strip()
+    return spaced[:1].upper() + spaced[1:].lower() if spaced else name

@@ -1,0 +1,87 @@
+"""The bodies of the saved-connections endpoints (docs/design.md, "Saved connections"), apart from any logic."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from backend.models import CreateConnectorSchema
+
+NAME_MAX = 100
+DESCRIPTION_MAX = 2000
+
+
+def _check_name(value: str) -> str:
+    """1–100 printable characters, not only spaces; nothing stripped (the name is kept as typed)."""
+    if not value.strip():
+        raise PydanticCustomError("name_empty", "The name may not be empty.")
+    if len(value) > NAME_MAX:
+        raise PydanticCustomError("name_too_long", f"The name may have at most {NAME_MAX} characters.")
+    if not value.isprintable():
+        raise PydanticCustomError("name_not_printable", "The name may not contain control characters or line breaks.")
+    return value
+
+
+def _check_description(value: str | None) -> str | None:
+    if value is not None and len(value) > DESCRIPTION_MAX:
+        raise PydanticCustomError("description_too_long", f"The description may have at most {DESCRIPTION_MAX} characters.")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name), Field(title="Name", examples=["Sales warehouse (read)"])]
+Description = Annotated[str | None, AfterValidator(_check_description), Field(title="Description")]
+
+
+class SavedConnectionCreate(BaseModel):
+    """``POST /api/v1/database_connections/``: a name, a description, and a ``Create…Connector`` body."""
+
+    model_config = ConfigDict(strict=True)
+
+    name: Name
+    description: Description = None
+    connection: CreateConnectorSchema  # type: ignore[valid-type]
+
+
+class SavedConnectionUpdate(BaseModel):
+    """``PATCH …/{id}/``: any of the three; ``connection`` is a whole body, its secrets possibly the mask."""
+
+    model_config = ConfigDict(strict=True)
+
+    name: Name | None = None
+    description: Description = None
+    connection: CreateConnectorSchema | None = None  # type: ignore[valid-type]
+
+
+class LastTest(BaseModel):
+    """The verdict of the latest ``POST …/{id}/test/``."""
+
+    code: str
+    kind: str | None
+    title: str
+    at: str = Field(description="ISO 8601, UTC")
+    elapsed_ms: int | None
+
+
+class SavedConnection(BaseModel):
+    """A saved connection as it reads: every stored secret as the mask ``**********``, an unset one as null."""
+
+    id: str = Field(description="Opaque identifier")
+    name: str
+    description: str | None
+    connector_type: str
+    connection: dict[str, Any]
+    owner: str
+    created_at: str = Field(description="ISO 8601, UTC")
+    updated_at: str = Field(description="ISO 8601, UTC")
+    last_test: LastTest | None
+
+
+class SavedConnectionPage(BaseModel):
+    """One page of the caller's saved connections, newest first."""
+
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[SavedConnection]

@@ -1,0 +1,356 @@
+"""Saved connections' logic: what the router, the capabilities engine and the command line call.
+
+Every method here is blocking (SQL, and Fernet on each secret): the router runs it through
+:meth:`SavedConnections.call`, which also turns a store that does not answer into a 503.
+
+Owners: the caller's identity (``deps.current_user``: a user name, or ``oidc:<sub>`` for a bearer
+token). With ``WIZARD_AUTH_ENABLED=false`` nobody is identified and every caller is the one
+owner :data:`ANONYMOUS`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from backend.connectors.base import ConnectorModel
+from backend.errors import APIError, field_path, readable
+from backend.messages import Code
+from backend.models import parse_connector
+from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
+from backend.saved.masking import masked, merge, unmasked
+from backend.saved.schemas import LastTest, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
+from backend.schemas import ApplicationMessage
+from backend.secrets import scrub
+from backend.settings import Settings
+
+if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
+    from backend.auth import AuthService
+    from backend.saved.store import SavedStore, Stored
+
+log = logging.getLogger("wizard.saved")
+T = TypeVar("T")
+
+ANONYMOUS = "anonymous"
+"""The one owner when authentication is off (``WIZARD_AUTH_ENABLED=false``)."""
+
+DECRYPT_TITLE = "Cannot decrypt: the key changed"
+STARTUP_SAMPLE = 50
+"""Connections whose secrets are tried at start, newest first: a changed key is told at once."""
+
+
+def owner_of(user: str | None) -> str:
+    return user if user else ANONYMOUS
+
+
+def iso(ts: float) -> str:
+    """ISO 8601 in UTC with milliseconds: ``2026-12-03T07:40:00.123Z``."""
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def not_found() -> APIError:
+    """The one answer for a missing id, a malformed one and another owner's (nothing tells them apart)."""
+    return APIError(404, Code.NOT_FOUND, "Not found", "There is no saved connection with this id.")
+
+
+def invalid(details: dict[str, list[str]]) -> APIError:
+    """A 422 INVALID_PARAMETERS, shaped like every other (backend/errors.py ``invalid_parameters``)."""
+    return APIError(
+        422,
+        Code.INVALID_PARAMETERS,
+        "Some settings are not valid",
+        f"Correct these fields and try again: {', '.join(details)}.",
+        details=details,
+    )
+
+
+def cannot_decrypt(paths: list[str]) -> APIError:
+    """409: the stored secrets cannot be read with today's keys; the user must enter them again."""
+    fields = ", ".join(f"connection.{p}" for p in paths)
+    return APIError(
+        409,
+        Code.INVALID_PARAMETERS,
+        DECRYPT_TITLE,
+        f"The stored value of {fields} cannot be decrypted with the wizard's secret key (WIZARD_SECRET_KEY "
+        "changed, or lost the key it was saved with). Enter it again: edit the connection with the new value.",
+        details={f"connection.{p}": ["Cannot decrypt: the key changed. Enter this secret again."] for p in paths},
+    )
+
+
+def key_unusable(exc: KeyUnusable) -> APIError:
+    return APIError(
+        503,
+        Code.SERVICE_BUSY,
+        "Saved connections are unavailable",
+        f"The wizard's secret key cannot be used: {exc}. An administrator must fix WIZARD_SECRET_KEY.",
+        headers={"Retry-After": "60"},
+    )
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A saved connection ready to test: its row and its body with the secrets decrypted."""
+
+    stored: Stored
+    model: ConnectorModel
+
+
+class SavedConnections:
+    """Create, read, change, delete and load saved connections, each owner's alone."""
+
+    def __init__(self, settings: Settings, auth: AuthService) -> None:
+        self.settings = settings
+        self._auth = auth
+        self._store: SavedStore | None = None
+        self._keys: KeyRing | None = None
+        self._lock = threading.Lock()
+
+    # --- the store and the keys, opened on first use --------------------------------------------
+
+    @property
+    def store(self) -> SavedStore:
+        with self._lock:
+            if self._store is None:
+                from backend.saved.store import SavedStore
+
+                auth_store = self._auth.store
+                self._store = SavedStore(auth_store.engine, auth_store.create)
+            return self._store
+
+    @property
+    def keys(self) -> KeyRing:
+        """The key ring (KeyUnusable if ``WIZARD_SECRET_KEY`` is malformed or the key file unusable)."""
+        with self._lock:
+            if self._keys is None:
+                self._keys = KeyRing.from_settings(self.settings.secret_key, self.settings.database_url)
+            return self._keys
+
+    def _url_password(self) -> list[str]:
+        from backend.auth.store import url_password
+
+        return url_password(self.settings.database_url)
+
+    def startup(self) -> None:
+        """At start: read (or make) the key, migrate the store, try the newest secrets; failures are logged, never fatal."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            keys: KeyRing | None = self.keys  # read now so that a bad key is told at start
+        except KeyUnusable as exc:
+            log.error("saved connections are unavailable: %s", exc)
+            keys = None
+        try:
+            self._auth.store.create()
+            tokens = self.store.newest_tokens(STARTUP_SAMPLE) if keys is not None else []
+        except SQLAlchemyError as exc:
+            log.error("the store cannot be migrated now: %s", scrub(str(exc).splitlines()[0], self._url_password()))
+            return
+        if keys is None:
+            return
+        unreadable = sum(1 for token in tokens if not keys.readable(token))
+        if unreadable:
+            log.error(
+                "cannot decrypt: the key changed: %d of the %d newest stored secrets cannot be decrypted with "
+                "WIZARD_SECRET_KEY (or the generated key file); their connections must be re-entered, or the old "
+                "key added after the new one",
+                unreadable,
+                len(tokens),
+            )
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run a blocking call in a thread; an unreachable store is a 503, a bad key a clear 503."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return await run_in_threadpool(fn)
+        except KeyUnusable as exc:
+            raise key_unusable(exc) from None
+        except SQLAlchemyError as exc:
+            log.error("the store failed: %s", scrub(str(exc).splitlines()[0], self._url_password()))
+            raise APIError(
+                503,
+                Code.SERVICE_BUSY,
+                "The store is unavailable",
+                "The wizard cannot reach its store of saved connections. Try again shortly.",
+                headers={"Retry-After": str(self.settings.retry_after_s)},
+            ) from None
+
+    # --- reading -------------------------------------------------------------------------------
+
+    @staticmethod
+    def view(stored: Stored) -> SavedConnection:
+        """As the API shows it: every stored secret as the mask, never its value."""
+        return SavedConnection(
+            id=stored.id,
+            name=stored.name,
+            description=stored.description,
+            connector_type=stored.connector_type,
+            connection=masked(stored.public, stored.secrets),
+            owner=stored.owner,
+            created_at=iso(stored.created_at),
+            updated_at=iso(stored.updated_at),
+            last_test=LastTest(**stored.last_test) if stored.last_test else None,
+        )
+
+    def get(self, owner: str, connection_id: str) -> SavedConnection:
+        stored = self.store.get(owner, connection_id)
+        if stored is None:
+            raise not_found()
+        return self.view(stored)
+
+    def page(self, owner: str, search: str | None, page: int, page_size: int) -> tuple[int, list[SavedConnection]]:
+        count, rows = self.store.page(owner, search, (page - 1) * page_size, page_size)
+        return count, [self.view(r) for r in rows]
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def create(self, owner: str, body: SavedConnectionCreate) -> SavedConnection:
+        from backend.saved.store import DuplicateName
+
+        result = merge(body.connection.root, None, set())  # type: ignore[attr-defined]
+        if result.errors:
+            raise invalid(result.errors)
+        tokens = {path: self.keys.encrypt(value) for path, value in result.new.items()}
+        try:
+            stored = self.store.create(owner, body.name, body.description, result.public, tokens)
+        except DuplicateName:
+            raise invalid({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
+        return self.view(stored)
+
+    def update(self, owner: str, connection_id: str, body: SavedConnectionUpdate) -> SavedConnection:
+        from backend.saved.store import DuplicateName
+
+        given = body.model_fields_set
+        if "name" in given and body.name is None:
+            raise invalid({"name": ["The name may not be null: leave it out to keep it."]})
+        stored = self.store.get(owner, connection_id)
+        if stored is None:
+            raise not_found()
+        public: dict[str, Any] | None = None
+        tokens: dict[str, str] | None = None
+        if "connection" in given and body.connection is not None:
+            result = merge(body.connection.root, stored.public, set(stored.secrets), self._unreadable(stored))
+            if result.errors:
+                raise invalid(result.errors)
+            public = result.public
+            tokens = {path: stored.secrets[path] for path in result.keep}
+            tokens.update({path: self.keys.encrypt(value) for path, value in result.new.items()})
+        elif "connection" in given:
+            raise invalid({"connection": ["The connection may not be null: leave it out to keep it."]})
+        try:
+            updated = self.store.update(
+                owner,
+                connection_id,
+                name=body.name,
+                description=body.description,
+                set_description="description" in given,
+                public=public,
+                tokens=tokens,
+            )
+        except DuplicateName:
+            raise invalid({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
+        if updated is None:
+            raise not_found()
+        return self.view(updated)
+
+    def _unreadable(self, stored: Stored) -> set[str]:
+        """The stored secrets today's keys cannot decrypt (all of them if the key is unusable)."""
+        try:
+            keys = self.keys
+        except KeyUnusable:
+            return set(stored.secrets)
+        return {path for path, token in stored.secrets.items() if not keys.readable(token)}
+
+    def delete(self, owner: str, connection_id: str) -> None:
+        if not self.store.delete(owner, connection_id):
+            raise not_found()
+
+    # --- testing -------------------------------------------------------------------------------
+
+    def load(self, owner: str, connection_id: str) -> Loaded:
+        """The connection with its secrets decrypted, to test (404, or 409 if the key changed)."""
+        stored = self.store.get(owner, connection_id)
+        if stored is None:
+            raise not_found()
+        return self._loaded(stored)
+
+    def load_by_name(self, owner: str, name: str) -> Loaded | None:
+        """The same, found by name (the command line's ``--saved NAME``); None if the owner has none of that name."""
+        stored = self.store.get_by_name(owner, name)
+        return self._loaded(stored) if stored is not None else None
+
+    def _loaded(self, stored: Stored) -> Loaded:
+        values: dict[str, str] = {}
+        failed: list[str] = []
+        for path, token in stored.secrets.items():
+            try:
+                values[path] = self.keys.decrypt(token)
+            except CannotDecrypt:
+                failed.append(path)
+        if failed:
+            raise cannot_decrypt(failed)
+        try:
+            model = parse_connector(unmasked(stored.public, values))
+        except ValidationError as exc:
+            # A body saved by an older version that this one no longer accepts: name its fields.
+            details: dict[str, list[str]] = {}
+            for error in exc.errors(include_input=False):
+                details.setdefault(f"connection.{field_path(error['loc'])}", []).append(readable(dict(error)))
+            raise invalid(details) from None
+        return Loaded(stored, model)
+
+    def record(self, loaded: Loaded, message: ApplicationMessage) -> None:
+        """Keep a verdict as the connection's ``last_test`` (unless it was changed while the test ran)."""
+        payload = message.payload if isinstance(message.payload, dict) else {}
+        elapsed = payload.get("elapsed_ms")
+        last = LastTest(
+            code=message.code,
+            kind=message.kind.value if message.kind is not None else None,
+            title=message.title,
+            at=iso(datetime.now(tz=UTC).timestamp()),
+            elapsed_ms=int(elapsed) if isinstance(elapsed, (int, float)) else None,
+        )
+        stored = loaded.stored
+        self.store.record_test(stored.owner, stored.id, stored.updated_at, last.model_dump())
+
+    # --- administration (``python -m backend secrets rotate``) --------------------------------------
+
+    def rotate(self) -> tuple[int, list[str]]:
+        """Re-encrypt every stored secret with the first key, in one transaction.
+
+        Returns ``(rows changed, [])``; if any secret cannot be decrypted with the keys given,
+        nothing is changed and ``(0, ["owner/name", …])`` names the connections concerned.
+        Secrets already under the first key are left as they are: running it twice changes nothing.
+        """
+        keys = self.keys
+        unreadable: list[str] = []
+
+        def change(stored: Stored) -> dict[str, str] | None:
+            if all(keys.is_current(t) for t in stored.secrets.values()):
+                return None
+            try:
+                return {path: keys.rotate(token) for path, token in stored.secrets.items()}
+            except CannotDecrypt:
+                unreadable.append(f"{stored.owner}/{stored.name}")
+                return None
+
+        def all_read() -> None:
+            if unreadable:
+                raise _RotationAborted
+
+        try:
+            changed = self.store.rewrite_secrets(change, before_commit=all_read)
+        except _RotationAborted:
+            return 0, unreadable
+        return changed, []
+
+
+class _RotationAborted(Exception):
+    """Some secret cannot be decrypted: the rotation's transaction is rolled back whole."""

@@ -1,0 +1,420 @@
+"""Saved connections over HTTP (docs/design.md, "Saved connections"), with real servers.
+
+The contract (paths, bodies, statuses, the mask, pagination), bad input, owners, canary secrets in
+responses / logs / the database, key rotation across restarts, the admin command line, and two API
+processes on one PostgreSQL and one Redis serving as one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+
+from backend.main import create_app
+from backend.saved.masking import MASK
+from backend.settings import Settings
+from tests.conftest import DB, make_settings
+from tests.servers.api import APIProcess
+from tests.servers.common import LOOPBACK
+from tests.servers.postgres import SUPERPASS, SUPERUSER
+from tests.servers.redis import RedisServer
+from tests.test_auth import (  # noqa: F401 - fixtures: an OIDC issuer's signing keys and their JWKS server
+    ADMIN,
+    ADMIN_PASSWORD,
+    Captured,
+    JWKSServer,
+    Keys,
+    bearer,
+    jwks,
+    keys,
+    login,
+    oidc_settings,
+    sign,
+)
+from tests.test_store import raw_dump
+
+SAVED = "/api/v1/database_connections/"
+TEST = "/api/v1/database_connections/test/"
+SUPPORTED = "/api/v1/database_connections/supported_types/"
+CANARY_ROLE = "saved_canary"
+CANARY = "Saved-Canary-Pw-5e21"
+SSH_CANARY = "Saved-Ssh-Canary-9b07"
+REPO = Path(__file__).resolve().parents[1]
+KEY_A, KEY_B, KEY_C = (Fernet.generate_key().decode() for _ in range(3))
+SAVED_FIELDS = {"id", "name", "description", "connector_type", "connection", "owner", "created_at", "updated_at", "last_test"}
+
+
+@pytest.fixture(scope="module")
+def target(postgres: DB) -> DB:
+    """The suite's PostgreSQL with a role whose password is a canary."""
+    with contextlib.suppress(Exception):  # made by an earlier module of the same session
+        postgres.server.sql(f"CREATE ROLE {CANARY_ROLE} LOGIN PASSWORD '{CANARY}'", f"GRANT CONNECT ON DATABASE appdb TO {CANARY_ROLE}")
+    return DB(postgres.host, postgres.port, CANARY_ROLE, CANARY, "appdb", postgres.server)
+
+
+def sqlite_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path}/store/wizard.db", "secret_key": KEY_A, **overrides}
+    return make_settings(**values)
+
+
+@contextlib.contextmanager
+def app_client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def save(client: httpx.Client, body: dict[str, Any], name: str = "warehouse", **headers: str) -> dict[str, Any]:
+    response = client.post(SAVED, json={"name": name, "description": "for the team", "connection": body}, headers=headers)
+    assert response.status_code == 201, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def unreachable_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "connector_type": "PostgreSQLConnector",
+        "host": "db.example.invalid",
+        "port": 5432,
+        "database": "appdb",
+        "username": "app",
+        "password": CANARY,
+        "hooks_params": {"SSHTunnel": {"host": "bastion.example.invalid", "port": 22, "username": "j", "password": SSH_CANARY}},
+    }
+    body.update(overrides)
+    return body
+
+
+def assert_not_found(response: httpx.Response) -> dict[str, Any]:
+    assert response.status_code == 404, response.text
+    body: dict[str, Any] = response.json()
+    assert body["code"] == "NOT_FOUND"
+    return body
+
+
+# --- the contract ----------------------------------------------------------------------------------
+
+
+def test_create_read_list_update_delete(tmp_path: Path) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        made = save(client, unreachable_body())
+        assert set(made) == SAVED_FIELDS and isinstance(made["id"], str) and made["last_test"] is None
+        assert made["connector_type"] == "PostgreSQLConnector" and made["owner"] == "anonymous"
+        assert made["created_at"].endswith("Z") and made["created_at"] == made["updated_at"]
+        assert made["connection"]["password"] == MASK and made["connection"]["port"] == 5432
+        assert client.get(f"{SAVED}{made['id']}/").json() == made
+        listed = client.get(SAVED).json()
+        assert listed == {"count": 1, "next": None, "previous": None, "results": [made]}
+        changed = client.patch(f"{SAVED}{made['id']}/", json={"name": "renamed"})
+        assert changed.status_code == 200 and changed.json()["name"] == "renamed"
+        assert changed.json()["connection"] == made["connection"]
+        deleted = client.delete(f"{SAVED}{made['id']}/")
+        assert deleted.status_code == 204 and deleted.content == b""
+        assert_not_found(client.get(f"{SAVED}{made['id']}/"))
+        assert_not_found(client.delete(f"{SAVED}{made['id']}/"))
+        assert client.get(SAVED).json()["count"] == 0
+
+
+def test_pagination_links_and_limits(tmp_path: Path) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        for i in range(5):
+            save(client, unreachable_body(), name=f"c{i}")
+        first = client.get(SAVED, params={"page_size": 2}).json()
+        assert first["count"] == 5 and [c["name"] for c in first["results"]] == ["c4", "c3"]
+        assert first["previous"] is None and "page=2" in first["next"]
+        second = client.get(first["next"]).json()
+        assert [c["name"] for c in second["results"]] == ["c2", "c1"] and "page=1" in second["previous"]
+        last = client.get(second["next"]).json()
+        assert [c["name"] for c in last["results"]] == ["c0"] and last["next"] is None
+        assert client.get(SAVED, params={"search": "C3"}).json()["count"] == 1
+        for bad in ({"page_size": 101}, {"page": 0}, {"page": "x"}):
+            refused = client.get(SAVED, params=bad)
+            assert refused.status_code == 422 and set(refused.json()["details"]) == set(bad)
+
+
+def test_bad_input_names_the_field_and_saves_nothing(tmp_path: Path) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        cases: list[tuple[dict[str, Any], str]] = [
+            ({"name": "", "connection": unreachable_body()}, "name"),
+            ({"name": "x" * 101, "connection": unreachable_body()}, "name"),
+            ({"name": "a\x07b", "connection": unreachable_body()}, "name"),
+            ({"name": "line\nbreak", "connection": unreachable_body()}, "name"),
+            ({"name": "ok", "connection": unreachable_body(port="5432")}, "connection.port"),
+            ({"name": "ok", "connection": unreachable_body(connector_type="Nope")}, "connection.connector_type"),
+            ({"name": "ok", "connection": unreachable_body(password=MASK)}, "connection.password"),
+            ({"connection": unreachable_body()}, "name"),
+        ]
+        for body, field in cases:
+            response = client.post(SAVED, json=body)
+            assert response.status_code == 422, (body, response.text)
+            assert response.json()["code"] == "INVALID_PARAMETERS" and field in response.json()["details"], response.text
+        assert client.get(SAVED).json()["count"] == 0
+        save(client, unreachable_body(), name="dup")
+        duplicate = client.post(SAVED, json={"name": "dup", "connection": unreachable_body()})
+        assert duplicate.status_code == 422 and list(duplicate.json()["details"]) == ["name"]
+        # malformed, unknown: the same 404 body
+        assert assert_not_found(client.get(f"{SAVED}not%20an%20id/")) == assert_not_found(client.get(f"{SAVED}{'A' * 22}/"))
+        assert_not_found(client.post(f"{SAVED}{'x' * 40}/test/"))
+
+
+def test_rebind_is_refused_until_the_password_is_re_entered(tmp_path: Path) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        made = save(client, unreachable_body())
+        moved = dict(made["connection"], host="elsewhere.example.invalid")
+        refused = client.patch(f"{SAVED}{made['id']}/", json={"connection": moved})
+        assert refused.status_code == 422 and refused.json()["code"] == "INVALID_PARAMETERS"
+        assert list(refused.json()["details"]) == ["connection.password"]
+        moved["password"] = "Re-Entered-Pw-1"
+        accepted = client.patch(f"{SAVED}{made['id']}/", json={"connection": moved})
+        assert accepted.status_code == 200, accepted.text
+        assert accepted.json()["connection"]["host"] == "elsewhere.example.invalid"
+        assert accepted.json()["connection"]["password"] == MASK
+
+
+# --- testing a saved connection -------------------------------------------------------------------
+
+
+def test_saved_test_runs_what_test_runs_and_records_last_test(tmp_path: Path, target: DB) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        body = target.body("PostgreSQLConnector")
+        made = save(client, body)
+        direct = client.post(TEST, json=body).json()
+        response = client.post(f"{SAVED}{made['id']}/test/")
+        assert response.status_code == 200, response.text
+        verdict = response.json()
+        assert verdict["code"] == direct["code"] == "CONNECTION_SUCCESSFUL"
+        assert [s["name"] for s in verdict["payload"]["stages"]] == [s["name"] for s in direct["payload"]["stages"]]
+        assert verdict["payload"]["server"] == direct["payload"]["server"]
+        last = client.get(f"{SAVED}{made['id']}/").json()["last_test"]
+        assert last["code"] == "CONNECTION_SUCCESSFUL" and last["kind"] == "success" and last["title"] == verdict["title"]
+        assert last["at"].endswith("Z") and last["elapsed_ms"] == verdict["payload"]["elapsed_ms"]
+        # a new connection body makes the old verdict meaningless: it is cleared
+        changed = client.patch(f"{SAVED}{made['id']}/", json={"connection": dict(body, port=1, password="x")})
+        assert changed.json()["last_test"] is None
+
+
+# --- owners ---------------------------------------------------------------------------------------
+
+
+def test_two_users_are_isolated(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, auth_enabled=True, admin_password=ADMIN_PASSWORD)
+    with app_client(settings) as admin, TestClient(admin.app) as other:
+        admin.app.state.auth.store.add_user("bob", "Bob-Pw-for-Tests-2")  # type: ignore[attr-defined]
+        admin_csrf = login(admin)
+        bob_csrf = login(other, "bob", "Bob-Pw-for-Tests-2")
+        mine = save(admin, unreachable_body(), **{"X-CSRF-Token": admin_csrf})
+        assert mine["owner"] == ADMIN
+        assert other.get(SAVED).json()["count"] == 0
+        missing = assert_not_found(other.get(f"{SAVED}{'Q' * 22}/"))
+        for method in ("GET", "PATCH", "DELETE"):
+            response = other.request(method, f"{SAVED}{mine['id']}/", json={"name": "x"} if method == "PATCH" else None,
+                                     headers={"X-CSRF-Token": bob_csrf})
+            assert assert_not_found(response) == missing  # the same body as an id that does not exist
+        assert_not_found(other.post(f"{SAVED}{mine['id']}/test/", headers={"X-CSRF-Token": bob_csrf}))
+        # the same name is free for bob
+        assert save(other, unreachable_body(), **{"X-CSRF-Token": bob_csrf})["owner"] == "bob"
+        assert admin.get(f"{SAVED}{mine['id']}/").json()["name"] == "warehouse"
+        # writes need the CSRF token like every cookie-authenticated write
+        assert admin.delete(f"{SAVED}{mine['id']}/").status_code == 403
+
+
+def test_bearer_token_users_own_their_connections_by_subject(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    issuer: JWKSServer = request.getfixturevalue("jwks")
+    signing: Keys = request.getfixturevalue("keys")
+    settings = oidc_settings(tmp_path, issuer, secret_key=KEY_A)
+    with app_client(settings) as client:
+        token = bearer(sign(signing.rsa, "rsa-1", sub="steward-7"))
+        made = client.post(SAVED, json={"name": "n", "connection": unreachable_body()}, headers=token)
+        assert made.status_code == 201 and made.json()["owner"] == "oidc:steward-7"
+        other = bearer(sign(signing.rsa, "rsa-1", sub="someone-else"))
+        assert client.get(SAVED, headers=other).json()["count"] == 0
+        assert_not_found(client.get(f"{SAVED}{made.json()['id']}/", headers=other))
+        csrf = login(client)  # a local user called like the subject's name is someone else too
+        assert client.get(SAVED).json()["count"] == 0 and csrf
+        assert client.get(f"{SAVED}{made.json()['id']}/", headers=token).status_code == 200
+
+
+# --- canaries, keys and restarts --------------------------------------------------------------------
+
+
+def rotate(settings_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return cli(["secrets", "rotate"], settings_env)
+
+
+def cli(args: list[str], env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
+    environment.update(PYTHONPATH=str(REPO), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "backend", *args], input=stdin, capture_output=True, text=True, env=environment,
+        cwd=REPO, timeout=60,
+    )
+
+
+def test_canaries_never_leak_and_key_rotation_keeps_connections(tmp_path: Path, target: DB) -> None:
+    """Create, update, test, rotate (A → B,A → B → C) and delete: no canary anywhere; C cannot decrypt."""
+    url = f"sqlite:///{tmp_path}/store/wizard.db"
+    seen: list[str] = []
+    with Captured() as logs:
+        with app_client(sqlite_settings(tmp_path, secret_key=KEY_A)) as client:
+            made = save(client, target.body("PostgreSQLConnector", hooks_params={"SSHTunnel": None}))
+            other = save(client, unreachable_body(), name="unreachable")
+            seen += [str(made), str(other)]
+            patched = client.patch(f"{SAVED}{other['id']}/", json={"description": "changed", "connection": unreachable_body(port=6543)})
+            seen.append(patched.text)
+            seen.append(client.post(f"{SAVED}{made['id']}/test/").text)
+        done = rotate({"WIZARD_DATABASE_URL": url, "WIZARD_SECRET_KEY": f"{KEY_B},{KEY_A}"})
+        assert done.returncode == 0 and "2 saved connection" in done.stdout, done.stderr
+        again = rotate({"WIZARD_DATABASE_URL": url, "WIZARD_SECRET_KEY": f"{KEY_B},{KEY_A}"})
+        assert again.returncode == 0 and "0 saved connection" in again.stdout
+        seen += [done.stdout, done.stderr]
+        with app_client(sqlite_settings(tmp_path, secret_key=KEY_B)) as client:
+            verdict = client.post(f"{SAVED}{made['id']}/test/")
+            assert verdict.json()["code"] == "CONNECTION_SUCCESSFUL", verdict.text
+            seen.append(verdict.text)
+        with app_client(sqlite_settings(tmp_path, secret_key=KEY_C)) as client:
+            refused = client.post(f"{SAVED}{made['id']}/test/")
+            assert refused.status_code == 409, refused.text
+            message = refused.json()
+            assert message["code"] == "INVALID_PARAMETERS" and "cannot decrypt" in message["title"].lower()
+            assert list(message["details"]) == ["connection.password"]
+            # the rest of the API works: listing, reading (secrets as the mask), other endpoints, deleting
+            assert client.get(SAVED).json()["count"] == 2
+            assert client.get(f"{SAVED}{made['id']}/").json()["connection"]["password"] == MASK
+            assert client.get(SUPPORTED).status_code == 200
+            assert client.post(TEST, json=target.body("PostgreSQLConnector")).json()["code"] == "CONNECTION_SUCCESSFUL"
+            bad_rotation = rotate({"WIZARD_DATABASE_URL": url, "WIZARD_SECRET_KEY": KEY_C})
+            assert bad_rotation.returncode == 2 and "nothing was changed" in bad_rotation.stderr
+            assert client.delete(f"{SAVED}{other['id']}/").status_code == 204
+            seen += [refused.text, client.get(SAVED).text, bad_rotation.stderr]
+        assert "cannot decrypt: the key changed" in logs.text  # told at start, too
+    dump = raw_dump(url)
+    assert b"5432" in dump or b"appdb" in dump
+    for canary in (CANARY, SSH_CANARY):
+        assert canary not in logs.text
+        assert canary.encode() not in dump
+        assert not [text for text in seen if canary in text]
+
+
+def test_a_malformed_secret_key_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    with Captured() as logs, app_client(sqlite_settings(tmp_path, secret_key="not-a-key")) as client:
+        refused = client.post(SAVED, json={"name": "x", "connection": unreachable_body()})
+        assert refused.status_code == 503 and "WIZARD_SECRET_KEY" in refused.json()["body"]
+        assert client.get(SAVED).json()["count"] == 0  # reading still works
+    assert "WIZARD_SECRET_KEY" in logs.text
+
+
+def test_an_unreachable_store_is_a_503_without_the_url_password(tmp_path: Path, closed_port: int) -> None:
+    url = f"postgresql+psycopg2://wizard:Saved-Store-Canary-77@{LOOPBACK}:{closed_port}/nodb"
+    with Captured() as logs, app_client(sqlite_settings(tmp_path, database_url=url)) as client:
+        for response in (client.get(SAVED), client.post(SAVED, json={"name": "x", "connection": unreachable_body()}),
+                         client.post(f"{SAVED}{'A' * 22}/test/")):
+            assert response.status_code == 503 and response.json()["code"] == "SERVICE_BUSY", response.text
+            assert response.headers["retry-after"]
+        assert client.get(SUPPORTED).status_code == 200  # the rest of the API serves on
+    assert "Saved-Store-Canary-77" not in logs.text and "store" in logs.text
+
+
+def test_the_key_file_is_made_beside_the_database(tmp_path: Path) -> None:
+    settings = sqlite_settings(tmp_path, secret_key=None)
+    with app_client(settings) as client:
+        save(client, unreachable_body())
+    key = tmp_path / "store/wizard.db.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert key.read_text().strip().encode() not in raw_dump(settings.database_url)
+
+
+# --- the admin command line ------------------------------------------------------------------------
+
+
+def test_cli_manages_users_with_passwords_from_stdin(tmp_path: Path) -> None:
+    env = {"WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/store/wizard.db", "WIZARD_SECRET_KEY": KEY_A}
+    upgraded = cli(["db", "upgrade"], env)
+    assert upgraded.returncode == 0 and "0002_saved_connections" in upgraded.stdout
+    added = cli(["users", "add", "carol"], env, stdin="Carol-Pw-1\n")
+    assert added.returncode == 0, added.stderr
+    assert cli(["users", "add", "carol"], env, stdin="x\n").returncode == 2
+    empty = cli(["users", "add", "dave"], env, stdin="")
+    assert empty.returncode == 2 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+    assert cli(["users", "add", "oidc:someone"], env, stdin="x\n").returncode == 2
+    assert "carol" in cli(["users", "list"], env).stdout
+    settings = sqlite_settings(tmp_path, auth_enabled=True, admin_password=ADMIN_PASSWORD)
+    with app_client(settings) as client:
+        csrf = login(client, "carol", "Carol-Pw-1")
+        save(client, unreachable_body(), **{"X-CSRF-Token": csrf})
+    changed = cli(["users", "set-password", "carol"], env, stdin="Carol-Pw-2\n")
+    assert changed.returncode == 0 and "Carol-Pw-2" not in changed.stdout + changed.stderr
+    assert cli(["users", "set-password", "nobody"], env, stdin="x\n").returncode == 2
+    with app_client(settings) as client:
+        assert client.post("/api/v1/auth/", json={"username": "carol", "password": "Carol-Pw-1"}).status_code == 401
+        login(client, "carol", "Carol-Pw-2")
+    removed = cli(["users", "remove", "carol"], env)
+    assert removed.returncode == 0 and "1 saved connection" in removed.stdout
+    assert "carol" not in cli(["users", "list"], env).stdout
+    assert cli(["users", "remove", "carol"], env).returncode == 2
+    bad = cli(["users", "list"], {**env, "WIZARD_DATABASE_URL": "not a url"})
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+# --- two API processes on one PostgreSQL and one Redis ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def test_two_processes_on_postgresql_and_redis_serve_as_one(postgres: DB, target: DB, redis: RedisServer) -> None:
+    database = f"wizard_two_{os.getpid()}"
+    postgres.server.sql(f"CREATE DATABASE {database}")
+    env = {
+        "WIZARD_AUTH_ENABLED": "true",
+        "WIZARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "WIZARD_DATABASE_URL": f"postgresql+psycopg2://{SUPERUSER}:{SUPERPASS}@{LOOPBACK}:{postgres.port}/{database}",
+        "WIZARD_SECRET_KEY": KEY_A,
+        "WIZARD_RATE_LIMIT_STORAGE_URL": redis.url,
+        "WIZARD_TEST_RATE_PER_MINUTE": "4",
+    }
+    processes = [APIProcess(), APIProcess()]
+    starters = [threading.Thread(target=p.start, kwargs={"env": env}) for p in processes]
+    for starter in starters:  # at once: the migrations take turns (advisory lock)
+        starter.start()
+    for starter in starters:
+        starter.join(timeout=90)
+    one, two = processes
+    try:
+        with httpx.Client(base_url=one.url, timeout=20) as a, httpx.Client(base_url=two.url, timeout=20) as b:
+            csrf = login(a)
+            b.cookies.set("sessionid", a.cookies["sessionid"])  # one session, both processes
+            headers = {"X-CSRF-Token": csrf}
+            made = save(a, target.body("PostgreSQLConnector"), **headers)
+            assert [c["id"] for c in b.get(SAVED).json()["results"]] == [made["id"]]
+            codes = []
+            for client in (b, a, b, a, b):  # four tests a minute, counted across both processes
+                response = client.post(f"{SAVED}{made['id']}/test/", headers=headers)
+                codes.append(response.status_code)
+                if response.status_code == 200:
+                    assert response.json()["code"] == "CONNECTION_SUCCESSFUL", response.text
+            assert codes == [200, 200, 200, 200, 429]
+            assert b.post(TEST, json=target.body("PostgreSQLConnector"), headers=headers).status_code == 429
+            assert a.get(f"{SAVED}{made['id']}/").json()["last_test"]["code"] == "CONNECTION_SUCCESSFUL"
+            assert b.delete(f"{SAVED}{made['id']}/", headers=headers).status_code == 204
+            assert a.get(f"{SAVED}{made['id']}/").status_code == 404
+        for process in processes:
+            assert CANARY not in process.output()
+    finally:
+        for process in processes:
+            process.stop()
+    dump = raw_dump(env["WIZARD_DATABASE_URL"])
+    assert b"wizard_saved_connections" in dump and CANARY.encode() not in dump
