@@ -222,6 +222,8 @@ class Diagnosis:
             for index, stage_name in enumerate(names):
                 if stage_name == failed:
                     break
+                if self.stages[stage_name].status != "skipped":
+                    continue  # settled before the step (e.g. tls when none was asked for): it keeps its words
                 if index == 0:
                     self._settle(stage_name, "passed", None)
                 else:
@@ -273,17 +275,16 @@ class Diagnosis:
             return ACCEPTED_THEN_SILENT
         return CATALOG.get(code)
 
-    def _keep_detail(self, detail: str, code: Code) -> None:
+    def _keep_detail(self, detail: str, stage: str | None) -> None:
         """Keep a failure's own words (often the driver's) once, on the stage that failed, not in the body.
 
-        A failure raised outside a step has no stage yet: it fails its own catalog stage.
+        A failure raised outside a step has no failed stage yet: ``stage`` (its own, else its code's) fails.
         """
         if any(s.detail and detail in s.detail for s in self.stages.values()):
             return
         failed = next((s for s in self.stages.values() if s.status == "failed"), None)
         if failed is None:
-            advice = CATALOG.get(code)
-            failed = self.stages.get(advice.stage if advice else "", None) or next(iter(self.stages.values()), None)
+            failed = self.stages.get(stage or "") or next(iter(self.stages.values()), None)
             if failed is None:
                 return
             failed.status = "failed"
@@ -305,7 +306,7 @@ class Diagnosis:
         advice = self.advice(code)
         text = body or (advice.body if advice else "")
         if detail:
-            self._keep_detail(detail, code)
+            self._keep_detail(detail, advice.stage if advice else None)
         self._settled_before(None)
         payload = {"stages": self.stage_list(), "elapsed_ms": self.deadline.elapsed_ms(), **self.payload}
         return ApplicationMessage(
@@ -320,6 +321,9 @@ class Diagnosis:
         )
 
     def failure_message(self, failure: Failure) -> ApplicationMessage:
+        if failure.detail:
+            advice = CATALOG.get(failure.code)
+            self._keep_detail(failure.detail, failure.stage or (advice.stage if advice else None))
         return self.message(
             failure.code,
             kind=failure.kind,

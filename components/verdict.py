@@ -153,6 +153,16 @@ def render_verdict(
     render_technical(message)
 
 
+FACT_WORDS = {"enabled": "encrypted", "verified": "certificate checked", "hostname_verified": "host name checked"}
+"""``payload`` keys whose readable form would still be jargon (``hostname verified: False``)."""
+
+
+def fact(key: str, value: Any) -> str:
+    """One fact of ``payload.server``/``tls``/``ssh`` in words: ``host name checked: no``."""
+    shown = ("yes" if value else "no") if isinstance(value, bool) else value
+    return f"{FACT_WORDS.get(key, readable(key).lower())}: {shown}"
+
+
 def render_technical(message: dict[str, Any]) -> None:
     """Everything a specialist may want, once: the code, each stage's detail, what the server reported."""
     payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
@@ -166,7 +176,7 @@ def render_technical(message: dict[str, Any]) -> None:
     for section in ("server", "tls", "ssh"):
         values = (payload or {}).get(section)
         if isinstance(values, dict) and values:
-            facts = ", ".join(f"{readable(str(k)).lower()}: {v}" for k, v in values.items() if v is not None)
+            facts = ", ".join(fact(str(k), v) for k, v in values.items() if v is not None)
             lines.append(f"- {'Encryption' if section == 'tls' else section.upper() if section == 'ssh' else 'Server'}: "
                          f"{escape_md(facts)}")
     with st.expander("Technical details", icon=":material/code:", expanded=False):

@@ -6,6 +6,7 @@ import atexit
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import BaseModel
 
 # Keep tests from reading a developer's environment; files live in a folder of the suite's own.
@@ -22,6 +24,7 @@ os.environ.setdefault("WIZARD_TEST_TIMEOUT_S", "3")
 
 from backend.main import create_app
 from backend.settings import Settings
+from tests.helpers import JWKSServer, Keys, guarded_getaddrinfo
 from tests.servers.common import LOOPBACK, ClosedPort, DroppingPort, SilentListener
 from tests.servers.mariadb import MariaDBServer
 from tests.servers.postgres import PostgresServer
@@ -226,6 +229,32 @@ def sshd() -> Iterator[Any]:
     server = SSHServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def netguard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No DNS query leaves the machine: only IP literals and localhost resolve (``helpers.guarded_getaddrinfo``)."""
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+
+
+# --- bearer tokens (OIDC): an issuer's signing keys and its JWKS server (tests/test_auth.py, test_saved.py)
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    """Two published signing keys (RSA ``rsa-1``, EC ``ec-1``) and one never published."""
+    return Keys(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        ec.generate_private_key(ec.SECP256R1()),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+
+
+@pytest.fixture
+def jwks(keys: Keys) -> Iterator[JWKSServer]:
+    server = JWKSServer([keys.jwk(keys.rsa, "rsa-1", "RS256"), keys.jwk(keys.ec, "ec-1")])
+    yield server
+    server.close()
 
 
 # --- TLS and Kerberos: a test PKI, a KDC, PostgreSQL and MariaDB with TLS (tests/hooks/test_tls.py, test_kerberos.py)

@@ -6,15 +6,10 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import io
 import json
-import logging
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +17,33 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from backend.main import create_app
 from backend.settings import Settings
 from tests.conftest import DB, make_settings
-from tests.helpers import ADMIN, ADMIN_PASSWORD, auth_settings, login
+from tests.helpers import (
+    ADMIN,
+    ADMIN_PASSWORD,
+    AUDIENCE,
+    ISSUER,
+    Captured,
+    JWKSServer,
+    Keys,
+    auth_settings,
+    bearer,
+    claims,
+    login,
+    oidc_settings,
+    sign,
+)
 from tests.servers.common import LOOPBACK
 
 AUTH = "/api/v1/auth/"
 SUPPORTED = "/api/v1/database_connections/supported_types/"
 FUNCTIONALITIES = "/api/v1/database_connections/functionalities/?connector_type=PostgreSQLConnector"
 TEST = "/api/v1/database_connections/test/"
-ISSUER = "https://issuer.wizard.test"
-AUDIENCE = "connection-wizard"
 
 
 @contextlib.contextmanager
@@ -266,31 +270,6 @@ def test_trusted_origin_may_write(tmp_path: Path, closed_port: int) -> None:
 # --- the first user ---------------------------------------------------------------------------
 
 
-class Captured:
-    """Formatted log lines of the wizard's and uvicorn's loggers (and the root logger)."""
-
-    NAMES = ("wizard", "uvicorn", "uvicorn.error", "uvicorn.access", "")
-
-    def __init__(self) -> None:
-        self.stream = io.StringIO()
-        self.handler = logging.StreamHandler(self.stream)
-        self.handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-        self.handler.setLevel(logging.DEBUG)
-
-    @property
-    def text(self) -> str:
-        return self.stream.getvalue()
-
-    def __enter__(self) -> Captured:
-        for name in self.NAMES:
-            logging.getLogger(name).addHandler(self.handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for name in self.NAMES:
-            logging.getLogger(name).removeHandler(self.handler)
-
-
 def test_generated_admin_password_is_printed_once_per_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     settings = auth_settings(tmp_path, admin_password=None)
     with Captured() as logs, app_client(settings) as client:
@@ -358,82 +337,6 @@ def test_unreachable_store_is_a_503_without_the_url_password(tmp_path: Path, clo
 # --- bearer tokens (OIDC) ---------------------------------------------------------------------
 
 
-@dataclass
-class JWKSServer:
-    """A JWKS document served on a loopback HTTP port; counts the fetches."""
-
-    keys: list[dict[str, Any]] = field(default_factory=list)
-    fetches: int = 0
-    delay_s: float = 0.0
-
-    def __post_init__(self) -> None:
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.fetches += 1
-                time.sleep(outer.delay_s)
-                data = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.url = f"http://{LOOPBACK}:{self.httpd.server_address[1]}/jwks.json"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-@dataclass
-class Keys:
-    rsa: RSAPrivateKey
-    ec: EllipticCurvePrivateKey
-    other: RSAPrivateKey  # never published
-
-    def jwk(self, key: Any, kid: str, alg: str | None = None) -> dict[str, Any]:
-        algo = jwt.algorithms.RSAAlgorithm if isinstance(key, RSAPrivateKey) else jwt.algorithms.ECAlgorithm
-        data: dict[str, Any] = json.loads(algo.to_jwk(key.public_key()))
-        data.update({"kid": kid, "use": "sig"})
-        if alg:
-            data["alg"] = alg
-        return data
-
-
-@pytest.fixture(scope="module")
-def keys() -> Keys:
-    return Keys(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048),
-        ec.generate_private_key(ec.SECP256R1()),
-        rsa.generate_private_key(public_exponent=65537, key_size=2048),
-    )
-
-
-@pytest.fixture
-def jwks(keys: Keys) -> Iterator[JWKSServer]:
-    server = JWKSServer([keys.jwk(keys.rsa, "rsa-1", "RS256"), keys.jwk(keys.ec, "ec-1")])
-    yield server
-    server.close()
-
-
-def claims(**overrides: Any) -> dict[str, Any]:
-    now = int(time.time())
-    return {"iss": ISSUER, "aud": AUDIENCE, "sub": "user-42", "preferred_username": "alice", "iat": now,
-            "exp": now + 300, **overrides}
-
-
-def sign(key: Any, kid: str | None, alg: str = "RS256", **overrides: Any) -> str:
-    headers = {"kid": kid} if kid else {}
-    return jwt.encode(claims(**overrides), key, algorithm=alg, headers=headers)
-
-
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -454,14 +357,6 @@ def hmac_with_public_key(keys: Keys, kid: str) -> str:
 def tampered(token: str) -> str:
     head, _body, signature = token.split(".")
     return f"{head}.{b64(json.dumps(claims(sub='admin', preferred_username='root')).encode())}.{signature}"
-
-
-def oidc_settings(tmp_path: Path, jwks: JWKSServer, **overrides: Any) -> Settings:
-    return auth_settings(tmp_path, oidc_issuer=ISSUER, oidc_audience=AUDIENCE, oidc_jwks_url=jwks.url, **overrides)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_bearer_tokens_only_the_good_ones_pass(tmp_path: Path, jwks: JWKSServer, keys: Keys, closed_port: int) -> None:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from backend.main import create_app
 from tests.capabilities.conftest import CAPABILITIES_API, ask, statuses
 from tests.conftest import DB, DEADLINE_S, NASTY_PASSWORD, make_settings
-from tests.test_auth import auth_settings, login
+from tests.helpers import auth_settings, login
 
 SAVED_API = "/api/v1/database_connections/"
 

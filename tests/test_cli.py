@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import DB, NASTY_PASSWORD, run_test
+from tests.helpers import auth_settings, login
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("parameters", "dns", "tcp", "ssh", "tls", "authentication", "database", "query")
@@ -90,9 +91,19 @@ def test_wrong_password_in_the_uri(tmp_path: Path, postgres: DB) -> None:
     run = cli(tmp_path, "--uri", uri(postgres, wrong))
     assert run.returncode == 1
     assert "AUTHENTICATION_FAILED" in run.stdout and "password:" in run.stdout, "the field to fix is named"
+    # the driver's own words once, on the stage that failed; the verdict's body is the plain advice
+    assert run.stdout.count("password authentication failed") == 1, run.stdout
     warnings = [line for line in run.stderr.splitlines() if "visible to other users" in line]
     assert len(warnings) == 1, run.stderr
     assert_clean(run, wrong, postgres.password)
+
+
+def test_an_unchecked_certificate_is_a_warning_that_exits_0(tmp_path: Path, postgres_tls: DB) -> None:
+    run = cli(tmp_path, "--uri", uri(postgres_tls), test_password=postgres_tls.password)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "CONNECTION_SUCCESSFUL: Connected to PostgreSQL, but the server's identity was not checked" in run.stdout
+    assert "set the TLS mode to verify-full" in run.stdout and "hooks_params.SSL.ssl_mode:" in run.stdout
+    assert_clean(run, postgres_tls.password)
 
 
 def test_closed_port(tmp_path: Path, closed_port: int) -> None:
@@ -191,6 +202,29 @@ def test_saved_connection(tmp_path: Path, postgres: DB) -> None:
     assert other.returncode == 2 and "saved" in json.loads(other.stdout)["details"]
     assert_clean(run, postgres.password)
     assert_clean(other, postgres.password)
+
+
+def test_saved_connection_keeps_its_verdict_as_last_test(tmp_path: Path, closed_port: int) -> None:
+    """``--saved`` records its verdict as ``POST …/{id}/test/`` does: the API then shows it as ``last_test``."""
+    from fastapi.testclient import TestClient
+
+    from backend.main import create_app
+
+    saved_api, password = "/api/v1/database_connections/", "Saved-Cli-Pw-77"
+    body = {"connector_type": "PostgreSQLConnector", "host": "127.0.0.1", "port": closed_port, "database": "sales",
+            "username": "etl", "password": password}
+    with TestClient(create_app(auth_settings(tmp_path, database_url=f"sqlite:///{tmp_path}/wizard.db"))) as api:
+        csrf = {"X-CSRF-Token": login(api)}
+        created = api.post(saved_api, json={"name": "Closed warehouse", "connection": body}, headers=csrf)
+        assert created.status_code == 201, created.text
+        assert created.json()["last_test"] is None
+        run = cli(tmp_path, "--saved", "Closed warehouse", "--json")
+        verdict = json.loads(run.stdout)
+        assert run.returncode == 1 and verdict["code"] == "PORT_CLOSED", run.stdout + run.stderr
+        last_test = api.get(f"{saved_api}{created.json()['id']}/").json()["last_test"]
+    assert last_test["code"] == verdict["code"] and last_test["title"] == verdict["title"]
+    assert last_test["kind"] == verdict["kind"] and last_test["at"]
+    assert_clean(run, password)
 
 
 def test_ctrl_c_cleans_up_and_exits_130(tmp_path: Path, silent_port: int, pki: Any) -> None:

@@ -107,6 +107,24 @@ def test_database_fields_share_a_row_and_drivers_are_advanced(forms: dict[str, A
             assert fields["protocol"]["advanced"] and names[-1] in ("protocol", "include_views")
 
 
+def test_help_texts_speak_to_people_not_to_configuration(forms: dict[str, Any]) -> None:
+    """Non-technical users read every label and help: no setting names, endpoint or body paths in them."""
+
+    def texts(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            return [t for key, value in node.items() for t in (texts(value) if key not in ("path", "name") else [])]
+        if isinstance(node, list):
+            return [t for item in node for t in texts(item)]
+        return [node] if isinstance(node, str) else []
+
+    helps = [text for text in texts(forms) if " " in text]
+    assert len(helps) > 50, "the forms carry their help texts"
+    for jargon in ("WIZARD_", "supported_types", "hooks_params", "payload"):
+        assert [text for text in helps if jargon in text] == [], jargon
+    ssl = forms["hooks"]["SSL"] if isinstance(forms["hooks"], dict) else next(h for h in forms["hooks"] if h["name"] == "SSL")
+    assert "files folder" in str(ssl), "server-side files are still explained"
+
+
 def test_s3_keys_are_required_as_the_help_says(client: httpx.Client, forms: dict[str, Any]) -> None:
     """The help says what the backend really does: a test without keys is refused, naming both."""
     msg = run_test(client, {"connector_type": "S3FSConnector", "bucket": "b", "region": "eu-west-1"})

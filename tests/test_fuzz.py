@@ -35,8 +35,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from backend.main import create_app
 from tests.conftest import make_settings
+from tests.helpers import guarded_getaddrinfo
 from tests.servers.common import LOOPBACK, free_port
-from tests.test_secrets import _guarded_getaddrinfo
 
 EXAMPLES = 60  # per operation: five operations, a few hundred cases in all
 _STORE = Path(tempfile.gettempdir()) / f"wizard-fuzz-{os.getpid()}"  # made on first use, removed at the end
@@ -69,7 +69,7 @@ schema = schemathesis.openapi.from_asgi("/api/schema/", APP, config=CONFIG).excl
 def credentials() -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as patch:
         # No DNS query leaves the machine; S3 goes to a closed loopback port instead of AWS.
-        patch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
+        patch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
         patch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{free_port()}")
         with TestClient(APP) as client:
             response = client.post("/api/v1/auth/", json={"username": "admin", "password": PASSWORD})

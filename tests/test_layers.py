@@ -129,3 +129,18 @@ def test_the_registry_skips_private_modules_and_packages() -> None:
     assert (BACKEND / "connectors" / "_tds").is_dir()  # the private package exists, and is not a connector
     assert not [m for m in modules if m.rpartition(".")[2].startswith("_")]
     assert len(registry()) == 9
+
+
+# --- tests/: shared helpers live in tests/helpers.py, fixtures in a conftest.py (issue 12) ---------
+
+TESTS = BACKEND.parent / "tests"
+
+
+def test_no_test_module_imports_another() -> None:
+    """A test module imported by another drags its fixtures along and breaks when its tests move;
+    what two modules share belongs in ``tests/helpers.py`` or a ``conftest.py``."""
+    every = {module_name(path): path for path in TESTS.rglob("*.py")}
+    test_modules = {name: path for name, path in every.items() if path.name.startswith("test_")}
+    assert "tests.helpers" in imports_of(TESTS / "test_auth.py", every)  # the walker sees the tests' imports
+    offending = {name: sorted(imports_of(path, test_modules) - {name}) for name, path in every.items()}
+    assert {name: targets for name, targets in offending.items() if targets} == {}

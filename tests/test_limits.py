@@ -4,7 +4,6 @@ and the audit line of each test."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -19,12 +18,9 @@ from fastapi.testclient import TestClient
 from backend.connectors import registry
 from backend.main import create_app
 from backend.service import Busy, ConnectionTester
-from backend.settings import Settings
 from tests.conftest import TEST_API, make_settings
-from tests.servers.api import serve as serve_app
+from tests.helpers import ADMIN, ADMIN_PASSWORD, Captured, auth_settings, base_body, login, serve_settings
 from tests.servers.common import LOOPBACK
-from tests.test_auth import ADMIN, ADMIN_PASSWORD, Captured, auth_settings, login
-from tests.test_secrets import base_body, netguard  # noqa: F401 - netguard is a fixture
 
 SUPPORTED = "/api/v1/database_connections/supported_types/"
 
@@ -34,17 +30,12 @@ def pg(port: int, host: str = LOOPBACK, password: str = "limits-pw-5150") -> dic
             "password": password}
 
 
-def serve(settings: Settings, log_level: str = "warning") -> contextlib.AbstractContextManager[str]:
-    """The app on a real uvicorn server on a loopback port, in a thread of its own."""
-    return serve_app(create_app(settings), log_level)
-
-
 # --- tests in flight --------------------------------------------------------------------------
 
 
 def test_saturation_answers_503_and_the_server_keeps_serving(silent_port: int) -> None:
     settings = make_settings(max_concurrent_tests=2, test_timeout_s=3.0, retry_after_s=3)
-    with serve(settings) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with serve_settings(settings) as base, httpx.Client(base_url=base, timeout=10) as client:
 
         def run_one(_: int) -> httpx.Response:
             return client.post(TEST_API, json=pg(silent_port))
@@ -72,7 +63,7 @@ def test_saturation_answers_503_and_the_server_keeps_serving(silent_port: int) -
 
 
 def test_the_servers_own_port_is_refused() -> None:
-    with serve(make_settings()) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with serve_settings(make_settings()) as base, httpx.Client(base_url=base, timeout=10) as client:
         port = int(base.rsplit(":", 1)[1])
         for host in ("127.0.0.1", "localhost", "127.1"):
             msg = client.post(TEST_API, json=pg(port, host)).json()

@@ -181,13 +181,16 @@ def test_the_body_is_the_advice_and_the_drivers_words_stay_on_their_stage_once()
 
 
 def test_a_failure_outside_any_step_keeps_its_words_on_its_own_stage() -> None:
-    from backend.diagnosis import Deadline, Diagnosis
+    from backend.diagnosis import Deadline, Diagnosis, Failure
     from backend.schemas import SystemMessageKind
 
     d = Diagnosis(STAGES, Deadline(5))
     msg = d.message(Code.UNEXPECTED_ERROR, kind=SystemMessageKind.error, detail="ValueError: odd reply").model_dump()
     assert "odd reply" not in msg["body"] and "below" not in msg["body"]
     assert stage(msg, "query") == {"name": "query", "status": "failed", "duration_ms": None, "detail": "ValueError: odd reply"}
+    own = Diagnosis(STAGES, Deadline(5)).failure_message(Failure(Code.SSH_KEY_INVALID, "not a key", stage="ssh")).model_dump()
+    assert stage(own, "ssh")["status"] == "failed" and stage(own, "ssh")["detail"] == "not a key"
+    assert own["body"] == CATALOG[Code.SSH_KEY_INVALID].body
 
 
 def test_a_deadline_in_a_covering_step_blames_where_it_waited_not_a_later_stage() -> None:

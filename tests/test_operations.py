@@ -35,10 +35,10 @@ from backend.ops.logs import JsonLogFormatter
 from backend.ops.readiness import StoreProbe
 from backend.secrets import LIVE, MASK, SecretFilter
 from tests.conftest import TEST_API, make_settings
+from tests.helpers import ADMIN, ADMIN_PASSWORD, auth_settings, login
 from tests.servers.api import REPO, APIProcess, serve
 from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir
 from tests.servers.postgres import SUPERPASS, SUPERUSER, PostgresServer
-from tests.test_auth import ADMIN, ADMIN_PASSWORD, auth_settings, login
 
 LIVE_PATH = "/api/v1/live/"
 READY_PATH = "/api/v1/ready/"

@@ -25,24 +25,23 @@ from backend.main import create_app
 from backend.saved.masking import MASK
 from backend.settings import Settings
 from tests.conftest import DB, make_settings
-from tests.servers.api import APIProcess
-from tests.servers.common import LOOPBACK
-from tests.servers.postgres import SUPERPASS, SUPERUSER
-from tests.servers.redis import RedisServer
-from tests.test_auth import (  # noqa: F401 - fixtures: an OIDC issuer's signing keys and their JWKS server
+from tests.helpers import (
     ADMIN,
     ADMIN_PASSWORD,
     Captured,
     JWKSServer,
     Keys,
     bearer,
-    jwks,
-    keys,
     login,
     oidc_settings,
+    raw_dump,
     sign,
+    tunnelled_body,
 )
-from tests.test_store import raw_dump
+from tests.servers.api import APIProcess
+from tests.servers.common import LOOPBACK
+from tests.servers.postgres import SUPERPASS, SUPERUSER
+from tests.servers.redis import RedisServer
 
 SAVED = "/api/v1/database_connections/"
 TEST = "/api/v1/database_connections/test/"
@@ -82,17 +81,7 @@ def save(client: httpx.Client, body: dict[str, Any], name: str = "warehouse", **
 
 
 def unreachable_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "connector_type": "PostgreSQLConnector",
-        "host": "db.example.invalid",
-        "port": 5432,
-        "database": "appdb",
-        "username": "app",
-        "password": CANARY,
-        "hooks_params": {"SSHTunnel": {"host": "bastion.example.invalid", "port": 22, "username": "j", "password": SSH_CANARY}},
-    }
-    body.update(overrides)
-    return body
+    return tunnelled_body(CANARY, SSH_CANARY, **overrides)
 
 
 def assert_not_found(response: httpx.Response) -> dict[str, Any]:

@@ -3,14 +3,11 @@ scrubbing, and canary secrets through every connector of the registry and every 
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime
 import io
 import json
 import logging
 import socket
-import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -19,21 +16,28 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from backend.connectors import registry
 from backend.connectors.base import Connector
-from backend.fields import is_secret
 from backend.main import create_app
-from backend.schemas import HOOK_MODELS
 from backend.secrets import LIVE, MASK, SecretFilter, install_log_scrubbing, scrub, scrub_obj
 from tests.conftest import TEST_API, make_settings
+from tests.helpers import (
+    CERT,
+    KEY,
+    KEYTAB_CONTENT,
+    Captured,
+    base_body,
+    canary,
+    leftovers,
+    redirect_tmp,
+    secrets_in,
+    serve_settings,
+)
 from tests.servers.common import LOOPBACK, Listener
-from tests.test_auth import Captured
 
 # --- the sanitiser ----------------------------------------------------------------------------
 
@@ -203,82 +207,10 @@ def echo() -> Iterator[EchoServer]:
     server.close()
 
 
-_real_getaddrinfo = socket.getaddrinfo
-
-
-def _guarded_getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0) -> Any:
-    """Resolve only IP literals and localhost: a test never sends a DNS query off the machine."""
-    name = host.decode() if isinstance(host, bytes) else host
-    if name is None or str(name).lower().rstrip(".") == "localhost":
-        return _real_getaddrinfo(host, port, family, type, proto, flags)
-    try:
-        return _real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
-    except socket.gaierror:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
-
-
-@pytest.fixture
-def netguard(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(socket, "getaddrinfo", _guarded_getaddrinfo)
-
-
-def canary(name: str) -> str:
-    """A distinct secret per field, with characters that quoting and URL-encoding change."""
-    return f"Cnry-{name.replace('_', '-')}-{abs(hash(name)) % 10**6}@x'y%z"
-
-
-def self_signed() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "canary-client")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), pem_key
-
-
-CERT, KEY = self_signed()
 SSH_KEY = ec.generate_private_key(ec.SECP256R1()).private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
     serialization.BestAvailableEncryption(b"Cnry-ssh-passphrase-81"),
 ).decode()
-
-
-def base_body(connector: Connector, port: int) -> dict[str, Any]:
-    """A body for any connector: every secret a canary, every host loopback, optional names filled."""
-    body: dict[str, Any] = {"connector_type": connector.type_name}
-    for name, info in connector.model.model_fields.items():
-        if name in ("connector_type", "hooks_params", "is_source"):
-            continue
-        annotation = str(info.annotation)
-        if is_secret(info):
-            body[name] = canary(name)
-        elif "host" in name or name == "server":
-            body[name] = LOOPBACK
-        elif name == "port" or name.endswith("_port"):
-            body[name] = port
-        elif "url" in name or "endpoint" in name:
-            body[name] = f"http://{LOOPBACK}:{port}"
-        elif info.is_required() or (info.default is None and "str" in annotation):
-            body[name] = 1 if "int" in annotation else True if "bool" in annotation else f"canary-{name}"
-    if connector.type_name == "ADLSFSConnector":  # realistic secrets, aimed at the loopback server
-        account_key = base64.b64encode(b"Cnry-account-key-bytes-5521").decode()
-        body.pop("container_connection_string", None)
-        body.update({
-            "storage_account_name": "canaryacct",
-            "storage_container_name": "canary",
-            "storage_connection_string": f"DefaultEndpointsProtocol=http;AccountName=canaryacct;"
-                                         f"AccountKey={account_key};BlobEndpoint=http://{LOOPBACK}:{port}/canaryacct;",
-            "storage_account_key": account_key,
-        })
-    return body
-
-
-KEYTAB_CONTENT = b"\x05\x02CNRY-KEYTAB-CONTENT-6610"
 
 
 def hooks_body(connector: Connector, port: int, which: str) -> dict[str, Any]:
@@ -293,16 +225,6 @@ def hooks_body(connector: Connector, port: int, which: str) -> dict[str, Any]:
     return every if which == "all" else {which: every[which]}
 
 
-def secrets_in(connector: Connector, body: dict[str, Any]) -> list[str]:
-    found = [str(body[n]) for n, info in connector.model.model_fields.items() if is_secret(info) and body.get(n)]
-    for hook, values in (body.get("hooks_params") or {}).items():
-        model = HOOK_MODELS[hook]
-        found += [str(values[n]) for n, info in model.model_fields.items() if is_secret(info) and values.get(n)]
-    extra = [p.split("=", 1)[1] for s in found for p in s.split(";") if p.startswith("AccountKey=")]
-    extra += [KEYTAB_CONTENT.decode("latin-1")[2:]]
-    return found + extra + [line for s in found if "PRIVATE KEY" in s for line in s.splitlines()[1:-1]]
-
-
 def assert_no_leak(secrets: list[str], response: httpx.Response, logs: str, tmp: Path) -> None:
     assert response.status_code in (200, 422), response.text
     texts = {"response": response.text, "headers": str(response.headers.raw), "logs": logs}
@@ -314,23 +236,6 @@ def assert_no_leak(secrets: list[str], response: httpx.Response, logs: str, tmp:
     while leftovers(tmp) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not leftovers(tmp), f"left behind: {list(tmp.rglob('*'))}"
-
-
-def leftovers(tmp: Path) -> list[Path]:
-    """What a request left in the temp folder: anything but the process's one empty folder
-    (``tls.missing_path``), which holds nothing and is removed when the process ends."""
-    return [p for p in tmp.iterdir() if not (p.name.startswith("wizard-empty-") and not any(p.iterdir()))]
-
-
-def redirect_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every temp file the wizard makes (tempfile.*) lands here, to be checked after the request.
-
-    Call it after the server fixtures are up (they make temp dirs of their own).
-    """
-    path = tmp_path / "tmp"
-    path.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(path))
-    return path
 
 
 @pytest.fixture
@@ -425,11 +330,9 @@ def test_a_driver_message_echoing_the_password_is_masked(client: httpx.Client, p
 
 def test_canaries_never_reach_uvicorns_logs(monkeypatch: pytest.MonkeyPatch, closed_port: int, netguard: None) -> None:
     """Through a real uvicorn server: its access and error logs carry no secret either."""
-    from tests.test_limits import serve
-
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{closed_port}")
     # uvicorn configures its loggers when it starts: capture them after that.
-    with serve(make_settings(test_timeout_s=1.0), "info") as base, Captured() as logs, httpx.Client(base_url=base) as client:
+    with serve_settings(make_settings(test_timeout_s=1.0), "info") as base, Captured() as logs, httpx.Client(base_url=base) as client:
         secrets: list[str] = []
         for connector in registry().values():
             body = base_body(connector, closed_port)

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sqlite3
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,9 @@ from backend.saved.schemas import SavedConnectionCreate, SavedConnectionUpdate
 from backend.saved.service import SavedConnections
 from backend.settings import Settings
 from tests.conftest import DB, make_settings
+from tests.helpers import raw_dump, tunnelled_body
 from tests.servers.common import LOOPBACK
-from tests.servers.postgres import BIN, SUPERPASS, SUPERUSER
+from tests.servers.postgres import SUPERPASS, SUPERUSER
 
 CANARY = "Canary-Pw-7f3a"
 SSH_CANARY = "Ssh-Canary-c81d"
@@ -39,17 +38,7 @@ _databases = itertools.count()
 
 def canary_body(**overrides: Any) -> dict[str, Any]:
     """A PostgreSQL body with a canary password and an SSH tunnel with a canary password."""
-    body: dict[str, Any] = {
-        "connector_type": "PostgreSQLConnector",
-        "host": "db.example.invalid",
-        "port": 5432,
-        "database": "appdb",
-        "username": "app",
-        "password": CANARY,
-        "hooks_params": {"SSHTunnel": {"host": "bastion.example.invalid", "port": 22, "username": "jump", "password": SSH_CANARY}},
-    }
-    body.update(overrides)
-    return body
+    return tunnelled_body(CANARY, SSH_CANARY, **overrides)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -84,26 +73,6 @@ def create(saved: SavedConnections, owner: str = "alice", name: str = "warehouse
 
 def patch(saved: SavedConnections, connection_id: str, owner: str = "alice", **fields: Any) -> Any:
     return saved.update(owner, connection_id, SavedConnectionUpdate.model_validate(fields))
-
-
-def raw_dump(url: str) -> bytes:
-    """Everything the database holds, as bytes: the SQLite file, or a ``pg_dump`` of the database."""
-    if url.startswith("sqlite"):
-        path = Path(url.removeprefix("sqlite:///"))
-        with sqlite3.connect(path) as conn:  # fold the write-ahead log into the file…
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        wal = path.with_name(path.name + "-wal")  # …and read whatever is left of it too
-        return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
-    database = url.rsplit("/", 1)[1]
-    port = url.rsplit(":", 1)[1].split("/")[0]
-    result = subprocess.run(
-        [str(BIN / "pg_dump"), "-h", LOOPBACK, "-p", port, "-U", SUPERUSER, "--no-password", database],
-        env={**os.environ, "PGPASSWORD": SUPERPASS},
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout
 
 
 # --- migrations ------------------------------------------------------------------------------

@@ -23,18 +23,19 @@ from backend.messages import Code
 from backend.secrets import MASK
 from backend.settings import Settings
 from tests.conftest import DB, NASTY_PASSWORD, TEST_API, make_settings
-from tests.servers.api import serve as serve_app
-from tests.servers.common import LOOPBACK
-from tests.test_auth import Captured, auth_settings, login
-from tests.test_secrets import (  # noqa: F401 - netguard is a fixture
+from tests.helpers import (
     CERT,
     KEY,
+    Captured,
+    auth_settings,
     base_body,
     leftovers,
-    netguard,
+    login,
     redirect_tmp,
     secrets_in,
 )
+from tests.servers.api import serve as serve_app
+from tests.servers.common import LOOPBACK
 
 STREAM_API = "/api/v1/database_connections/test/stream/"
 NDJSON = "application/x-ndjson"

@@ -9,15 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from backend.auth.oidc import InvalidToken, OIDCVerifier
 from backend.auth.sessions import COOKIE, SAFE_METHODS, csrf_refusal, csrf_token
 from backend.errors import APIError
 from backend.messages import Code
-from backend.secrets import scrub
 from backend.settings import Settings
+from backend.storecall import call_store, first_line
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.auth.store import AuthStore
@@ -71,30 +70,9 @@ class AuthService:
                 self._store = AuthStore(self.settings.database_url)
             return self._store
 
-    def _url_password(self) -> list[str]:
-        from sqlalchemy.engine import make_url
-
-        try:
-            password = make_url(self.settings.database_url).password
-        except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
-            return []
-        return [str(password)] if password else []
-
     async def call(self, fn: Callable[[], T]) -> T:
         """Run a blocking store call in a thread; an unreachable store is a 503, not a 500."""
-        from sqlalchemy.exc import SQLAlchemyError
-
-        try:
-            return await run_in_threadpool(fn)
-        except SQLAlchemyError as exc:
-            log.error("the user store failed: %s", scrub(str(exc).splitlines()[0], self._url_password()))
-            raise APIError(
-                503,
-                Code.SERVICE_BUSY,
-                "The login store is unavailable",
-                "The wizard cannot reach its user and session store. Try again shortly.",
-                headers={"Retry-After": str(self.settings.retry_after_s)},
-            ) from None
+        return await call_store(fn, self.settings, log, "user store")
 
     def startup(self, out: Callable[[str], None] | None = None) -> None:
         """Open the store and create the first user; print its password if one was generated."""
@@ -104,7 +82,7 @@ class AuthService:
             # An empty WIZARD_ADMIN_PASSWORD counts as unset: nobody could log in with it.
             generated = self.store.ensure_user(self.settings.admin_username, self.settings.admin_password or None)
         except SQLAlchemyError as exc:
-            log.error("the user store is unavailable: %s", scrub(str(exc).splitlines()[0], self._url_password()))
+            log.error("the user store is unavailable: %s", first_line(exc, self.settings))
             return
         if generated is not None:
             banner = (

@@ -99,15 +99,6 @@ def address_key(address: str) -> str:
     return _key("addr", address)
 
 
-def url_password(url: str) -> list[str]:
-    """The password inside a store URL, to mask in messages that might quote it."""
-    try:
-        password = make_url(url).password
-    except Exception:  # noqa: BLE001 - an unparsable URL has no password to hide
-        return []
-    return [str(password)] if password else []
-
-
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; for a SQLite file, its folder is created (owner only)."""
     parsed = make_url(url)

@@ -81,7 +81,7 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
         except ArgumentError:
             return _fail("WIZARD_DATABASE_URL is not a valid SQLAlchemy URL", 2)
         except SQLAlchemyError as exc:
-            from backend.auth.store import url_password
+            from backend.storecall import url_password
 
             hidden = url_password(settings.database_url)
             return _fail(f"the store failed: {scrub(str(exc).splitlines()[0], hidden)}", 1)

@@ -2,10 +2,11 @@
 
 The connection comes from ``--uri`` (read by :mod:`backend.uri`, the paste box's own parser),
 ``--body FILE|-`` (a ``Create…Connector`` JSON body) or ``--saved NAME`` (a saved connection of
-``--user``, the admin by default). A password the URI or body leaves out comes from
-``WIZARD_TEST_PASSWORD``, else from one line of standard input with ``--password-stdin``: a
-password typed into a command line is visible to every user of the machine (``ps``), so one
-found in the URI works but earns a warning.
+``--user``, the admin by default; its verdict becomes its ``last_test``, as with
+``POST …/{id}/test/``, so the Connections page shows a test a script ran). A password the URI or
+body leaves out comes from ``WIZARD_TEST_PASSWORD``, else from one line of standard input with
+``--password-stdin``: a password typed into a command line is visible to every user of the
+machine (``ps``), so one found in the URI works but earns a warning.
 
 The test is the API's own (:class:`backend.service.ConnectionTester` with the ``WIZARD_*``
 settings: deadline, target policy, files folder), streamed: each stage is printed as it settles
@@ -38,6 +39,10 @@ PASSWORD_WARNING = (
 )
 _SYMBOLS = {"passed": "✔", "failed": "✘", "warning": "!", "skipped": "·"}
 _STYLES = {"passed": "green", "failed": "bold red", "warning": "yellow", "skipped": "dim"}
+
+
+KeepVerdict = Callable[[ApplicationMessage], None]
+"""Keeps a ``--saved`` connection's verdict as its ``last_test`` (``SavedConnections.record``)."""
 
 
 class StoreUnavailable(Exception):
@@ -98,7 +103,7 @@ def _test(args: argparse.Namespace) -> int:
     _quiet_logs()
     out = Output(sys.stdout, as_json=args.json)
     try:
-        model = load(args, settings)
+        model, keep = load(args, settings)
     except BadInput as exc:
         out.verdict(_invalid(exc))
         return INVALID
@@ -106,7 +111,18 @@ def _test(args: argparse.Namespace) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return FAILED
     message = asyncio.run(diagnose(model, settings, out))
+    if keep is not None:
+        _keep_verdict(keep, message)
     return exit_status(message.code)
+
+
+def _keep_verdict(keep: KeepVerdict, message: ApplicationMessage) -> None:
+    """Record the verdict as ``last_test``; a store that fails now only costs a warning: the test itself ran."""
+    try:
+        keep(message)
+    except Exception as exc:  # noqa: BLE001 - the store's driver, its URL: said without the URL
+        sys.stderr.write(f"warning: the verdict could not be kept as the saved connection's last test "
+                         f"({type(exc).__name__})\n")
 
 
 def exit_status(code: str) -> int:
@@ -117,8 +133,9 @@ def exit_status(code: str) -> int:
 # --- reading the connection ---------------------------------------------------------------------
 
 
-def load(args: argparse.Namespace, settings: Settings) -> Any:
-    """The validated connector model of ``--uri``, ``--body`` or ``--saved`` (BadInput naming what to fix)."""
+def load(args: argparse.Namespace, settings: Settings) -> tuple[Any, KeepVerdict | None]:
+    """The validated connector model of ``--uri``, ``--body`` or ``--saved`` (BadInput naming what to fix),
+    and for ``--saved`` what keeps its verdict."""
     if args.saved is not None:
         if args.password_stdin:
             raise BadInput("--password-stdin applies to --uri and --body: a saved connection keeps its password.")
@@ -131,7 +148,7 @@ def load(args: argparse.Namespace, settings: Settings) -> Any:
     else:
         body = _from_file(args.body, stdin_taken=args.password_stdin)
     _fill_password(body, settings, args.password_stdin)
-    return _validated(body)
+    return _validated(body), None
 
 
 def _from_uri(text: str) -> dict[str, Any]:
@@ -215,7 +232,9 @@ def _validated(body: dict[str, Any]) -> Any:
         raise BadInput("Some settings are not valid.", details) from None
 
 
-def _saved(name: str, user: str | None, settings: Settings) -> Any:
+def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVerdict]:
+    """The saved connection's model, and a recorder of its verdict: the service's own ``record``,
+    which the API's ``POST …/{id}/test/`` calls too."""
     try:
         from backend.auth import AuthService
         from backend.errors import APIError
@@ -224,7 +243,8 @@ def _saved(name: str, user: str | None, settings: Settings) -> Any:
         raise BadInput("saved connections are not available in this installation.") from None
     owner = owner_of(user)
     try:
-        loaded = SavedConnections(settings, AuthService(settings)).load_by_name(owner, name)
+        saved = SavedConnections(settings, AuthService(settings))
+        loaded = saved.load_by_name(owner, name)
     except APIError as exc:  # 409: the key changed; 422: a body this version no longer accepts
         raise BadInput(exc.body, exc.details) from None
     except Exception as exc:  # noqa: BLE001 - the store's driver, its URL, its file: said without the URL
@@ -233,7 +253,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> Any:
     if loaded is None:
         raise BadInput(f"{owner} has no saved connection named '{name}'.", {"saved": ["No saved connection "
                                                                                      "of this name."]})
-    return loaded.model
+    return loaded.model, lambda message: saved.record(loaded, message)
 
 
 def _invalid(exc: BadInput) -> ApplicationMessage:

@@ -72,6 +72,9 @@ class SQLConnector(Connector):
         async def login() -> Any:
             return await self.open_connection(params, endpoint, ctx)
 
+        if self.tls_switched_off(ctx):
+            # Settled before the login: a deadline during it then blames the log-in, not an encryption never tried.
+            d.mark("tls", "warning", "No encryption was asked for (TLS mode disable): the link is not encrypted.")
         conn = await d.step("tls", _translated(login, self, params, endpoint), covers=("authentication", "database"))
         ctx.stack.callback(close_quietly, conn)
         tls = tls_hook.report(ctx, self.tls_state(conn))
@@ -102,6 +105,12 @@ class SQLConnector(Connector):
             body=f"{advice.body} {success_body}",
             fields=fields if mode is not None else None,
         )
+
+    def tls_switched_off(self, ctx: RunContext) -> bool:
+        """Whether ``ssl_mode`` says the driver must not try TLS at all (every connector's word for it is
+        a spelling of *disable*): the login then starts without a TLS exchange to wait on."""
+        found = tls_hook.material(ctx)
+        return found is not None and (found.mode or "").lower() in ("disable", "disabled")
 
     def verify_mode(self) -> str | None:
         """The ``ssl_mode`` word that checks the server's certificate most strictly, of those this connector takes."""

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from backend.connectors.base import ConnectorModel
 from backend.errors import APIError, field_path, readable
@@ -28,8 +27,8 @@ from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
 from backend.saved.masking import masked, merge, unmasked
 from backend.saved.schemas import LastTest, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
 from backend.schemas import ApplicationMessage
-from backend.secrets import scrub
 from backend.settings import Settings
+from backend.storecall import call_store, first_line
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.auth import AuthService
@@ -132,11 +131,6 @@ class SavedConnections:
                 self._keys = KeyRing.from_settings(self.settings.secret_key, self.settings.database_url)
             return self._keys
 
-    def _url_password(self) -> list[str]:
-        from backend.auth.store import url_password
-
-        return url_password(self.settings.database_url)
-
     def startup(self) -> None:
         """At start: read (or make) the key, migrate the store, try the newest secrets; failures are logged, never fatal."""
         from sqlalchemy.exc import SQLAlchemyError
@@ -150,7 +144,7 @@ class SavedConnections:
             self._auth.store.create()
             tokens = self.store.newest_tokens(STARTUP_SAMPLE) if keys is not None else []
         except SQLAlchemyError as exc:
-            log.error("the store cannot be migrated now: %s", scrub(str(exc).splitlines()[0], self._url_password()))
+            log.error("the store cannot be migrated now: %s", first_line(exc, self.settings))
             return
         if keys is None:
             return
@@ -166,21 +160,10 @@ class SavedConnections:
 
     async def call(self, fn: Callable[[], T]) -> T:
         """Run a blocking call in a thread; an unreachable store is a 503, a bad key a clear 503."""
-        from sqlalchemy.exc import SQLAlchemyError
-
         try:
-            return await run_in_threadpool(fn)
+            return await call_store(fn, self.settings, log, "store of saved connections")
         except KeyUnusable as exc:
             raise key_unusable(exc) from None
-        except SQLAlchemyError as exc:
-            log.error("the store failed: %s", scrub(str(exc).splitlines()[0], self._url_password()))
-            raise APIError(
-                503,
-                Code.SERVICE_BUSY,
-                "The store is unavailable",
-                "The wizard cannot reach its store of saved connections. Try again shortly.",
-                headers={"Retry-After": str(self.settings.retry_after_s)},
-            ) from None
 
     # --- reading -------------------------------------------------------------------------------
 

@@ -42,6 +42,15 @@ def item(answer: dict[str, Any], name: str) -> dict[str, Any]:
     return found
 
 
+def assert_reports_one_leftover_probe(answer: dict[str, Any], left: list[str]) -> None:
+    """A write probe the credential could not delete (``left``: what it left): exactly one object,
+    under the prefix, named in a warning verdict, and DELETE unavailable."""
+    assert len(left) == 1 and left[0].startswith("exports/wizard_probe_")
+    assert answer["verdict"]["kind"] == "warning"
+    assert left[0] in answer["verdict"]["body"]
+    assert item(answer, "DELETE")["status"] == "unavailable"
+
+
 def answer_of(connector_type: str, findings: Any) -> dict[str, Any]:
     """What the rules make of ``findings`` for a connector: the answer's three lists, by name (for unit tests)."""
     from backend.capabilities import rules

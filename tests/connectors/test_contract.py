@@ -174,6 +174,18 @@ def test_silent_host_ends_within_the_deadline(
     assert "firewall" not in msg["body"]
 
 
+@pytest.mark.parametrize("connector_type", [name for name in CONNECTORS if "disable" in registry()[name].ssl_words().accepted])
+def test_a_silent_port_with_tls_switched_off_blames_the_login_not_the_encryption(
+    client: httpx.Client, silent_port: int, connector_type: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    body = aimed(connector_type, LOOPBACK, silent_port, monkeypatch, hooks_params={"SSL": {"ssl_mode": "disable"}})
+    msg = expect_timeout(client, body)
+    assert [s["name"] for s in msg["payload"]["stages"] if s["status"] == "failed"] == ["authentication"], msg
+    assert stage(msg, "tls")["status"] == "warning" and "No encryption was asked for" in stage(msg, "tls")["detail"]
+    assert stage(msg, "tls")["duration_ms"] is None, "no time claimed for a step that did not happen"
+    assert stage(msg, "database")["status"] == "skipped"
+
+
 @pytest.mark.parametrize("connector_type", CONNECTORS)
 def test_a_port_whose_syns_are_dropped_is_a_firewall_timeout_at_tcp(
     client: httpx.Client, dropping_port: int, connector_type: str, monkeypatch: pytest.MonkeyPatch,

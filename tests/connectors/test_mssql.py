@@ -229,6 +229,9 @@ def test_require_encrypts_everything(client: httpx.Client, tls_server: FakeTDS7,
     assert tls["enabled"] is True and tls["version"] == "TLSv1.2" and tls["verified"] is False
     assert tls_server.tls_used[-1] is True
     assert stage(msg, "tls")["status"] == "passed"
+    # encrypted, the certificate unchecked: a warning that says how to check it (SQL Server's verifying mode)
+    assert msg["kind"] == "warning" and "server's identity was not checked" in msg["title"]
+    assert "set the TLS mode to verify-ca" in msg["body"] and list(msg["details"]) == ["hooks_params.SSL.ssl_mode"]
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -238,6 +241,7 @@ def test_verify_ca_with_the_right_ca(client: httpx.Client, tls_server: FakeTDS7,
     assert msg["payload"]["tls"]["verified"] is True
     assert msg["payload"]["tls"]["hostname_verified"] is False
     assert "not against the host name" in msg["body"]
+    assert msg["kind"] == "success", "the certificate was checked against the CA given"
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

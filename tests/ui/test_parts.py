@@ -9,7 +9,7 @@ from components.embedded import _safe_next
 from components.form import masked, normalize_pem, placeholder_for
 from components.metadata import Bounds, Forms, connector_section, endpoints, path_label, spec_bounds
 from components.tls import strictest_mode
-from components.verdict import unverified_tls
+from components.verdict import fact, unverified_tls
 from tests.ui.conftest import LiveAPI
 
 
@@ -39,6 +39,12 @@ def test_a_field_path_reads_as_the_forms_label(supported: dict[str, Any], forms:
     ssh = forms.hooks["SSHTunnel"]
     label = path_label(forms, supported, "PostgreSQLConnector", "hooks_params.SSHTunnel.pkey")
     assert label.startswith(ssh.label + " › ") and "pkey" not in label
+
+
+def test_technical_facts_read_as_words_not_payload_keys() -> None:
+    assert fact("hostname_verified", False) == "host name checked: no"
+    assert fact("verified", True) == "certificate checked: yes"
+    assert fact("version", "TLSv1.3") == "version: TLSv1.3"
 
 
 def test_an_unverified_certificate_is_spotted_and_the_strictest_mode_offered() -> None:

@@ -20,7 +20,7 @@ class FreeTDSConfig:
     ``FREETDSCONF`` is set once, by :func:`freetds_config` at the first test (before its driver
     thread runs), for the whole process: FreeTDS reads the first file that holds the requested section, so
     connections made by others are not affected. The directory (0700, an unguessable name) is
-    made at the first test that needs it and removed when the process ends. Sections are
+    made when a test needs it and removed when no test does (and at shutdown). Sections are
     rewritten atomically (a new file renamed over the old one), so a driver reading it never
     sees half a file.
     """
@@ -45,16 +45,24 @@ class FreeTDSConfig:
         return name
 
     def remove(self, name: str) -> None:
+        """Drop a test's section; with the last one, the folder goes too (nothing outlives the tests)."""
         with self._lock:
             if self._sections.pop(name, None) is not None:
-                self._write()
+                if self._sections:
+                    self._write()
+                else:
+                    self._discard()
 
     def discard(self) -> None:
         """Remove the folder while no test uses it (at shutdown); the next test makes it again."""
         with self._lock:
-            if self._made and not self._sections:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self._made = False
+            if not self._sections:
+                self._discard()
+
+    def _discard(self) -> None:
+        if self._made:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self._made = False
 
     def _write(self) -> None:
         if not self._made:
