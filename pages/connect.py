@@ -132,7 +132,8 @@ saved_now: dict[str, Any] | None = st.session_state.get(SAVED)
 if saved_now:
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.info(f"Editing the saved connection **{escape_md(str(saved_now.get('name') or ''))}**. "
-              "Stored passwords and keys show as *stored — leave as is to keep*.", icon=":material/bookmark:")
+              "Its stored passwords and keys are kept: their fields show dots in their place (the secrets never come "
+              "back to this page) — leave them as they are to keep them, or type a new one.", icon=":material/bookmark:")
     right.button("New connection", on_click=leave_saved, key="leave_saved", width="stretch")
 
 # --- direction and connector ---------------------------------------------------------------------

@@ -88,7 +88,7 @@ for item in items:
         when.markdown(last_verdict(item))
         if item.get("description"):
             st.caption(escape_md(str(item["description"])))
-        test_col, edit_col, delete_col = st.columns(3)
+        test_col, edit_col, delete_col = st.columns(3, vertical_alignment="center")
         test_col.button("Test again", key=f"test-{connection_id}", icon=":material/play_arrow:", on_click=test_again,
                         args=(item,), width="stretch")
         edit_col.page_link(CONNECT_PAGE, label="Edit", icon=":material/edit:", query_params={"connection": connection_id},

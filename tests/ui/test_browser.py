@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -141,8 +142,8 @@ def block(path: str, ct: str = CT) -> str:
 
 
 def flag_in(block: Locator) -> Locator:
-    """The verdict's flag under a field (its error icon)."""
-    return block.locator('[data-testid="stIconMaterial"]', has_text="error")
+    """The verdict's flag under a field: its error icon (a ``:material/error:`` in markdown is an ``img`` so named)."""
+    return block.get_by_role("img", name="error icon", exact=True)
 
 
 def fill_postgres(page: Page, db: DB, port: int, password: str) -> None:
@@ -394,6 +395,148 @@ def test_every_page_at_420_px_has_visible_labelled_navigation(wizard: str, brows
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= 420, "the navigation fits the screen"
             page.wait_for_timeout(800)
             shoot(page, "page" + (path.replace("/", "-") if path != "/" else "-connect"), 420)
+        assert blocked == [], blocked
+    finally:
+        context.close()
+
+
+SAVED_API = "/api/v1/database_connections/"
+STORED_MASK = "**********"
+
+
+def pick_connector(page: Page, typed: str, label: str) -> None:
+    """Type part of a connector's name into the picker and press Enter, as a user searching the list does."""
+    picker = page.locator(".st-key-connector input")
+    picker.click()
+    picker.press_sequentially(typed)
+    picker.press("Enter")
+    expect(page.get_by_role("heading", name=label, exact=True)).to_be_visible(timeout=WAIT_MS)
+
+
+def type_field(page: Page, path: str, value: str | int) -> None:
+    """Type a plain field's value and leave it with Tab (number inputs keep their value on leaving too)."""
+    box = page.locator(field(path) + " input")
+    box.fill(str(value))
+    box.press("Tab")
+    expect(box).to_have_value(str(value))
+
+
+def saved_named(page: Page, wizard: str, name: str) -> dict[str, Any] | None:
+    """The stored connection of that name, read through the API with the browser's own session cookie."""
+    response = page.request.get(wizard + SAVED_API, params={"search": name})
+    assert response.status == 200, response.text()
+    found: dict[str, Any] | None = next((c for c in response.json()["results"] if c["name"] == name), None)
+    return found
+
+
+def test_save_reload_list_test_again_edit_and_delete_a_connection(wizard: str, browser: Browser, postgres: DB) -> None:
+    """Issue 9's UI flow as a user goes through it: test → save → reload (still logged in) → list → test again →
+    edit (the stored password kept, never re-typed) → save a wrong database → test → delete."""
+    name = "Sales warehouse (browser)"
+    context, blocked = open_context(browser)
+    page = context.new_page()
+    try:
+        page.goto(wizard)
+        log_in(page)
+        expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+        pick_connector(page, "Postgre", "PostgreSQL")
+        for path, value in (("host", postgres.host), ("port", postgres.port), ("database", postgres.database),
+                            ("username", postgres.user)):
+            type_field(page, path, value)
+        type_secret(page, field("password"), postgres.password)
+        press_test(page)
+        expect(page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Connected")).to_be_visible(
+            timeout=WAIT_MS)
+
+        # Save, under a name: the form is offered after a successful test only.
+        save_form = page.locator('[data-testid="stForm"]').filter(has_text="Save this connection")
+        save_form.scroll_into_view_if_needed()
+        shoot(page, "saved-1-tested", 1280)
+        save_form.locator(".st-key-save_name input").fill(name)
+        save_form.locator(".st-key-save_description textarea").fill("Read-only, for the sales team")
+        save_form.get_by_role("button", name="Save").click()
+        expect(page.get_by_text(f"Saved as {name}")).to_be_visible(timeout=WAIT_MS)
+        page.get_by_text(f"Saved as {name}").scroll_into_view_if_needed()
+        shoot(page, "saved-2-saved", 1280)
+        stored = saved_named(page, wizard, name)
+        assert stored is not None, "the Save button stored the connection"
+        assert stored["connection"]["password"] == STORED_MASK and stored["connection"]["database"] == postgres.database
+        assert stored["last_test"] is None
+        card = page.locator(f".st-key-saved-{stored['id']}")
+
+        # A reload keeps the login (the HttpOnly session cookie), not the login form.
+        page.reload()
+        expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_role("heading", name="Log in")).to_have_count(0)
+
+        # Listed, with its target and its (not yet any) last verdict; Test again → the verdict and "just now".
+        go(page, "Connections", "Saved connections")
+        expect(card).to_contain_text(name, timeout=WAIT_MS)
+        expect(card).to_contain_text(f"PostgreSQL · {postgres.host}:{postgres.port}/{postgres.database}")
+        expect(card).to_contain_text("Not tested since it was saved")
+        shoot(page, "saved-3-listed", 1280)
+        card.get_by_role("button", name="Test again").click()
+        flash = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text=name)
+        expect(flash).to_contain_text("Connected to PostgreSQL", timeout=WAIT_MS)
+        expect(card).to_contain_text("Connected to PostgreSQL")
+        expect(card).to_contain_text("just now")
+        shoot(page, "saved-4-tested-again", 1280)
+        tested = saved_named(page, wizard, name)
+        assert tested is not None and tested["last_test"]["code"] == "CONNECTION_SUCCESSFUL"
+
+        # Edit: the Connect page by the connection's own link, prefilled; the stored password is the mask, not the value.
+        card.get_by_role("link", name="Edit").click()
+        expect(page.get_by_text(f"Editing the saved connection {name}")).to_be_visible(timeout=WAIT_MS)
+        assert urlsplit(page.url).query == f"connection={stored['id']}"
+        expect(page.locator(field("host") + " input")).to_have_value(postgres.host)
+        expect(page.locator(field("database") + " input")).to_have_value(postgres.database)
+        password = page.locator(field("password") + " input")
+        expect(password).to_have_value(STORED_MASK)
+        expect(password).to_have_attribute("type", "password")
+        values = page.eval_on_selector_all("input, textarea", "els => els.map(e => e.value)")
+        assert postgres.password not in values, "the stored password never comes back to the page"
+        expect(page.get_by_text("leave them as they are to keep them")).to_be_visible()
+        password.scroll_into_view_if_needed()
+        shoot(page, "saved-5-edit", 1280)
+
+        # A wrong database, saved with the password left as stored (the host stays: no rebind), then tested.
+        type_field(page, "database", "no_such_db")
+        page.locator(".st-key-save_changes button").click()
+        expect(page.get_by_text("Changes saved.")).to_be_visible(timeout=WAIT_MS)
+        changed = saved_named(page, wizard, name)
+        assert changed is not None and changed["id"] == stored["id"]
+        assert changed["connection"]["database"] == "no_such_db" and changed["connection"]["host"] == postgres.host
+        assert changed["connection"]["password"] == STORED_MASK and changed["last_test"] is None
+        press_test(page)
+        verdict = page.locator('[data-testid="stAlertContentError"]')
+        # "does not exist" comes after the login: the kept password still logs in.
+        expect(verdict).to_contain_text("The database does not exist", timeout=WAIT_MS)
+        expect(page.get_by_text("Changes saved.")).to_have_count(0)
+        expect(flag_in(page.locator(block("database")))).to_have_count(1)
+        expect(page.locator(block("database"))).to_contain_text("No database of this name")
+        expect(flag_in(page.locator(block("password")))).to_have_count(0)
+        verdict.scroll_into_view_if_needed()
+        shoot(page, "saved-6-wrong-database", 1280)
+        page.locator(block("database")).scroll_into_view_if_needed()
+        shoot(page, "saved-7-wrong-database-flag", 1280)
+        failed = saved_named(page, wizard, name)
+        assert failed is not None and failed["last_test"]["code"] == "DATABASE_NOT_FOUND"
+
+        # Delete, after its confirmation: gone from the page and from the store.
+        go(page, "Connections", "Saved connections")
+        expect(card).to_contain_text("The database does not exist", timeout=WAIT_MS)
+        expect(card).to_contain_text(f"{postgres.host}:{postgres.port}/no_such_db")
+        card.get_by_role("button", name="Delete").click()
+        expect(card).to_contain_text("cannot be undone", timeout=WAIT_MS)
+        shoot(page, "saved-8-confirm-delete", 1280)
+        assert saved_named(page, wizard, name) is not None, "nothing is deleted before the confirmation"
+        card.get_by_role("button", name="Yes, delete").click()
+        expect(page.locator('[data-testid="stAlertContentSuccess"]')).to_contain_text(f"Deleted {name}", timeout=WAIT_MS)
+        expect(card).to_have_count(0)
+        shoot(page, "saved-9-deleted", 1280)
+        assert saved_named(page, wizard, name) is None
+        assert page.request.get(f"{wizard}{SAVED_API}{stored['id']}/").status == 404
+        assert postgres.password not in page.locator("body").inner_text()
         assert blocked == [], blocked
     finally:
         context.close()
