@@ -51,6 +51,9 @@ from components.metadata import (
 
 UPLOAD_LIMIT = 256 * 1024
 MASK = "**********"
+"""What the API shows for a stored secret (a saved connection's password, key, token…)."""
+STORED = "stored — leave as is to keep"
+"""How the form says it, in a stored secret's field."""
 """How the API shows a stored secret of a saved connection; sent back unchanged, it keeps the stored value."""
 STAGE_NOW = "0ms"
 """``live`` of text inputs: stage every change in the browser at once (see the module's docstring)."""
@@ -247,7 +250,7 @@ def _widget(spec: FieldSpec, connector_type: str) -> Any:
             persist_state="session",
         )
     if spec.kind == "password":
-        hint = "stored — leave as is to keep" if stored else spec.placeholder
+        hint = STORED if stored else spec.placeholder
         if spec.upload:
             store = file_key(connector_type, spec.path)
             loaded = st.session_state.get(store)
@@ -266,7 +269,10 @@ def _widget(spec: FieldSpec, connector_type: str) -> Any:
                 label_visibility="collapsed",
             )
             return loaded["content"] if loaded else typed
-        return _text(label, key, password=True, placeholder=hint)
+        typed = _text(label, key, password=True, placeholder=hint)
+        if stored:
+            st.caption(":material/lock: Stored with the saved connection: leave it as it is to keep it, or type a new one.")
+        return typed
     if spec.kind in ("text", "object"):
         value = st.text_area(
             f"{label} — paste it, or upload the file below" if spec.upload else label,

@@ -16,13 +16,9 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from components.api_client import ApiProblem
-from components.form import escape_md
+from components.form import MASK, escape_md
 from components.session import client, show_problem
 
-MASK = "**********"
-"""What the API shows for a stored secret."""
-STORED = "stored — leave as is to keep"
-"""How the UI says it (the Connect page's secret fields, while editing a saved connection)."""
 JUST_SAVED = "saved_connection_note"
 CONNECTIONS_PAGE = "pages/connections.py"
 NAME_MAX = 100

@@ -415,6 +415,7 @@ def test_a_saved_connection_opens_by_its_link_with_stored_secrets_kept(postgres:
         assert at.text_input(key=widget_key(PG, "host")).value == postgres.host
         password = at.text_input(key=widget_key(PG, "password"))
         assert password.value == MASK and password.placeholder == "stored — leave as is to keep"
+        assert any("Stored with the saved connection" in c.value for c in at.caption), "the kept secret is said in words"
         assert any("ui-link-test" in i.value for i in at.info)
         press_test(at)
         assert len(at.success) == 1, "the stored password was used"

@@ -12,7 +12,8 @@ import pytest
 from cryptography.fernet import Fernet
 from streamlit.testing.v1 import AppTest
 
-from components.saved import MASK, ago, export_json
+from components.form import MASK
+from components.saved import ago, export_json
 from tests.servers.api import LiveAPI
 from tests.servers.common import ClosedPort
 from tests.ui.conftest import RUN_TIMEOUT, new_app, start_api
