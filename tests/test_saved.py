@@ -126,9 +126,13 @@ def test_pagination_links_and_limits(tmp_path: Path) -> None:
         last = client.get(second["next"]).json()
         assert [c["name"] for c in last["results"]] == ["c0"] and last["next"] is None
         assert client.get(SAVED, params={"search": "C3"}).json()["count"] == 1
-        for bad in ({"page_size": 101}, {"page": 0}, {"page": "x"}):
+        for bad in ({"page_size": 0}, {"page": 0}, {"page": "x"}):
             refused = client.get(SAVED, params=bad)
             assert refused.status_code == 422 and set(refused.json()["details"]) == set(bad)
+        for i in range(5, 101):
+            save(client, unreachable_body(), name=f"c{i}")
+        largest = client.get(SAVED, params={"page_size": 1000}).json()  # served as the largest page, not refused
+        assert largest["count"] == 101 and len(largest["results"]) == 100 and "page=2" in largest["next"]
 
 
 def test_bad_input_names_the_field_and_saves_nothing(tmp_path: Path) -> None:

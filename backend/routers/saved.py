@@ -18,6 +18,8 @@ from backend.saved.schemas import SavedConnection, SavedConnectionCreate, SavedC
 from backend.schemas import ApplicationMessage
 from backend.service import Busy
 
+MAX_PAGE_SIZE = 100
+
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 
 MESSAGE = {"application/json": {"schema": {"$ref": "#/components/schemas/ApplicationMessage"}}}
@@ -47,9 +49,12 @@ async def list_saved(
     saved: SavedDep,
     owner: OwnerDep,
     page: int = Query(1, ge=1, le=1_000_000, description="Page number, from 1"),
-    page_size: int = Query(50, ge=1, le=100, description="Connections per page (at most 100)"),
+    page_size: int = Query(50, ge=1, description=f"Connections per page (at most {MAX_PAGE_SIZE}: a larger size is taken as {MAX_PAGE_SIZE})"),
     search: str | None = Query(None, max_length=100, description="Only connections whose name contains this (any case)"),
 ) -> SavedConnectionPage:
+    # A larger page is served as the largest, as Django REST framework's `max_page_size` does (the
+    # Syntho API's own pagination), rather than refused: a client asking for "all" still gets pages.
+    page_size = min(page_size, MAX_PAGE_SIZE)
     count, results = await saved.call(lambda: saved.page(owner, search, page, page_size))
     last = max(1, -(-count // page_size))
     next_url = str(request.url.include_query_params(page=page + 1)) if page < last else None
