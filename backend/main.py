@@ -190,8 +190,8 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
 
     app.include_router(health.router)
     app.include_router(auth_router.router)
-    # Order matters: the fixed paths (supported_types/, test/, capabilities/…) before saved
-    # connections' `{id}/` paths, which would otherwise take "supported_types" for an id.
+    # The fixed paths (supported_types/, test/, capabilities/…) first; saved connections' `{id}`
+    # never matches their names anyway (backend/routers/ids.py), so a wrong method there is a 405.
     app.include_router(database_connections.router)
     app.include_router(forms.router)
     app.include_router(capabilities.router)

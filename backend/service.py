@@ -36,12 +36,22 @@ audit = logging.getLogger("wizard.audit")
 log = logging.getLogger("wizard.test")
 
 Event = dict[str, Any]
-ConnectedHook = Callable[[Any, RunContext], Awaitable[None]]
 """One line of a streamed test: ``{"event": "start" | "stage" | "verdict", ...}`` (see :class:`LiveTest`)."""
+ConnectedHook = Callable[[Any, RunContext], Awaitable[None]]
+"""Called with the open connection once the test passed (live capabilities examine it there)."""
 
 
-class Busy(Exception):
-    """More tests in flight than ``WIZARD_MAX_CONCURRENT_TESTS``."""
+class Busy(APIError):
+    """More tests in flight than ``WIZARD_MAX_CONCURRENT_TESTS``: 503 with ``Retry-After``."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            503,
+            Code.SERVICE_BUSY,
+            "Too many tests at once",
+            f"The wizard is running as many connection tests as it may. Try again in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class RateLimited(APIError):
@@ -79,7 +89,7 @@ class ConnectionTester:
         with self._lock:
             if self._in_flight >= self.settings.max_concurrent_tests:
                 self.metrics.reject("busy")
-                raise Busy
+                raise Busy(self.settings.retry_after_s)
             self._in_flight += 1
 
     def _release(self) -> None:
@@ -190,7 +200,6 @@ class LiveTest:
     ``skipped``), then exactly one ``{"event": "verdict", "message": <ApplicationMessage>}``: what
     :meth:`ConnectionTester.test` would answer. Stage details are masked with the verdict's Masker.
     """
-
 
     def __init__(self, service: ConnectionTester, params: ConnectorModel, user: str | None) -> None:
         self._service = service

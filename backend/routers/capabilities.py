@@ -14,11 +14,8 @@ from fastapi import APIRouter, Body
 
 from backend.capabilities.engine import examine
 from backend.capabilities.schemas import CapabilitiesRequest, CapabilityOptions, ConnectionCapabilities
-from backend.connectors.base import ConnectorModel
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
-from backend.routers.database_connections import _busy
 from backend.routers.ids import SAVED_ID
-from backend.service import Busy, ConnectionTester
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 
@@ -39,15 +36,6 @@ warning. Server-wide settings are never changed. A `schema` that does not exist 
 `SCHEMA_NOT_FOUND` naming `schema`; a failed test leaves every item `unknown`."""
 
 
-async def _examine(
-    service: ConnectionTester, connection: ConnectorModel, options: CapabilityOptions, user: str | None
-) -> ConnectionCapabilities:
-    try:
-        return await examine(service, connection, options, user)
-    except Busy:
-        raise _busy(service) from None
-
-
 @router.post(
     "/capabilities/",
     operation_id="database_connections_capabilities_create",
@@ -57,7 +45,7 @@ async def _examine(
     description=DESCRIPTION,
 )
 async def capabilities(body: CapabilitiesRequest, service: ServiceDep, user: UserDep) -> ConnectionCapabilities:
-    return await _examine(service, body.connection.root, body, user)  # type: ignore[attr-defined]
+    return await examine(service, body.connection.root, body, user)  # type: ignore[attr-defined]
 
 
 @router.post(
@@ -82,4 +70,4 @@ async def saved_capabilities(
 ) -> ConnectionCapabilities:
     """No body (or ``{}``): the connection's own schema, nothing written."""
     loaded = await saved.call(lambda: saved.load(owner, id))
-    return await _examine(service, loaded.model, body or CapabilityOptions(), user)
+    return await examine(service, loaded.model, body or CapabilityOptions(), user)

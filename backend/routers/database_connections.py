@@ -17,7 +17,7 @@ from backend.messages import Code
 from backend.metadata import functionalities_json, supported_types_json
 from backend.models import CreateConnectorSchema
 from backend.schemas import ApplicationMessage, FunctionalityListSchema, SupportedConnectionTypes
-from backend.service import Busy, ConnectionTester, LiveTest
+from backend.service import LiveTest
 
 JSON = "application/json"
 
@@ -60,17 +60,6 @@ async def get_supported_types(user: UserDep) -> Response:
     return Response(supported_types_json(), media_type=JSON)
 
 
-def _busy(service: ConnectionTester) -> APIError:
-    retry = str(service.settings.retry_after_s)
-    return APIError(
-        503,
-        Code.SERVICE_BUSY,
-        "Too many tests at once",
-        f"The wizard is running as many connection tests as it may. Try again in {retry} s.",
-        headers={"Retry-After": retry},
-    )
-
-
 @router.post(
     "/test/",
     operation_id="database_connections_test_create",
@@ -78,10 +67,7 @@ def _busy(service: ConnectionTester) -> APIError:
     responses=BUSY,
 )
 async def test_connection(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> ApplicationMessage:  # type: ignore[valid-type]
-    try:
-        return await service.test(body.root, user)  # type: ignore[attr-defined]
-    except Busy:
-        raise _busy(service) from None
+    return await service.test(body.root, user)  # type: ignore[attr-defined]
 
 
 # --- the streamed test --------------------------------------------------------------------------
@@ -189,8 +175,4 @@ async def _lines(run: LiveTest) -> AsyncIterator[bytes]:
     },
 )
 async def test_connection_stream(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> Response:  # type: ignore[valid-type]
-    try:
-        run = service.stream(body.root, user)  # type: ignore[attr-defined]
-    except Busy:
-        raise _busy(service) from None
-    return NDJSONStream(run)
+    return NDJSONStream(service.stream(body.root, user))  # type: ignore[attr-defined]

@@ -12,11 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
-from backend.routers.database_connections import _busy
 from backend.routers.ids import SAVED_ID
 from backend.saved.schemas import SavedConnection, SavedConnectionCreate, SavedConnectionPage, SavedConnectionUpdate
 from backend.schemas import ApplicationMessage
-from backend.service import Busy
 
 MAX_PAGE_SIZE = 100
 
@@ -129,9 +127,6 @@ async def test_saved(
     user: UserDep,
 ) -> ApplicationMessage:
     loaded = await saved.call(lambda: saved.load(owner, id))
-    try:
-        message = await service.test(loaded.model, user)
-    except Busy:
-        raise _busy(service) from None
+    message = await service.test(loaded.model, user)
     await saved.call(lambda: saved.record(loaded, message))
     return message
