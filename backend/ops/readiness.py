@@ -19,8 +19,9 @@ from typing import Any
 
 log = logging.getLogger("wizard.ops")
 
-READY_DEADLINE_S = 1.5
-"""How long a readiness check may take: the contract is an answer within 2 s."""
+READY_DEADLINE_S = 1.0
+"""How long a probe waits for the store: the contract is an answer within 2 s, and the rest is left
+to HTTP on a loaded machine."""
 GIVE_UP_S = 30.0
 """A check still hanging after this long is abandoned and a new one started: a connection stuck on
 a store that died (TCP may take many minutes to notice) must not keep the process unready after
@@ -38,11 +39,12 @@ class StoreProbe:
         self._started = 0.0
         self._last: str | None = None
 
-    def _start(self) -> concurrent.futures.Future[None]:
+    def _start(self) -> tuple[concurrent.futures.Future[None], float]:
+        """The check in flight (or a new one) and when it started."""
         with self._lock:
             running = self._running
             if running is not None and not running.done() and time.monotonic() - self._started < GIVE_UP_S:
-                return running
+                return running, self._started
             future: concurrent.futures.Future[None] = concurrent.futures.Future()
 
             def run() -> None:
@@ -55,14 +57,17 @@ class StoreProbe:
 
             threading.Thread(target=run, name="wizard-ready", daemon=True).start()
             self._running, self._started = future, time.monotonic()
-            return future
+            return future, self._started
 
     async def ready(self) -> str | None:
         """None when the store answered in time, else why not (in words without secrets)."""
-        future = self._start()
+        future, started = self._start()
+        # A probe that finds a check already in flight waits only for what is left of that check's
+        # deadline: a store that has not answered for the whole deadline is not ready, now.
+        left = max(0.0, self.deadline_s - (time.monotonic() - started))
         why: str | None = None
         try:
-            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout=self.deadline_s)
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), timeout=left)
         except TimeoutError:
             why = f"the store did not answer within {self.deadline_s:g} s"
         except Exception as exc:  # noqa: BLE001 - any failure of the store is "not ready"
