@@ -7,13 +7,15 @@ The window is a moving minute (``limits``' moving window: no burst at a window's
 
 Every Redis call has a deadline (1 s to connect, 1 s per call). If the storage does not
 answer, the test is let through and an error is logged (at most once a minute), and the storage
-is not asked again for :data:`COOL_DOWN_S` (the call is made on the event loop: a Redis that
-swallows packets must not stall every request for a second each): an outage of the rate limiter
-must not take the wizard down with it.
+is not asked again for :data:`COOL_DOWN_S` (a Redis that swallows packets must not add a second
+to every test): an outage of the rate limiter must not take the wizard down with it. A shared
+storage is asked from a worker thread (:meth:`UserRateLimit.ahit`), so that while it is slow the
+event loop goes on serving every other request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -21,7 +23,7 @@ import time
 
 from limits import RateLimitItemPerMinute
 from limits.errors import ConfigurationError, StorageError
-from limits.storage import Storage, storage_from_string
+from limits.storage import MemoryStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger("wizard.ratelimit")
@@ -41,6 +43,7 @@ class UserRateLimit:
         if storage_url.startswith(("redis://", "rediss://", "redis+unix://")):
             options = {"socket_timeout": DEADLINE_S, "socket_connect_timeout": DEADLINE_S, "wrap_exceptions": True}
         self.storage = _storage(storage_url, options)
+        self.shared = not isinstance(self.storage, MemoryStorage)  # counts kept elsewhere: network calls
         self.limiter = MovingWindowRateLimiter(self.storage)
         self._last_warning = 0.0
         self._down_until = 0.0
@@ -57,6 +60,12 @@ class UserRateLimit:
             self._storage_failed(exc)
             return 0
         return max(1, math.ceil(reset_at - time.time()))
+
+    async def ahit(self, user: str) -> int:
+        """:meth:`hit` for the event loop: a shared storage (network calls) is asked from a thread."""
+        if not self.shared or time.monotonic() < self._down_until:
+            return self.hit(user)
+        return await asyncio.to_thread(self.hit, user)
 
     def _storage_failed(self, exc: BaseException) -> None:
         with self._lock:

@@ -96,10 +96,10 @@ class ConnectionTester:
         with self._lock:
             self._in_flight -= 1
 
-    def _enter(self, user: str | None) -> None:
+    async def _enter(self, user: str | None) -> None:
         """The per-user rate (429), then the in-flight limit (503); admitted, the caller must release."""
         if user is not None:
-            wait = self.rate.hit(user)
+            wait = await self.rate.ahit(user)
             if wait:
                 self.metrics.reject("rate")
                 raise RateLimited(wait)
@@ -113,19 +113,19 @@ class ConnectionTester:
         Anonymous callers (only when ``WIZARD_AUTH_ENABLED=false``) are not rate limited.
         ``on_connected`` (live capabilities) becomes the run's ``RunContext.on_connected``.
         """
-        self._enter(user)
+        await self._enter(user)
         try:
             return await self._run(params, user, on_connected=on_connected)
         finally:
             self._release()
 
-    def stream(self, params: ConnectorModel, user: str | None = None) -> LiveTest:
+    async def stream(self, params: ConnectorModel, user: str | None = None) -> LiveTest:
         """Admit one test and start it at once; its events come from :meth:`LiveTest.events`.
 
         The same limits as :meth:`test`, raised before anything starts (Busy, RateLimited); the
         caller must :meth:`LiveTest.aclose` the stream in the end (it cancels a test still running).
         """
-        self._enter(user)
+        await self._enter(user)
         try:
             return LiveTest(self, params, user)
         except BaseException:

@@ -215,6 +215,30 @@ def test_rate_storage_in_redis_is_shared_and_a_silent_redis_stalls_nothing(silen
     assert "rate limit's storage does not answer" in logs.text and "Redis-Canary-Pw" not in logs.text
 
 
+def test_a_slow_rate_storage_is_asked_off_the_event_loop(
+    tmp_path: Path, silent_port: int, closed_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a test waits on a Redis that accepts and never answers, every other request is served."""
+    from backend import ratelimit
+
+    monkeypatch.setattr(ratelimit, "DEADLINE_S", 3.0)  # a long wait, to tell "served meanwhile" apart
+    settings = auth_settings(tmp_path, rate_limit_storage_url=f"redis://{LOOPBACK}:{silent_port}/0")
+    with serve_settings(settings) as base, httpx.Client(base_url=base, timeout=15) as client:
+        csrf = login(client)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            started = time.monotonic()
+            waiting = pool.submit(client.post, TEST_API, json=pg(closed_port), headers={"X-CSRF-Token": csrf})
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            assert client.get("/api/v1/live/").status_code == 200
+            assert client.get(SUPPORTED).status_code == 200
+            served_in = time.monotonic() - t0
+            verdict = waiting.result()
+        assert verdict.json()["code"] == "PORT_CLOSED"  # let through once the storage's deadline passed
+        assert time.monotonic() - started >= 3.0 - 0.1, "the test did wait on the storage"
+        assert served_in < 1.5, f"other requests waited {served_in:.1f} s behind the storage"
+
+
 def test_an_unusable_rate_storage_url_falls_back_to_memory() -> None:
     from backend.ratelimit import UserRateLimit
 

@@ -274,7 +274,7 @@ async def diagnose(model: Any, settings: Settings, out: Output) -> ApplicationMe
 
     out.mask = Masker(list(secret_values(model)))
     out.start(model, settings)
-    live = ConnectionTester(settings).stream(model)
+    live = await ConnectionTester(settings).stream(model)
     verdict: dict[str, Any] | None = None
     try:
         async for event in live.events():

@@ -175,4 +175,4 @@ async def _lines(run: LiveTest) -> AsyncIterator[bytes]:
     },
 )
 async def test_connection_stream(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> Response:  # type: ignore[valid-type]
-    return NDJSONStream(service.stream(body.root, user))  # type: ignore[attr-defined]
+    return NDJSONStream(await service.stream(body.root, user))  # type: ignore[attr-defined]
