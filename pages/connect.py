@@ -166,6 +166,9 @@ connector_type: str | None = st.selectbox(
 )
 
 examples = [info.uri_example for info in forms.connectors.values() if info.uri_example]
+# The example in the empty box is the chosen connector's own (else the best known one's).
+chosen = forms.connectors.get(connector_type or "PostgreSQLConnector") or forms.connectors.get("PostgreSQLConnector")
+example = chosen.uri_example if chosen and chosen.uri_example else (examples[0] if examples else None)
 with st.expander("Have a connection string? Paste it to fill the form", icon=":material/link:"):
     st.text_input(
         "Connection string",
@@ -173,7 +176,7 @@ with st.expander("Have a connection string? Paste it to fill the form", icon=":m
         type="password",
         live="0ms",
         on_change="ignore",
-        placeholder=examples[0] if examples else None,
+        placeholder=example,
         help="For example " + ", ".join(examples) + " (each also with jdbc: in front). A password in it goes "
         "into the password field; the string itself is not kept." if examples else None,
     )

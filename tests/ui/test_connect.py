@@ -477,11 +477,13 @@ def test_every_example_the_paste_box_gives_fills_its_connectors_form(forms: Form
     examples = {t: info.uri_example for t, info in forms.connectors.items() if info.uri_example}
     assert examples, "forms/ gives URI examples"
     assert all(e in str(at.text_input(key="uri_text").help) for e in examples.values())
+    assert at.text_input(key="uri_text").placeholder == examples[PG], "nothing chosen: the best known example"
     for connector_type, example in examples.items():
         at.text_input(key="uri_text").input(example).run()
         at.button(key="uri_fill").click().run()
         assert not at.error, (example, [e.value for e in at.error])
         assert at.selectbox(key="connector").value == connector_type, example
+        assert at.text_input(key="uri_text").placeholder == example, "the empty box shows the chosen one's form"
 
 
 def test_a_silent_server_marks_the_step_the_test_was_waiting_on(silent_port: int) -> None:
