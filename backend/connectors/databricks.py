@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 
 from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector, close_quietly, in_background
+from backend.connectors.sql import Driver, SQLConnector, in_background
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
@@ -197,19 +197,17 @@ class Databricks(SQLConnector):
     # --- the test query -----------------------------------------------------------------------
 
     def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+        # The session stays open: live capabilities read the grants on it next, and the run's
+        # clean-up closes it (in the background) whatever happens.
         session: _Session = conn
+        cursor = session.conn.cursor()
         try:
-            cursor = session.conn.cursor()
-            try:
-                # current_version(): STRUCT<dbr_version, dbsql_version, u_build_hash, r_build_hash>
-                # (https://docs.databricks.com/en/sql/language-manual/functions/current_version.html)
-                cursor.execute("SELECT current_version(), current_user(), current_catalog(), current_schema()")
-                version, user, catalog, schema = cursor.fetchone()
-            finally:
-                cursor.close()
+            # current_version(): STRUCT<dbr_version, dbsql_version, u_build_hash, r_build_hash>
+            # (https://docs.databricks.com/en/sql/language-manual/functions/current_version.html)
+            cursor.execute("SELECT current_version(), current_user(), current_catalog(), current_schema()")
+            version, user, catalog, schema = cursor.fetchone()
         finally:
-            session.closed = True
-            close_quietly(session.conn)
+            cursor.close()
         release = _field(version, "dbsql_version") or _field(version, "dbr_version")
         return {
             "product": "Databricks SQL" if _field(version, "dbsql_version") else "Databricks Runtime",
