@@ -94,9 +94,10 @@ class Catalog:
 
 
 async def examine(conn: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
-    if not hasattr(conn, "cursor"):  # a Kerberos login: the connection lives in the Kerberos worker process
-        scope = f"database {params.database}"
-        return catalog_refused(scope, "the connection runs in the Kerberos worker, which the examination does not reach yet")
+    if not hasattr(conn, "cursor"):
+        # A Kerberos login: the connection lives in its worker process (backend/hooks/kerberos.py),
+        # with that login's credentials; the same examination runs there, on that connection.
+        return await in_deadline(lambda: conn.call(_examine, params, options, ctx.deadline), ctx)
     return await in_deadline(lambda: _examine(conn, params, options, ctx.deadline), ctx)
 
 

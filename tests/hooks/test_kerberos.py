@@ -204,3 +204,18 @@ def test_mysql_says_it_has_no_kerberos(client: httpx.Client, mariadb: DB) -> Non
     assert msg["code"] == "INVALID_PARAMETERS", msg
     assert list(msg["details"]) == ["hooks_params.Kerberos"]
     assert "Kerberos" in msg["details"]["hooks_params.Kerberos"][0]
+
+
+def test_live_capabilities_run_on_the_kerberos_login(client: httpx.Client, postgres_tls: DB) -> None:
+    """The examination (and its write probe) runs in the Kerberos worker, as the principal that logged in."""
+    answer = client.post("/api/v1/database_connections/capabilities/",
+                         json={"connection": pg(postgres_tls), "write_probe": True}).json()
+    assert answer["verdict"]["code"] == "CONNECTION_SUCCESSFUL", answer["verdict"]
+    assert answer["verdict"]["kind"] == "success", "the probe's objects were all removed"
+    assert answer["scope"].startswith(f"database {postgres_tls.database}"), answer["scope"]
+    items = {i["name"]: i for part in ("capabilities", "functionalities", "access") for i in answer[part]}
+    assert not [n for n, i in items.items() if i["status"] == "unknown"], items
+    # Examined as alice (the principal's database user), who may not create in this database:
+    assert items["SCHEMA_MANAGEMENT"]["status"] == "unavailable"
+    assert items["SCHEMA_MANAGEMENT"]["fix"] == f"GRANT CREATE ON DATABASE {postgres_tls.database} TO alice;"
+    assert items["CREATE"]["status"] == "unavailable" and "write probe" in items["CREATE"]["reason"]
