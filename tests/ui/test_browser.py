@@ -269,6 +269,73 @@ def test_tab_out_of_each_masked_field_then_test(wizard: str, browser: Browser, p
         context.close()
 
 
+def focused_in(page: Page, selector: str) -> bool:
+    return bool(page.evaluate("(s) => !!(document.activeElement && document.activeElement.closest(s))", selector))
+
+
+def tab_to(page: Page, selector: str, *, back: bool = False, limit: int = 80) -> None:
+    """Press Tab (Shift+Tab with ``back``) until the focus is inside ``selector``, as a keyboard user does."""
+    for _ in range(limit):
+        if focused_in(page, selector):
+            return
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+        page.wait_for_timeout(30)
+    raise AssertionError(f"{limit} presses of Tab never reached {selector}")
+
+
+def key_in(page: Page, selector: str, text: str) -> None:
+    """Tab to a field, replace what it holds by typing (no mouse)."""
+    tab_to(page, selector)
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(text, delay=5)
+
+
+def test_keyboard_alone_wrong_password_then_success(wizard: str, browser: Browser, postgres: DB) -> None:
+    """Issue 11, done when: log in, pick the connector, fill the form, meet a wrong password and fix it, with
+    the keyboard alone, on a laptop and on a phone."""
+    for width in (1280, 420):
+        context, blocked = open_context(browser, width=width, height=900)
+        page = context.new_page()
+        try:
+            page.goto(wizard)
+            expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
+            key_in(page, ".st-key-login_username input", "admin")
+            key_in(page, ".st-key-login_password input", ADMIN_PASSWORD)
+            page.keyboard.press("Enter")
+            expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+
+            key_in(page, ".st-key-connector input", "PostgreSQL")
+            page.keyboard.press("Enter")
+            expect(page.locator(field("host") + " input")).to_be_visible(timeout=WAIT_MS)
+            for path, value in (("host", postgres.host), ("port", str(postgres.port)),
+                                ("database", postgres.database), ("username", postgres.user),
+                                ("password", "not-the-password")):
+                key_in(page, field(path) + " input", value)
+            tab_to(page, ".st-key-test button")
+            page.keyboard.press("Enter")
+            flag = flag_in(page.locator(block("password")))
+            expect(flag).to_be_visible(timeout=WAIT_MS)
+            verdict = page.locator('[data-testid="stAlertContentError"]')
+            expect(verdict).to_contain_text("password")
+            verdict.scroll_into_view_if_needed()
+            shoot(page, "keyboard-wrong-password", width)
+
+            tab_to(page, field("password") + " input", back=True)  # back from the verdict to the field it names
+            page.keyboard.press("ControlOrMeta+a")
+            page.keyboard.type(postgres.password, delay=5)
+            tab_to(page, ".st-key-test button")
+            page.keyboard.press("Enter")
+            success = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Connected")
+            expect(success).to_be_visible(timeout=WAIT_MS)
+            expect(flag).to_have_count(0)
+            expect(page.locator('[data-testid="stAlertContentError"]')).to_have_count(0)
+            success.scroll_into_view_if_needed()
+            shoot(page, "keyboard-success", width)
+            assert blocked == [], blocked
+        finally:
+            context.close()
+
+
 def test_a_failed_then_a_passing_test_leaves_no_red(wizard: str, browser: Browser, postgres: DB,
                                                      closed_port: int) -> None:
     context, _ = open_context(browser)
