@@ -89,8 +89,8 @@ for item in items:
         if item.get("description"):
             st.caption(escape_md(str(item["description"])))
         test_col, edit_col, delete_col = st.columns(3, vertical_alignment="center")
-        test_col.button("Test again", key=f"test-{connection_id}", icon=":material/play_arrow:", on_click=test_again,
-                        args=(item,), width="stretch")
+        test_col.button("Test again" if item.get("last_test") else "Test", key=f"test-{connection_id}",
+                        icon=":material/play_arrow:", on_click=test_again, args=(item,), width="stretch")
         edit_col.page_link(CONNECT_PAGE, label="Edit", icon=":material/edit:", query_params={"connection": connection_id},
                            width="stretch")
         delete_col.button("Delete", key=f"delete-{connection_id}", icon=":material/delete:", width="stretch",

@@ -538,17 +538,19 @@ def test_save_reload_list_test_again_edit_and_delete_a_connection(wizard: str, b
         expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
         expect(page.get_by_role("heading", name="Log in")).to_have_count(0)
 
-        # Listed, with its target and its (not yet any) last verdict; Test again → the verdict and "just now".
+        # Listed, with its target and its (not yet any) last verdict; Test → the verdict and "just now", and the
+        # button says "Test again" from then on.
         go(page, "Connections", "Saved connections")
         expect(card).to_contain_text(name, timeout=WAIT_MS)
         expect(card).to_contain_text(f"PostgreSQL · {postgres.host}:{postgres.port}/{postgres.database}")
         expect(card).to_contain_text("Not tested since it was saved")
         shoot(page, "saved-3-listed", 1280)
-        card.get_by_role("button", name="Test again").click()
+        card.get_by_role("button", name="Test", exact=True).click()
         flash = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text=name)
         expect(flash).to_contain_text("Connected to PostgreSQL", timeout=WAIT_MS)
         expect(card).to_contain_text("Connected to PostgreSQL")
         expect(card).to_contain_text("just now")
+        expect(card.get_by_role("button", name="Test again")).to_be_visible()
         shoot(page, "saved-4-tested-again", 1280)
         tested = saved_named(page, wizard, name)
         assert tested is not None and tested["last_test"]["code"] == "CONNECTION_SUCCESSFUL"

@@ -79,8 +79,10 @@ def test_connections_page_lists_tests_edits_deletes_and_exports(own_api: LiveAPI
     text = " ".join(m.value for m in at.markdown)
     assert "Sales" in text and "Finance" in text and "Not tested" in text
     assert text.index("Finance") < text.index("Sales")  # newest first
-    # Test again: the verdict comes back and becomes the last verdict shown
+    # Test (never tested yet, so not "Test again"): the verdict comes back and becomes the last verdict shown
+    assert at.button(key=f"test-{made[0]['id']}").label == "Test"
     at.button(key=f"test-{made[0]['id']}").click().run()
+    assert at.button(key=f"test-{made[0]['id']}").label == "Test again"
     assert not at.exception, [e.value for e in at.exception]
     assert any("Sales" in e.value for e in at.error)  # a closed port: an error verdict
     last = next(c for c in listed(own_api) if c["id"] == made[0]["id"])["last_test"]
