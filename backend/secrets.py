@@ -28,6 +28,8 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from backend.logrecords import on_every_record
+
 MASK = "••••••"
 
 _KEYS = (
@@ -316,30 +318,15 @@ class SecretFilter(logging.Filter):
         return True
 
 
-_factory_lock = threading.Lock()
-_installed = False
-
-
 def install_log_scrubbing() -> None:
-    """Scrub every log record of the process when it is made (idempotent).
+    """Scrub every log record of the process when it is made (idempotent): whichever logger makes
+    it, the wizard's own, a driver's or uvicorn's, and whichever handler writes it."""
+    on_every_record("scrub-secrets", _scrubbed_or_withheld)
 
-    Logger filters apply only to records logged through that very logger, not to those
-    of its children or of third-party loggers (paramiko, drivers, uvicorn): wrapping the
-    record factory reaches them all, whichever handler writes them.
-    """
-    global _installed
-    with _factory_lock:
-        if _installed:
-            return
-        previous = logging.getLogRecordFactory()
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            try:
-                return scrub_record(record)
-            except Exception:  # noqa: BLE001 - never lose a record because scrubbing failed
-                record.msg, record.args, record.exc_info, record.exc_text = "(log record withheld)", None, None, None
-                return record
-
-        logging.setLogRecordFactory(factory)
-        _installed = True
+def _scrubbed_or_withheld(record: logging.LogRecord) -> logging.LogRecord:
+    try:
+        return scrub_record(record)
+    except Exception:  # noqa: BLE001 - never lose a record because scrubbing failed
+        record.msg, record.args, record.exc_info, record.exc_text = "(log record withheld)", None, None, None
+        return record

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pythonjsonlogger.json import JsonFormatter
 
+from backend.logrecords import on_every_record
 from backend.ops.context import NO_ID, current_request_id
 from backend.secrets import scrub
 
@@ -28,25 +28,14 @@ AUDIT_FIELDS = ("user", "connector", "host", "code", "duration_ms")
 """The audit line's values, passed as ``extra`` by ``backend.service``: separate keys in JSON."""
 PROBE_PATHS = ("/api/v1/live/", "/api/v1/ready/")
 
-_factory_lock = threading.Lock()
-_installed = False
-
-
 def install_request_ids() -> None:
     """Give every log record of the process the request id of its context (idempotent)."""
-    global _installed
-    with _factory_lock:
-        if _installed:
-            return
-        previous = logging.getLogRecordFactory()
+    on_every_record("request-id", _with_request_id)
 
-        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            record.request_id = current_request_id()
-            return record
 
-        logging.setLogRecordFactory(factory)
-        _installed = True
+def _with_request_id(record: logging.LogRecord) -> logging.LogRecord:
+    record.request_id = current_request_id()
+    return record
 
 
 def text_formatter() -> logging.Formatter:
