@@ -18,7 +18,6 @@ from __future__ import annotations
 import streamlit as st
 
 if __name__ == "__main__":
-    from pathlib import Path
 
     from components.api_client import ApiProblem
     from components.icon import page_icon
@@ -41,10 +40,9 @@ if __name__ == "__main__":
                 require_login()
             # Any other problem is shown by the page that needs the data, with a retry button.
 
-    pages = [st.Page("pages/connect.py", title="Connect", icon=":material/cable:", default=True)]
-    if (Path(__file__).parent / "pages" / "connections.py").is_file():
-        pages.append(st.Page("pages/connections.py", title="Connections", icon=":material/bookmarks:"))
-    pages += [
+    pages = [
+        st.Page("pages/connect.py", title="Connect", icon=":material/cable:", default=True),
+        st.Page("pages/connections.py", title="Connections", icon=":material/bookmarks:"),
         st.Page("pages/capabilities.py", title="Capabilities", icon=":material/table_chart:"),
         # Not "/api": that path is the API itself, served beside the UI on the same origin.
         st.Page("pages/api.py", title="API", icon=":material/code:", url_path="use-the-api"),

@@ -261,15 +261,6 @@ def connector_types(supported: dict[str, Any], forms: Forms, is_source: bool) ->
     return sorted(group, key=lambda t: order.index(t) if t in order else len(order))
 
 
-def all_connector_types(supported: dict[str, Any]) -> list[str]:
-    """Every connector type, sources and destinations, in the metadata's order."""
-    seen: dict[str, None] = {}
-    for group in ("write_connectors", "connectors"):
-        for name in supported.get(group) or {}:
-            seen.setdefault(name, None)
-    return list(seen)
-
-
 def connector_props(supported: dict[str, Any], connector_type: str) -> dict[str, Any]:
     props = (supported.get("write_connectors") or {}).get(connector_type)
     if props is None:

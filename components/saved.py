@@ -7,7 +7,6 @@ back from the API: they read as the mask ``**********``, shown here as "stored".
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from components.api_client import ApiProblem
-from components.form import MASK, escape_md
+from components.form import MASK, escape_md, fingerprint
 from components.session import client, show_problem
 
 JUST_SAVED = "saved_connection_note"
@@ -26,18 +25,13 @@ KIND_MARK = {"success": ":green[:material/check_circle:]", "warning": ":orange[:
              "error": ":red[:material/cancel:]"}
 
 
-def _fingerprint(connection: dict[str, Any]) -> str:
-    """Which body was saved (kept in the session instead of the body, which holds secrets)."""
-    return hashlib.sha256(json.dumps(connection, sort_keys=True, default=str).encode()).hexdigest()
-
-
 def render_save(connection: dict[str, Any]) -> None:
     """Offer to save ``connection`` (a ``Create…Connector`` body that just tested well) under a name.
 
     Once saved, the same body shows where it went instead of the form, so a rerun never saves twice.
     """
     note = st.session_state.get(JUST_SAVED)
-    if isinstance(note, dict) and note.get("fingerprint") == _fingerprint(connection):
+    if isinstance(note, dict) and note.get("fingerprint") == fingerprint(connection):
         st.success(f"Saved as **{escape_md(str(note.get('name')))}**.", icon=":material/bookmark_added:")
         try:
             st.page_link(CONNECTIONS_PAGE, label="See your saved connections", icon=":material/bookmarks:")
@@ -65,7 +59,7 @@ def render_save(connection: dict[str, Any]) -> None:
             return
         show_problem(problem, retry_label=None)
         return
-    st.session_state[JUST_SAVED] = {"fingerprint": _fingerprint(connection), "name": saved.get("name"), "id": saved.get("id")}
+    st.session_state[JUST_SAVED] = {"fingerprint": fingerprint(connection), "name": saved.get("name"), "id": saved.get("id")}
     st.rerun()
 
 

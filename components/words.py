@@ -7,14 +7,7 @@ each with a readable fallback so a new stage or capability still shows up legibl
 
 from __future__ import annotations
 
-import re
-
-
-def readable(name: str) -> str:
-    """``storage_account_name`` → ``Storage account name``; ``CamelCase`` → ``Camel case``."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|_+", " ", name).strip()
-    return spaced[:1].upper() + spaced[1:].lower() if spaced else name
-
+from backend.formfacts import readable  # the API's own fallback for a name with no label
 
 STAGE_NAMES: dict[str, str] = {
     "parameters": "Check the settings",

@@ -302,12 +302,9 @@ with below.container():
 
                 offer_verification(connector_type, supported)
             if message.get("code") == "CONNECTION_SUCCESSFUL" and not saved_now:
-                try:
-                    from components.saved import render_save
-                except ImportError:
-                    st.caption("Saving connections comes with the Connections page.")
-                else:
-                    render_save(form.body)
+                from components.saved import render_save
+
+                render_save(form.body)
             if message.get("code") == "CONNECTION_SUCCESSFUL" and not is_source and not uses_stored:
                 from components.capabilities import render_live_check
 
