@@ -45,7 +45,19 @@ def message_response(
     headers: dict[str, str] | None = None,
     kind: SystemMessageKind = SystemMessageKind.error,
 ) -> JSONResponse:
-    msg = ApplicationMessage(
+    msg = application_message(code, title, body, details, kind)
+    return JSONResponse(msg.model_dump(mode="json"), status_code=status, headers=headers)
+
+
+def application_message(
+    code: Code | str,
+    title: str,
+    body: str,
+    details: dict[str, list[str]] | None = None,
+    kind: SystemMessageKind = SystemMessageKind.error,
+) -> ApplicationMessage:
+    """An answer that is not a test's verdict: ``display`` is ``field`` when it names fields."""
+    return ApplicationMessage(
         code=code.value if isinstance(code, Code) else code,
         title=title,
         body=body,
@@ -53,7 +65,6 @@ def message_response(
         details=details,
         display=Display.field if details else Display.notification,
     )
-    return JSONResponse(msg.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 def field_path(loc: Sequence[Any]) -> str:
@@ -105,14 +116,14 @@ def validation_details(errors: Iterable[dict[str, Any]]) -> dict[str, list[str]]
 
 def invalid_parameters_message(details: dict[str, list[str]]) -> ApplicationMessage:
     """The 422 answer's ApplicationMessage (also what ``python -m backend test`` prints for a bad body)."""
-    return ApplicationMessage(
-        code=Code.INVALID_PARAMETERS.value,
-        title="Some settings are not valid",
-        body=f"Correct these fields and try again: {', '.join(details)}.",
-        kind=SystemMessageKind.error,
-        details=details,
-        display=Display.field if details else Display.notification,
-    )
+    return application_message(Code.INVALID_PARAMETERS, "Some settings are not valid",
+                               f"Correct these fields and try again: {', '.join(details)}.", details)
+
+
+def invalid_parameters_error(details: dict[str, list[str]]) -> APIError:
+    """The same 422 answer, raised from a service (a body checked beyond its schema)."""
+    message = invalid_parameters_message(details)
+    return APIError(422, Code.INVALID_PARAMETERS, message.title, message.body, details=details)
 
 
 def invalid_parameters(details: dict[str, list[str]]) -> JSONResponse:

@@ -65,7 +65,6 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
         from backend.saved.crypto import KeyUnusable
-        from backend.secrets import scrub
 
         try:
             settings = Settings()
@@ -81,10 +80,9 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
         except ArgumentError:
             return _fail("WIZARD_DATABASE_URL is not a valid SQLAlchemy URL", 2)
         except SQLAlchemyError as exc:
-            from backend.storecall import url_password
+            from backend.storecall import first_line
 
-            hidden = url_password(settings.database_url)
-            return _fail(f"the store failed: {scrub(str(exc).splitlines()[0], hidden)}", 1)
+            return _fail(f"the store failed: {first_line(exc, settings)}", 1)
 
     return handler
 
@@ -156,9 +154,11 @@ def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
 
     name = args.name
     store = _auth_store(settings)
+    # The connections first: should removing the user then fail, a later user of that name must
+    # still never inherit them.
+    deleted = SavedStore(store.engine, store.create).delete_owner(name)
     if not store.remove_user(name):
         raise BadInput(f"there is no user '{name}'")
-    deleted = SavedStore(store.engine, store.create).delete_owner(name)
     print(f"user '{name}' removed, with their sessions and {deleted} saved connection(s)")
     return 0
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from backend.connectors import registry
 from backend.connectors.base import ConnectorModel
 from backend.fields import is_secret
+from backend.forms import target_fields
 
 MASK = "**********"
 """What a stored secret reads as; in a PATCH, "keep the stored value"."""
@@ -72,10 +73,8 @@ def secret_paths(connector_type: str) -> tuple[str, ...]:
 def target_paths(connector_type: str) -> tuple[str, ...]:
     """The connector-level fields that say where its secrets go (its ``target_fields`` and :data:`TARGET_FIELDS`)."""
     connector = registry()[connector_type]
-    declared = getattr(connector, "target_fields", None) or ()
-    names = {str(n) for n in declared} if isinstance(declared, (tuple, list, set, frozenset)) else set()
-    fields = connector.model.model_fields
-    return tuple(n for n in fields if n in names or n in TARGET_FIELDS)
+    names = set(target_fields(connector)) | set(TARGET_FIELDS)
+    return tuple(n for n in connector.model.model_fields if n in names)
 
 
 def get_path(data: dict[str, Any], path: str) -> Any:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import ValidationError
 
 from backend.connectors.base import ConnectorModel
-from backend.errors import APIError, field_path, readable
+from backend.errors import APIError, invalid_parameters_error, validation_details
 from backend.messages import Code
 from backend.models import parse_connector
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
@@ -59,17 +59,6 @@ def not_found() -> APIError:
     return APIError(404, Code.NOT_FOUND, "Not found", "There is no saved connection with this id.")
 
 
-def invalid(details: dict[str, list[str]]) -> APIError:
-    """A 422 INVALID_PARAMETERS, shaped like every other (backend/errors.py ``invalid_parameters``)."""
-    return APIError(
-        422,
-        Code.INVALID_PARAMETERS,
-        "Some settings are not valid",
-        f"Correct these fields and try again: {', '.join(details)}.",
-        details=details,
-    )
-
-
 def cannot_decrypt(paths: list[str]) -> APIError:
     """409: the stored secrets cannot be read with today's keys; the user must enter them again."""
     fields = ", ".join(f"connection.{p}" for p in paths)
@@ -83,12 +72,14 @@ def cannot_decrypt(paths: list[str]) -> APIError:
     )
 
 
-def key_unusable(exc: KeyUnusable) -> APIError:
+def key_unusable() -> APIError:
+    """503: the key is malformed or its file unusable. Why (a server path, maybe) is in the log, not the answer."""
     return APIError(
         503,
         Code.SERVICE_BUSY,
         "Saved connections are unavailable",
-        f"The wizard's secret key cannot be used: {exc}. An administrator must fix WIZARD_SECRET_KEY.",
+        "The wizard's secret key cannot be used. An administrator must fix WIZARD_SECRET_KEY (the wizard's log "
+        "says what is wrong with it).",
         headers={"Retry-After": "60"},
     )
 
@@ -163,7 +154,8 @@ class SavedConnections:
         try:
             return await call_store(fn, self.settings, log, "store of saved connections")
         except KeyUnusable as exc:
-            raise key_unusable(exc) from None
+            log.error("saved connections are unavailable: %s", exc)
+            raise key_unusable() from None
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -199,12 +191,12 @@ class SavedConnections:
 
         result = merge(body.connection.root, None, set())  # type: ignore[attr-defined]
         if result.errors:
-            raise invalid(result.errors)
+            raise invalid_parameters_error(result.errors)
         tokens = {path: self.keys.encrypt(value) for path, value in result.new.items()}
         try:
             stored = self.store.create(owner, body.name, body.description, result.public, tokens)
         except DuplicateName:
-            raise invalid({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
+            raise invalid_parameters_error({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
         return self.view(stored)
 
     def update(self, owner: str, connection_id: str, body: SavedConnectionUpdate) -> SavedConnection:
@@ -212,7 +204,7 @@ class SavedConnections:
 
         given = body.model_fields_set
         if "name" in given and body.name is None:
-            raise invalid({"name": ["The name may not be null: leave it out to keep it."]})
+            raise invalid_parameters_error({"name": ["The name may not be null: leave it out to keep it."]})
         stored = self.store.get(owner, connection_id)
         if stored is None:
             raise not_found()
@@ -221,12 +213,12 @@ class SavedConnections:
         if "connection" in given and body.connection is not None:
             result = merge(body.connection.root, stored.public, set(stored.secrets), self._unreadable(stored))
             if result.errors:
-                raise invalid(result.errors)
+                raise invalid_parameters_error(result.errors)
             public = result.public
             tokens = {path: stored.secrets[path] for path in result.keep}
             tokens.update({path: self.keys.encrypt(value) for path, value in result.new.items()})
         elif "connection" in given:
-            raise invalid({"connection": ["The connection may not be null: leave it out to keep it."]})
+            raise invalid_parameters_error({"connection": ["The connection may not be null: leave it out to keep it."]})
         try:
             updated = self.store.update(
                 owner,
@@ -238,7 +230,7 @@ class SavedConnections:
                 tokens=tokens,
             )
         except DuplicateName:
-            raise invalid({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
+            raise invalid_parameters_error({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
         if updated is None:
             raise not_found()
         return self.view(updated)
@@ -283,10 +275,8 @@ class SavedConnections:
             model = parse_connector(unmasked(stored.public, values))
         except ValidationError as exc:
             # A body saved by an older version that this one no longer accepts: name its fields.
-            details: dict[str, list[str]] = {}
-            for error in exc.errors(include_input=False):
-                details.setdefault(f"connection.{field_path(error['loc'])}", []).append(readable(dict(error)))
-            raise invalid(details) from None
+            found = validation_details(dict(e) for e in exc.errors(include_input=False))
+            raise invalid_parameters_error({f"connection.{path}": texts for path, texts in found.items()}) from None
         return Loaded(stored, model)
 
     def record(self, loaded: Loaded, message: ApplicationMessage) -> None:
