@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from backend.capabilities import objectstore
-from backend.capabilities.facts import Finding, Findings
+from backend.capabilities.facts import ACCESS_NAMES, Finding, Findings
 from backend.capabilities.objectstore import Fixes, Refused, StoreOps
 from backend.capabilities.schemas import CapabilityOptions
 from backend.connectors._objectstore import prefix_of
@@ -57,7 +57,7 @@ def from_permissions(sp: str | None, where: str, found: Fixes) -> dict[str, Find
     """The access a credential gives, from its SAS permissions (None: an account key)."""
     if sp is None:
         full = Finding.available(f"An account key may do anything under {where}.")
-        return dict.fromkeys(("READ", "WRITE", "CREATE", "DELETE"), full)
+        return dict.fromkeys(ACCESS_NAMES, full)
     given = f"the SAS grants '{sp}'"
 
     def needs(letters: str, verb: str, fix: str, any_of: bool = False) -> Finding:

@@ -13,7 +13,11 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from backend.capabilities.schemas import CapabilityStatus
+from backend.capabilities.schemas import AccessName, CapabilityStatus
+from backend.schemas import FunctionalityCapabilityName
+
+CAPABILITY_NAMES = tuple(n.value for n in FunctionalityCapabilityName)
+ACCESS_NAMES = tuple(n.value for n in AccessName)
 
 NAMES_SHOWN = 5
 """How many object names a reason lists before "and N more"."""

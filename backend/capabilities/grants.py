@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from backend.capabilities.facts import Finding, Findings, coverage
+from backend.capabilities.facts import ACCESS_NAMES, Finding, Findings, coverage
 
 OWNER = "OWNER"
 """Held on the tables this user owns: every right that comes with ownership."""
@@ -60,7 +60,7 @@ def findings_from(g: Grants, needs: dict[str, Need]) -> Findings:
     findings = Findings(scope=g.scope, requirements=g.requirements)
     if g.all_powerful:
         everything = Finding.available(g.all_powerful)
-        findings.access = dict.fromkeys(("READ", "WRITE", "CREATE", "DELETE"), everything)
+        findings.access = dict.fromkeys(ACCESS_NAMES, everything)
         findings.capabilities = dict.fromkeys([*needs, "SCHEMA_MANAGEMENT"], everything)
         return findings
     where = f"schema {g.schema}"

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.capabilities.facts import Finding, Findings, coverage, listed, probe_name
+from backend.capabilities.facts import ACCESS_NAMES, CAPABILITY_NAMES, Finding, Findings, coverage, listed, probe_name
 from backend.capabilities.schemas import CapabilityOptions, CapabilityStatus
 from backend.capabilities.sqlcommon import catalog_refused, cursor_rows, first_line, in_deadline, quoted
 from backend.core import RunContext
@@ -146,8 +146,8 @@ def mapping(c: Catalog) -> Findings:
     u, s = quoted(c.user), quoted(c.schema)
     if c.superuser:
         everything = Finding.available(f"{c.user} is a superuser: no privilege check applies.")
-        findings.capabilities = dict.fromkeys(_ALL_CAPABILITIES, everything)
-        findings.access = dict.fromkeys(("READ", "WRITE", "CREATE", "DELETE"), everything)
+        findings.capabilities = dict.fromkeys(CAPABILITY_NAMES, everything)
+        findings.access = dict.fromkeys(ACCESS_NAMES, everything)
         return findings
     names = [t.name for t in c.tables]
 
@@ -182,12 +182,6 @@ def mapping(c: Catalog) -> Findings:
         "SCHEMA_MANAGEMENT": _create_schemas(c),
     }
     return findings
-
-
-_ALL_CAPABILITIES = (
-    "IDENTITY_WRITING", "DATA_TRUNCATION", "DATA_DELETION", "INDEX_MANAGEMENT", "FOREIGN_KEY_MANAGEMENT",
-    "UNIQUE_CONSTRAINT_MANAGEMENT", "TRIGGER_MANAGEMENT", "SCHEMA_MANAGEMENT",
-)
 
 
 def _needs_usage(c: Catalog, found: Finding) -> Finding:

@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from backend.capabilities.facts import Finding, Findings, worst
-from backend.capabilities.schemas import AccessName, CapabilityItem, CapabilityStatus
+from backend.capabilities.facts import ACCESS_NAMES, CAPABILITY_NAMES, Finding, Findings, worst
+from backend.capabilities.schemas import CapabilityItem, CapabilityStatus
 from backend.connectors.base import Connector
-from backend.schemas import FunctionalityCapabilityName, FunctionalityName
+from backend.schemas import FunctionalityName
 
-CAPABILITY_NAMES = tuple(n.value for n in FunctionalityCapabilityName)
 FUNCTIONALITY_NAMES = tuple(n.value for n in FunctionalityName)
-ACCESS_NAMES = tuple(n.value for n in AccessName)
 
 
 def dependencies(connector: Connector) -> dict[str, set[str]]:

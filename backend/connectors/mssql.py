@@ -20,10 +20,12 @@ TLS (SQL Server only): ``ssl_mode`` takes SQL Server's own terms, in words peopl
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
+from backend.connectors._tds.connector import RelayedAddress, TDSConnector
+from backend.connectors._tds.odbc import OdbcProtocolDriver, find_odbc_driver
 from backend.connectors.base import ConnectorModel, functionality
 from backend.connectors.sql import Driver
 from backend.core import RunContext
@@ -32,11 +34,6 @@ from backend.fields import SECRET
 from backend.formfacts import URIFacts
 from backend.hooks import tls
 from backend.messages import Code
-
-if TYPE_CHECKING:
-    pass  # imported where used: the registry loads without SQLAlchemy
-from backend.connectors._tds.connector import RelayedAddress, TDSConnector
-from backend.connectors._tds.odbc import OdbcProtocolDriver, find_odbc_driver
 
 
 class CreateMsSQLConnector(ConnectorModel):
