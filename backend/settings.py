@@ -38,8 +38,8 @@ class Settings(BaseSettings):
     # Authentication.
     auth_enabled: bool = Field(True, description="Require a session or a bearer token on every Database Connections endpoint.")
     admin_username: str = Field("admin", description="The first user's name.")
-    admin_password: str | None = Field(None, description="The first user's password; generated and printed once when unset.")
-    database_url: str = Field("sqlite:///.wizard/wizard.db", description="SQLAlchemy URL of the user and session store.")
+    admin_password: str | None = Field(None, repr=False, description="The first user's password; generated and printed once when unset.")
+    database_url: str = Field("sqlite:///.wizard/wizard.db", repr=False, description="SQLAlchemy URL of the user and session store.")
     session_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a login session.")
     oidc_issuer: str | None = Field(None, description="Expected `iss` of bearer tokens.")
     oidc_audience: str | None = Field(None, description="Expected `aud` of bearer tokens.")
@@ -57,15 +57,16 @@ class Settings(BaseSettings):
     # Saved connections (docs/design.md, "Saved connections").
     secret_key: str | None = Field(
         None,
+        repr=False,
         description="Comma-separated Fernet keys for the secrets of saved connections: the first encrypts, any decrypts. "
         "Unset: a key generated at the first start into a 0600 file beside the database.",
     )
     rate_limit_storage_url: str = Field(
-        "memory://", description="Where the per-user test rate limit is counted (`limits` storage URL, e.g. redis://host:6379)."
+        "memory://", repr=False, description="Where the per-user test rate limit is counted (`limits` storage URL, e.g. redis://host:6379)."
     )
 
     # Operations (docs/design.md, "Operations").
-    metrics_token: str | None = Field(None, description="When set, GET /api/metrics requires `Authorization: Bearer <token>`.")
+    metrics_token: str | None = Field(None, repr=False, description="When set, GET /api/metrics requires `Authorization: Bearer <token>`.")
     frame_ancestors: str = Field(
         "", description="Space- or comma-separated origins allowed to embed the UI in a frame; empty: none."
     )

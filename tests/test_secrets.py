@@ -345,3 +345,15 @@ def test_canaries_never_reach_uvicorns_logs(monkeypatch: pytest.MonkeyPatch, clo
     assert '"POST /api/v1/database_connections/test/ HTTP/1.1" 200' in logs.text, "the access log was captured"
     for secret in secrets:
         assert secret not in logs.text, secret
+
+
+def test_settings_never_show_their_secrets_in_repr() -> None:
+    """A traceback's locals or a debug print of the settings must not carry keys or passwords."""
+    from backend.settings import Settings
+
+    secrets = {"admin_password": "Admin-Canary-1", "secret_key": "Key-Canary-2", "metrics_token": "Token-Canary-3",
+               "database_url": "postgresql://u:Db-Canary-4@127.0.0.1/w",
+               "rate_limit_storage_url": "redis://:Redis-Canary-5@127.0.0.1:6379/0"}
+    settings = Settings.model_validate(secrets)
+    shown = repr(settings) + str(settings)
+    assert "Canary" not in shown, shown
