@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(
+  python3-venv python3-dev build-essential
   postgresql mariadb-server mariadb-client libmariadb-dev pkg-config
   unixodbc unixodbc-dev tdsodbc
   openssh-server openssh-client

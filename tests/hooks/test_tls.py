@@ -24,6 +24,7 @@ from backend.policy import TargetPolicy
 from backend.schemas import CreateSSLHooksSchema
 from backend.settings import Settings
 from tests.conftest import DB, NASTY_PASSWORD, make_settings, run_test, stage
+from tests.helpers import leftovers, redirect_tmp
 
 MYSQL_PROTOCOLS = ["mysql+mysqldb", "mysql+pymysql"]
 
@@ -61,10 +62,7 @@ def settings(files_dir: Path) -> Settings:
 @pytest.fixture
 def private_tmp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Where this test's request puts its private temp dir (to see that nothing is left behind)."""
-    folder = tmp_path / "tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
+    return redirect_tmp(tmp_path, monkeypatch)
 
 
 def pg(db: DB, ssl: dict[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
@@ -394,10 +392,6 @@ def _encrypted(key_pem: str) -> str:
 
 
 # --- temp files ---------------------------------------------------------------------------------
-
-
-def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if p.name.startswith("wizard-req-")]
 
 
 @pytest.mark.parametrize("outcome", ["success", "failure", "tls_required"])
