@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import SESSION_COOKIE, ApiClient, ApiProblem
-from components.metadata import Bounds, Forms, parse_forms, spec_bounds
+from components.metadata import Bounds, Forms, endpoints, parse_forms, spec_bounds
 
 CLIENT = "api_client"
 METADATA = "metadata"
@@ -92,10 +92,13 @@ class Metadata:
     supported: dict[str, Any]
     forms: Forms
     bounds: dict[str, dict[str, Bounds]]
+    endpoints: list[tuple[str, str, str, str]]
+    """Every operation of the OpenAPI document (the API page's list); empty if it could not be read."""
 
 
 def metadata() -> Metadata:
-    """``supported_types`` (and the spec's numeric bounds), fetched once per session; raises :class:`ApiProblem`."""
+    """``supported_types``, the forms and what the OpenAPI document says (numeric bounds, endpoints),
+    fetched once per session; raises :class:`ApiProblem`."""
     found = st.session_state.get(METADATA)
     if isinstance(found, Metadata):
         return found
@@ -103,12 +106,12 @@ def metadata() -> Metadata:
     supported = api.supported_types()
     forms = parse_forms(api.forms())
     try:
-        bounds = spec_bounds(api.openapi())
+        openapi = api.openapi()
     except ApiProblem as problem:
         if problem.kind == "unauthenticated":
             raise
-        bounds = {}  # the form falls back to 1–65535 for ports
-    made = Metadata(supported, forms, bounds)
+        openapi = {}  # the form falls back to 1–65535 for ports; the API page asks again
+    made = Metadata(supported, forms, spec_bounds(openapi), endpoints(openapi))
     st.session_state[METADATA] = made
     st.session_state.pop(NEEDS_LOGIN, None)
     return made

@@ -37,11 +37,11 @@ right.link_button("OpenAPI schema", f"{base}/api/schema/", icon=":material/data_
 
 st.subheader("Endpoints", anchor=False, divider="gray")
 try:
-    schema = client().openapi()
+    # Read once per session with the rest of the metadata; asked again only if that read failed.
+    listed = metadata().endpoints or endpoints(client().openapi())
 except ApiProblem as problem:
     show_problem(problem, retry_label="Load again", key="retry-schema")
-    schema = {}
-listed = endpoints(schema)
+    listed = []
 st.caption(f"Every endpoint of the OpenAPI document ({len(listed)}), read from `/api/schema/`.")
 for tag in dict.fromkeys(tag for *_, tag in listed):
     st.markdown(f"**{escape_md(tag or 'Other')}**")
