@@ -140,7 +140,9 @@ class SavedStore:
                 conn.execute(insert(saved_connections).values(**values))
         except IntegrityError:
             raise DuplicateName(name) from None  # a race with the check: the constraint decides
-        return self.get(owner, values["id"]) or _gone()
+        return Stored(id=values["id"], owner=owner, name=name, description=description,
+                      connector_type=public["connector_type"], public=public, secrets=tokens,
+                      created_at=now, updated_at=now, last_test=None)
 
     def _check_name(self, conn: Connection, owner: str, name: str, except_id: str | None) -> None:
         """Refuse a duplicate before the constraint does (an IntegrityError aborts a PostgreSQL transaction)."""
@@ -279,7 +281,3 @@ class SavedStore:
 def _rows(conn: Connection, query: Any) -> Iterator[Stored]:
     for row in conn.execute(query).all():
         yield Stored.of(row)
-
-
-def _gone() -> Stored:
-    raise LookupError("the row just written cannot be read back")
