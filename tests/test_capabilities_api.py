@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,6 @@ from tests.conftest import DB, DEADLINE_S, NASTY_PASSWORD, make_settings
 from tests.helpers import auth_settings, login
 
 SAVED_API = "/api/v1/database_connections/"
-
-
-@pytest.fixture
-def store_client(tmp_path: Path) -> Iterator[TestClient]:
-    """The app without authentication, its saved-connections store in a folder of the test's own."""
-    with TestClient(create_app(make_settings(database_url=f"sqlite:///{tmp_path}/wizard.db"))) as client:
-        yield client
 
 
 def pg(db: DB, **overrides: Any) -> dict[str, Any]:
@@ -118,24 +110,24 @@ def test_busy_is_503_with_retry_after(tmp_path: Path, postgres: DB) -> None:
     assert response.json()["code"] == "SERVICE_BUSY"
 
 
-def test_a_saved_connection(store_client: TestClient, postgres: DB) -> None:
-    created = store_client.post(SAVED_API, json={"name": "appdb", "connection": pg(postgres, schema_name="sales")})
+def test_a_saved_connection(client: httpx.Client, postgres: DB) -> None:
+    created = client.post(SAVED_API, json={"name": "appdb", "connection": pg(postgres, schema_name="sales")})
     assert created.status_code == 201, created.text
     path = f"{SAVED_API}{created.json()['id']}/capabilities/"
     requests: list[dict[str, Any]] = [{}, {"json": {}}, {"json": {"schema": "sales", "write_probe": False}}]
     for request in requests:
-        response = store_client.post(path, **request)
+        response = client.post(path, **request)
         assert response.status_code == 200, response.text
         answer = response.json()
         assert answer["verdict"]["code"] == "CONNECTION_SUCCESSFUL"
         assert answer["scope"] == "database appdb, schema sales"
         assert NASTY_PASSWORD not in response.text
-    unknown = store_client.post(path, json={"schema": "nope"}).json()
+    unknown = client.post(path, json={"schema": "nope"}).json()
     assert unknown["verdict"]["code"] == "SCHEMA_NOT_FOUND" and list(unknown["verdict"]["details"]) == ["schema"]
 
 
-def test_a_missing_saved_connection_is_404(store_client: TestClient) -> None:
-    response = store_client.post(f"{SAVED_API}no-such-id/capabilities/", json={})
+def test_a_missing_saved_connection_is_404(client: httpx.Client) -> None:
+    response = client.post(f"{SAVED_API}no-such-id/capabilities/", json={})
     assert response.status_code == 404
     assert response.json()["code"] == "NOT_FOUND"
 
