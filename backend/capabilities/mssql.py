@@ -27,7 +27,7 @@ from typing import Any
 from backend.capabilities.facts import Findings
 from backend.capabilities.grants import Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
-from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline, tds_rows
+from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline
 from backend.core import RunContext
 
 WHO = "SELECT USER_NAME(), DB_NAME(), SCHEMA_NAME(), SCHEMA_ID(?)"
@@ -113,17 +113,17 @@ async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: Ru
 def _examine(session: Any, params: Any, options: CapabilityOptions) -> Findings:
     wanted = options.schema_name or params.schema_name
     try:
-        user, database, default_schema, found = tds_rows(session, WHO, wanted or "")[0]
+        user, database, default_schema, found = session.rows(WHO, wanted or "")[0]
         schema = wanted or default_schema
         if wanted and found is None:
             return Findings(scope=f"database {database}, schema {wanted}", schema_missing=wanted)
         grants = grants_from(
             str(user), str(database), str(schema),
-            [str(r[0]) for r in tds_rows(session, TABLES, schema)],
-            [(str(t), str(p)) for t, p in tds_rows(session, TABLE_PERMISSIONS, schema)],
-            [str(r[0]) for r in tds_rows(session, SCHEMA_PERMISSIONS, schema)],
-            [str(r[0]) for r in tds_rows(session, DATABASE_PERMISSIONS)],
-            [str(r[0]) for r in tds_rows(session, SERVER_PERMISSIONS)],
+            [str(r[0]) for r in session.rows(TABLES, schema)],
+            [(str(t), str(p)) for t, p in session.rows(TABLE_PERMISSIONS, schema)],
+            [str(r[0]) for r in session.rows(SCHEMA_PERMISSIONS, schema)],
+            [str(r[0]) for r in session.rows(DATABASE_PERMISSIONS)],
+            [str(r[0]) for r in session.rows(SERVER_PERMISSIONS)],
         )
     except Exception as exc:  # noqa: BLE001 - a refused catalog is an answer: unknown, with the reason
         return catalog_refused(f"database {params.database}", first_line(exc))

@@ -62,13 +62,6 @@ def cursor_rows(conn: Any, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         cur.close()
 
 
-def tds_rows(session: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    """All rows of ``sql`` on a TDS session (SQL Server, ASE): ``?`` placeholders, ``%s`` for pymssql."""
-    if getattr(session, "driver", None) == "pymssql":
-        sql = sql.replace("?", "%s")
-    return cursor_rows(session.raw, sql, args or None)
-
-
 PROBE_NOT_VERIFIED = (
     "The write probe is not run on {label}: this examination is not verified against a live {label} server yet, "
     "so it writes nothing; the answer comes from the privilege catalog."

@@ -26,7 +26,7 @@ from typing import Any
 from backend.capabilities.facts import Finding, Findings
 from backend.capabilities.grants import OWNER, Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
-from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline, tds_rows
+from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline
 from backend.core import RunContext
 
 WHO = "SELECT user_name(), db_name(), user_id(), proc_role('sa_role'), user_id(?)"
@@ -121,18 +121,18 @@ async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: Ru
 def _examine(session: Any, params: Any, options: CapabilityOptions) -> Findings:
     wanted = options.schema_name or params.schema_name
     try:
-        user, database, user_id, sa_role, found = tds_rows(session, WHO, wanted or "")[0]
+        user, database, user_id, sa_role, found = session.rows(WHO, wanted or "")[0]
         if wanted and found is None:
             return Findings(scope=f"database {database}, schema (owner) {wanted}", schema_missing=wanted)
         schema = wanted or str(user)
         try:
-            bulkcopy: bool | None = bool(tds_rows(session, BULKCOPY)[0][0])
+            bulkcopy: bool | None = bool(session.rows(BULKCOPY)[0][0])
         except Exception:  # noqa: BLE001 - master..sysdatabases may be closed to this user
             bulkcopy = None
         grants = grants_from(
             str(user), str(database), schema, int(user_id), bool(sa_role),
-            [(str(t), str(o)) for t, o in tds_rows(session, TABLES, schema)],
-            tds_rows(session, HELPROTECT, str(user)), bulkcopy,
+            [(str(t), str(o)) for t, o in session.rows(TABLES, schema)],
+            session.rows(HELPROTECT, str(user)), bulkcopy,
         )
     except Exception as exc:  # noqa: BLE001 - a refused catalog is an answer: unknown, with the reason
         return catalog_refused(f"database {params.database}", first_line(exc))

@@ -62,6 +62,19 @@ class Session:
     """The DB-API module: ``pyodbc`` or ``pymssql``."""
     tls_mode: str = "optional"
 
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        """All rows of ``sql`` (``?`` placeholders; pymssql takes ``%s``)."""
+        if self.driver == "pymssql":
+            sql = sql.replace("?", "%s")
+        cur = self.raw.cursor()
+        try:
+            cur.execute(sql, args) if args else cur.execute(sql)
+            # every row and the final DONE: closing a cursor with results pending makes FreeTDS
+            # cancel (TDS attention) and wait for the server to acknowledge it
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
     def close(self) -> None:
         # The relay first: FreeTDS says goodbye under TDS 5.0 (a LOGOUT it then waits up to 5 s
         # for); with the link already gone it returns at once instead of blocking the caller.
@@ -361,17 +374,8 @@ class TDSConnector(SQLConnector):
         return body
 
     def fetch_one(self, conn: Session, sql: str, *args: Any) -> Any:
-        """One row of ``sql`` (``?`` placeholders; pymssql takes ``%s``)."""
-        if conn.driver == "pymssql":
-            sql = sql.replace("?", "%s")
-        cur = conn.raw.cursor()
-        try:
-            cur.execute(sql, args) if args else cur.execute(sql)
-            # every row and the final DONE: closing a cursor with results pending makes FreeTDS
-            # cancel (TDS attention) and wait for the server to acknowledge it
-            rows = cur.fetchall()
-        finally:
-            cur.close()
+        """The first row of ``sql``, or None."""
+        rows = conn.rows(sql, *args)
         return rows[0] if rows else None
 
     facts_sql: ClassVar[str]
