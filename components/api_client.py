@@ -224,6 +224,10 @@ class ApiClient:
     def test(self, body: dict[str, Any]) -> TestReply:
         """Run one connection test: a verdict (200) or the refused fields (422); else :class:`ApiProblem`."""
         response = self._request("POST", f"{BASE}/test/", json=body, timeout=self.test_timeout_s)
+        return self._test_reply(response)
+
+    def _test_reply(self, response: httpx.Response) -> TestReply:
+        """A test's answer: a verdict (200) or the refused fields (422) are replies; anything else a problem."""
         message = _message(response)
         if response.status_code in (200, 422) and message is not None:
             return TestReply(response.status_code, message)
@@ -287,10 +291,7 @@ class ApiClient:
     def test_saved(self, connection_id: str) -> TestReply:
         """``POST {id}/test/``: test a saved connection with its stored secrets (they never come back to the UI)."""
         response = self._request("POST", f"{BASE}/{quote(connection_id, safe='')}/test/", timeout=self.test_timeout_s)
-        message = _message(response)
-        if response.status_code in (200, 422) and message is not None:
-            return TestReply(response.status_code, message)
-        raise self._problem(response)
+        return self._test_reply(response)
 
     # --- saved connections: list, save, delete (components/saved.py, pages/connections.py) -------
 
@@ -444,10 +445,7 @@ class _StreamReader:
                 return None
             if response.status_code != 200 or not response.headers.get("content-type", "").startswith(NDJSON):
                 response.read()
-                message = _message(response)
-                if response.status_code in (200, 422) and message is not None:
-                    return TestReply(response.status_code, message)
-                raise api._problem(response)
+                return api._test_reply(response)
             for line in response.iter_lines():
                 event = _event(line)
                 kind, stage = event.get("event"), event.get("stage")
