@@ -281,3 +281,14 @@ def test_pip_install_gives_the_command(tmp_path: Path, closed_port: int) -> None
               command=(str(command),), test_password="Installed-Pw-1")
     assert run.returncode == 1 and json.loads(run.stdout)["code"] == "PORT_CLOSED"
     assert_clean(run, "Installed-Pw-1")
+
+
+def test_an_invalid_setting_is_exit_2_naming_it(tmp_path: Path) -> None:
+    """Every command reads the WIZARD_* settings the same way: a bad one is named, never a traceback."""
+    run = cli(tmp_path, "--uri", "postgresql://u@127.0.0.1/x", test_timeout_s="soon")
+    assert run.returncode == 2 and "WIZARD_TEST_TIMEOUT_S" in run.stderr, run.stderr
+    assert_clean(run)
+    admin = subprocess.run([sys.executable, "-m", "backend", "users", "list"], capture_output=True, text=True,
+                           timeout=60, env=cli_env(tmp_path, session_ttl_s="1"), cwd=tmp_path)
+    assert admin.returncode == 2 and "WIZARD_SESSION_TTL_S" in admin.stderr, admin.stderr
+    assert_clean(admin)

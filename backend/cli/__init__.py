@@ -13,9 +13,28 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backend.settings import Settings
 
 COMMAND_MODULES = ("backend.cli.check", "backend.cli.admin")
+
+
+def load_settings() -> Settings | None:
+    """The ``WIZARD_*`` settings; None when some are invalid (said on standard error, naming them)."""
+    from pydantic import ValidationError
+
+    from backend.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        names = ", ".join(f"WIZARD_{str(e['loc'][0]).upper()}" for e in exc.errors() if e.get("loc"))
+        sys.stderr.write(f"error: invalid settings: {names}\n")
+        return None
 
 
 def build_parser() -> argparse.ArgumentParser:

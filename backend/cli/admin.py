@@ -61,16 +61,14 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
     """Settings from the environment, then ``command``; every failure a message and an exit status."""
 
     def handler(args: argparse.Namespace) -> int:
-        from pydantic import ValidationError
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+        from backend.cli import load_settings
         from backend.saved.crypto import KeyUnusable
 
-        try:
-            settings = Settings()
-        except ValidationError as exc:
-            names = ", ".join("WIZARD_" + str(e["loc"][0]).upper() for e in exc.errors() if e.get("loc"))
-            return _fail(f"invalid settings: {names}", 2)
+        settings = load_settings()
+        if settings is None:
+            return 2
         try:
             return command(args, settings)
         except BadInput as exc:

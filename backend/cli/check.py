@@ -90,15 +90,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _test(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
+    from backend.cli import load_settings
 
-    from backend.settings import get_settings
-
-    try:
-        settings = get_settings()
-    except ValidationError as exc:
-        names = ", ".join(f"WIZARD_{str(e['loc'][0]).upper()}" for e in exc.errors() if e.get("loc"))
-        sys.stderr.write(f"error: invalid settings: {names}\n")
+    settings = load_settings()
+    if settings is None:
         return INVALID
     _quiet_logs()
     out = Output(sys.stdout, as_json=args.json)
