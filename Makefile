@@ -1,4 +1,4 @@
-.PHONY: setup run api test lint bench
+.PHONY: setup run api test lint lock bench
 
 setup:
 	@scripts/setup.sh
@@ -13,7 +13,12 @@ test: setup
 	.venv/bin/python -m pytest
 
 lint: setup
-	.venv/bin/ruff check . && .venv/bin/mypy
+	.venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/python scripts/check_lock.py
+
+# Regenerate requirements.txt and requirements-dev.txt (pinned, with hashes) from pyproject.toml's
+# ranges. `make lock` keeps every pin that still fits; `LOCK_UPGRADE=1 make lock` takes newer releases.
+lock: setup
+	scripts/lock.sh
 
 bench: setup
 	.venv/bin/python -m bench

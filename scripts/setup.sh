@@ -34,16 +34,22 @@ PYTHON=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON" -m venv .venv
 fi
+# The lock, exactly (every line pinned with its hash), then the project itself without its
+# dependencies: pip refuses editable installs under --require-hashes, and the lock already holds them.
 stamp=.venv/.requirements.sha
-want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+want=$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  echo "setup: installing Python requirements"
-  .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -r requirements-dev.txt
+  echo "setup: installing Python requirements (requirements-dev.txt, hashes required)"
+  .venv/bin/pip install -q --disable-pip-version-check --require-hashes -r requirements-dev.txt
+  .venv/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 
-if [[ ! -x node_modules/.bin/azurite || ! -f node_modules/swagger-ui-dist/swagger-ui-bundle.js ]]; then
-  echo "setup: installing npm packages"
-  npm install --no-audit --no-fund --silent
+# npm packages exactly as package-lock.json has them (npm ci never rewrites the lock).
+npm_stamp=node_modules/.package-lock.sha
+npm_want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [[ ! -f $npm_stamp || $(cat "$npm_stamp") != "$npm_want" ]]; then
+  echo "setup: installing npm packages (package-lock.json)"
+  npm ci --no-audit --no-fund --silent
+  echo "$npm_want" > "$npm_stamp"
 fi

@@ -18,12 +18,8 @@ or ``"is_source": 0`` is refused with 422, not coerced.
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,19 +35,7 @@ from tests.helpers import guarded_getaddrinfo
 from tests.servers.common import LOOPBACK, free_port
 
 EXAMPLES = 60  # per operation: five operations, a few hundred cases in all
-_STORE = Path(tempfile.gettempdir()) / f"wizard-fuzz-{os.getpid()}"  # made on first use, removed at the end
 PASSWORD = "Fuzz-Admin-Pw-3141"
-APP = create_app(
-    make_settings(
-        auth_enabled=True,
-        database_url=f"sqlite:///{_STORE}/wizard.db",
-        admin_password=PASSWORD,
-        test_timeout_s=0.5,
-        allowed_targets="127.0.0.0/8,::1",
-        test_rate_per_minute=100_000,
-        files_dir=str(_STORE),
-    )
-)
 # Logging out mid-run would turn the rest into 401s (DELETE /api/v1/auth/ is tested in test_auth.py).
 # Schemathesis' own phases: the schema's examples and random generation (Hypothesis), derandomised;
 # its "coverage" phase (thousands of boundary cases for the connector union) would not fit the budget.
@@ -62,21 +46,44 @@ CONFIG = SchemathesisConfig.from_dict(
         "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
     }
 )
-schema = schemathesis.openapi.from_asgi("/api/schema/", APP, config=CONFIG).exclude(operation_id="auth_destroy")
 
 
 @pytest.fixture(scope="module")
-def credentials() -> Iterator[dict[str, Any]]:
+def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The app under fuzzing, with a store of its own (made when the first case runs, not at import)."""
+    store = tmp_path_factory.mktemp("fuzz-store")
+    return create_app(
+        make_settings(
+            auth_enabled=True,
+            database_url=f"sqlite:///{store}/wizard.db",
+            admin_password=PASSWORD,
+            test_timeout_s=0.5,
+            allowed_targets="127.0.0.0/8,::1",
+            test_rate_per_minute=100_000,
+            files_dir=str(store),
+        )
+    )
+
+
+@pytest.fixture(scope="module")
+def api_schema(fuzzed_app: Any) -> Any:
+    return schemathesis.openapi.from_asgi("/api/schema/", fuzzed_app, config=CONFIG).exclude(operation_id="auth_destroy")
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.fixture(scope="module")
+def credentials(fuzzed_app: Any) -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as patch:
         # No DNS query leaves the machine; S3 goes to a closed loopback port instead of AWS.
         patch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
         patch.setenv("AWS_ENDPOINT_URL_S3", f"http://{LOOPBACK}:{free_port()}")
-        with TestClient(APP) as client:
+        with TestClient(fuzzed_app) as client:
             response = client.post("/api/v1/auth/", json={"username": "admin", "password": PASSWORD})
             assert response.status_code == 200, response.text
             yield {"cookies": {"sessionid": client.cookies["sessionid"]},
                    "headers": {"X-CSRF-Token": response.json()["csrf_token"]}, "calls": 0}
-    shutil.rmtree(_STORE, ignore_errors=True)
 
 
 @schema.parametrize()

@@ -35,7 +35,7 @@ from backend.ops.logs import JsonLogFormatter
 from backend.ops.readiness import StoreProbe
 from backend.secrets import LIVE, MASK, SecretFilter
 from tests.conftest import TEST_API, make_settings
-from tests.helpers import ADMIN, ADMIN_PASSWORD, auth_settings, login
+from tests.helpers import ADMIN, ADMIN_PASSWORD, auth_settings, login, wait_until, wall_bound
 from tests.servers.api import REPO, APIProcess, serve
 from tests.servers.common import LOOPBACK, ServerProcess, free_port, make_workdir
 from tests.servers.postgres import SUPERPASS, SUPERUSER, PostgresServer
@@ -149,15 +149,13 @@ def test_ready_follows_the_store_stopped_frozen_and_back(tmp_path: Path, store_p
         try:
             for _ in range(2):  # the second probe waits for the same check, not for a new thread
                 status, took, _ = timed_ready(client)
-                assert status == 503 and took < 2.0
+                # A probe waits 1 s at most for the store (2 s promised on an idle machine).
+                assert status == 503 and took < wall_bound(1.0)
             assert sum(t.name == "wizard-ready" for t in threading.enumerate()) <= 1
         finally:
             for process in processes:
                 process.resume()
-        end = time.monotonic() + 10
-        while timed_ready(client)[0] != 200:
-            assert time.monotonic() < end, "ready/ did not come back with the store"
-            time.sleep(0.2)
+        wait_until(lambda: timed_ready(client)[0] == 200, timeout=10, what="ready/ back with the store")
 
 
 def test_a_hanging_store_holds_one_thread_until_the_check_is_given_up(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,8 +175,8 @@ def test_a_hanging_store_holds_one_thread_until_the_check_is_given_up(monkeypatc
         started = time.monotonic()
         assert all(why and "did not answer within 1 s" in why for why in asyncio.run(probes(3)))
         # One check, and one deadline in all: the later probes find it overdue and answer at once
-        # (three full waits would be 3 s).
-        assert len(calls) == 1 and time.monotonic() - started < 2.0
+        # (three full waits would take 3 s at least, however idle the machine).
+        assert len(calls) == 1 and time.monotonic() - started < 3.0
         monkeypatch.setattr(readiness, "GIVE_UP_S", 0.0)
         asyncio.run(probes(1))
         assert len(calls) == 2  # a check stuck for good is abandoned, a fresh one tried
@@ -222,10 +220,7 @@ def test_busy_rejections_are_counted_and_in_flight_is_seen(silent_port: int) -> 
     app = create_app(make_settings(max_concurrent_tests=1, test_timeout_s=2.0))
     with serve(app) as base, httpx.Client(base_url=base, timeout=10) as client, ThreadPoolExecutor(1) as pool:
         running = pool.submit(client.post, TEST_API, json=pg_body(silent_port))
-        end = time.monotonic() + 2
-        while sample(client.get(METRICS).text, "wizard_tests_in_flight") != 1:
-            assert time.monotonic() < end
-            time.sleep(0.02)
+        wait_until(lambda: sample(client.get(METRICS).text, "wizard_tests_in_flight") == 1, what="a test in flight")
         assert client.post(TEST_API, json=pg_body(silent_port)).status_code == 503
         assert running.result().json()["code"] == "CONNECTION_TIMEOUT"
         text = client.get(METRICS).text
@@ -350,10 +345,7 @@ def streamlit_wizard() -> Iterator[str]:
 
 def test_headers_on_the_streamlit_side_and_its_embedded_api(streamlit_wizard: str) -> None:
     with httpx.Client(base_url=streamlit_wizard, timeout=20, trust_env=False) as client:
-        end = time.monotonic() + 30
-        while client.get("/api/v1/ready/").status_code != 200:
-            assert time.monotonic() < end
-            time.sleep(0.2)
+        wait_until(lambda: client.get("/api/v1/ready/").status_code == 200, timeout=30, what="the embedded API")
         root = client.get("/")
         script = re.search(r'src="(\./)?(static/js/[^"]+\.js)"', root.text)
         assert script is not None, root.text[:500]
@@ -423,7 +415,8 @@ def test_the_request_id_is_in_the_audit_line_and_the_access_log(api_text: APIPro
     assert supplied.headers["x-request-id"] == "trace-me.42"
     new_id = generated.headers["x-request-id"]
     assert HEX_ID.fullmatch(new_id)
-    time.sleep(0.3)
+    # The access log line of the last request is written after its answer: wait for it.
+    wait_until(lambda: SUPPORTED in api_text.output(), what="the access log line")
     output = api_text.output()
     lines = audit_lines(output)
     assert any("[trace-me.42] test user=- connector=PostgreSQLConnector" in line for line in lines), output
@@ -447,7 +440,7 @@ def test_json_logs_one_object_per_line_without_secrets(closed_port: int, garbage
             client.post(TEST_API, json=pg_body(garbage.port, password=CANARY))
             client.post(TEST_API, json={**pg_body(closed_port), "host": f"postgresql://u:{CANARY}@db.invalid"})
             client.get(SUPPORTED)
-        time.sleep(0.3)
+        wait_until(lambda: SUPPORTED in server.output(), what="the access log line")
     finally:
         output = server.output()
         server.stop()

@@ -33,6 +33,8 @@ from tests.helpers import (
     login,
     redirect_tmp,
     secrets_in,
+    wait_until,
+    wall_bound,
 )
 from tests.servers.api import serve as serve_app
 from tests.servers.common import LOOPBACK
@@ -242,13 +244,14 @@ def test_a_silent_host_streams_its_first_stages_long_before_the_verdict(silent_p
     verdict_at = arrivals[-1][0]
     # The silent host accepts the connection and never answers: dns and tcp settle at once, the
     # login (the tls step) waits until the deadline.
-    assert when("stage", "dns") < DEADLINE_S / 2 and when("start", "tcp") < DEADLINE_S / 2
-    assert when("stage", "tcp") < DEADLINE_S / 2 and when("start", "tls") < DEADLINE_S / 2
-    assert verdict_at - when("start", "tls") > DEADLINE_S / 2, "the first lines were not held back"
+    # Measured against the verdict's arrival, not the start, so that a slow machine shifts both.
+    early = verdict_at - DEADLINE_S / 2
+    assert when("stage", "dns") < early and when("start", "tcp") < early
+    assert when("stage", "tcp") < early and when("start", "tls") < early, "the first lines were held back"
     failed = next(s for s in message["payload"]["stages"] if s["status"] == "failed")
     assert failed["name"] in ("tls", "authentication") and when("stage", failed["name"]) >= DEADLINE_S - 0.1
-    assert verdict_at < DEADLINE_S + 0.5 + 1.0  # the test's contract is deadline + 0.5 s; HTTP on a busy machine
-    assert message["payload"]["elapsed_ms"] <= (DEADLINE_S + 0.5) * 1000
+    assert message["payload"]["elapsed_ms"] <= (DEADLINE_S + 0.5) * 1000  # the contract, as the server measured it
+    assert verdict_at < wall_bound(DEADLINE_S + 0.5)
 
 
 def test_the_in_flight_limit_answers_503_before_streaming(silent_port: int, closed_port: int) -> None:
@@ -291,15 +294,11 @@ def test_a_client_that_goes_away_cancels_the_test_and_its_temp_files(
                     break
             assert leftovers(private_tmp), "the TLS material is on disk while the test runs"
             assert app.state.service.in_flight == 1
-            left = time.monotonic()
         # The response is closed here (the connection is dropped).
-        while (app.state.service.in_flight or leftovers(private_tmp)) and time.monotonic() - left < DEADLINE_S:
-            time.sleep(0.02)
-        assert app.state.service.in_flight == 0 and not leftovers(private_tmp)
-        assert time.monotonic() - left < DEADLINE_S / 2, "cancelled, not run to its deadline"
-        end = time.monotonic() + 2
-        while "code=CANCELLED" not in logs.text and time.monotonic() < end:
-            time.sleep(0.02)
+        wait_until(lambda: not (app.state.service.in_flight or leftovers(private_tmp)), timeout=2 * DEADLINE_S,
+                   what="the test's end and its files' removal")
+        # Cancelled, not run to its deadline: the audit line says so (a deadline would say CONNECTION_TIMEOUT).
+        wait_until(lambda: "code=" in logs.text, what="the audit line")
     assert "test user=- connector=PostgreSQLConnector host=127.0.0.1 code=CANCELLED" in logs.text
     assert KEY.splitlines()[1] not in logs.text
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,7 @@ from backend.core import RunContext as Context
 from backend.diagnosis import Deadline, Diagnosis, Failure
 from backend.policy import TargetPolicy
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
-from tests.helpers import new_driver_threads
+from tests.helpers import new_driver_threads, wait_until, wall_bound
 from tests.servers.common import LOOPBACK
 from tests.servers.fake_tds import Account, FakeTDS7, done_token, error_token
 from tests.servers.stubs import ClosingListener, HTTPGarbageListener
@@ -184,10 +183,7 @@ def test_silent_host_times_out_and_the_driver_gives_up(client: httpx.Client, sil
     msg = expect_timeout(client, body(silent_port, protocol=protocol))
     assert stage(msg, "tcp")["status"] == "passed"
     # pymssql alone waits minutes on a silent host; the relay's end makes the driver give up now
-    end = time.monotonic() + 1.5
-    while new_driver_threads(before) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert new_driver_threads(before) == []
+    wait_until(lambda: not new_driver_threads(before), timeout=wall_bound(1.5), what="the driver's threads' end")
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

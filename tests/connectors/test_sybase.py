@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +25,7 @@ from backend.core import RunContext as Context
 from backend.diagnosis import Deadline, Diagnosis
 from backend.policy import TargetPolicy
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
-from tests.helpers import new_driver_threads
+from tests.helpers import new_driver_threads, wait_until, wall_bound
 from tests.servers.common import LOOPBACK
 from tests.servers.fake_tds import Account, FakeTDS5
 from tests.servers.stubs import ClosingListener, HTTPGarbageListener
@@ -104,10 +103,7 @@ def test_silent_host_times_out_and_the_driver_gives_up(client: httpx.Client, sil
     # deadlocks in tds_disconnect); the relay ends the wait at the deadline instead.
     before = {t.ident for t in threading.enumerate() if t.ident is not None}
     expect_timeout(client, body(silent_port))
-    end = time.monotonic() + 1.5
-    while new_driver_threads(before) and time.monotonic() < end:
-        time.sleep(0.05)
-    assert new_driver_threads(before) == []
+    wait_until(lambda: not new_driver_threads(before), timeout=wall_bound(1.5), what="the driver's threads' end")
 
 
 def test_server_that_hangs_up_at_once(client: httpx.Client, closing: ClosingListener) -> None:
