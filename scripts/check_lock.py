@@ -40,7 +40,7 @@ def read_lock(path: Path) -> tuple[dict[str, Pin], list[str]]:
     problems: list[str] = []
     # A requirement spans its continuation lines (``\\`` at the end); comments stand alone.
     text = re.sub(r"\\\n\s*", " ", path.read_text())
-    for number, line in enumerate(text.splitlines(), 1):
+    for line in text.splitlines():
         line = line.split(" #", 1)[0].strip()
         if not line or line.startswith("#"):
             continue
@@ -60,8 +60,8 @@ def read_lock(path: Path) -> tuple[dict[str, Pin], list[str]]:
     return pins, problems
 
 
-def declared(extra: str | None) -> list[Requirement]:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+def declared(extra: str | None, root: Path = ROOT) -> list[Requirement]:
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
     wanted = [Requirement(r) for r in project["dependencies"]]
     if extra:
         wanted += [Requirement(r) for r in project["optional-dependencies"][extra]]
@@ -75,7 +75,7 @@ def check(root: Path = ROOT) -> list[str]:
         pins, found = read_lock(root / filename)
         problems += found
         locks[filename] = pins
-        for requirement in declared(extra):
+        for requirement in declared(extra, root):
             pin = pins.get(canonicalize_name(requirement.name))
             if pin is None:
                 problems.append(f"{filename}: {requirement.name} is declared in pyproject.toml but not locked")

@@ -81,6 +81,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["TMPDIR"] = str(root)
     os.environ[_SUITE_TMP_ENV] = str(root)
     tempfile.tempdir = str(root)
+    # Hypothesis (schemathesis) would keep its data in the working folder's .hypothesis/.
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(root / "hypothesis")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

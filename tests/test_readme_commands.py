@@ -14,7 +14,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,7 +119,7 @@ def localised(line: str, etl: DB, closed: int) -> str:
                 .replace("adb-1.2.azuredatabricks.net:443", f"{LOOPBACK}:{closed}"))
 
 
-def run_lines(table: dict[str, Expect | None], section: str, workdir: tuple[Path, dict[str, str]], etl: DB) -> None:
+def run_lines(table: Mapping[str, Expect | None], section: str, workdir: tuple[Path, dict[str, str]], etl: DB) -> None:
     printed = blocks(section)
     assert printed == [line for line in table if line in printed] and set(printed) == set(table), (
         "the README's lines and this test's table differ", printed)
