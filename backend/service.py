@@ -1,5 +1,8 @@
 """Running connection tests: the in-flight limit, the rate limit, the deadline, the audit log, the sanitiser.
 
+Domain code: a refusal is a ``backend.core.errors`` exception (Busy, RateLimited), never an HTTP
+status; ``backend/errors.py`` and the command line translate it.
+
 Each API process (uvicorn worker, the Streamlit app's embedded server) admits
 ``WIZARD_MAX_CONCURRENT_TESTS`` tests at once (a counter guarded by a lock, so it holds even when
 the same service is called from several threads or event loops of one process). The
@@ -20,8 +23,8 @@ from typing import Any
 from backend.connectors import registry
 from backend.connectors.base import ConnectorModel
 from backend.core import RunContext
+from backend.core.errors import Busy, RateLimited
 from backend.diagnosis import Deadline, Diagnosis, Listener, Stage, StageEvent
-from backend.errors import APIError
 from backend.fields import secret_values
 from backend.forms import target_fields
 from backend.messages import Code
@@ -32,6 +35,8 @@ from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.secrets import LIVE, Masker, scrub
 from backend.settings import Settings
 
+__all__ = ["Busy", "ConnectionTester", "LiveTest", "RateLimited", "sanitised"]
+
 audit = logging.getLogger("wizard.audit")
 log = logging.getLogger("wizard.test")
 
@@ -39,32 +44,6 @@ Event = dict[str, Any]
 """One line of a streamed test: ``{"event": "start" | "stage" | "verdict", ...}`` (see :class:`LiveTest`)."""
 ConnectedHook = Callable[[Any, RunContext], Awaitable[None]]
 """Called with the open connection once the test passed (live capabilities examine it there)."""
-
-
-class Busy(APIError):
-    """More tests in flight than ``WIZARD_MAX_CONCURRENT_TESTS``: 503 with ``Retry-After``."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            503,
-            Code.SERVICE_BUSY,
-            "Too many tests at once",
-            f"The wizard is running as many connection tests as it may. Try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-class RateLimited(APIError):
-    """More tests by one user in a minute than ``WIZARD_TEST_RATE_PER_MINUTE``: 429."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            429,
-            Code.TOO_MANY_REQUESTS,
-            "Too many tests",
-            f"You have run as many connection tests as allowed in a minute. Try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
 
 
 def own_ports(settings: Settings) -> set[int]:
@@ -108,7 +87,7 @@ class ConnectionTester:
     async def test(
         self, params: ConnectorModel, user: str | None = None, on_connected: ConnectedHook | None = None
     ) -> ApplicationMessage:
-        """Run one test. Busy (503) beyond the in-flight limit, RateLimited (429) beyond the user's rate.
+        """Run one test. Busy beyond the in-flight limit, RateLimited beyond the user's rate.
 
         Anonymous callers (only when ``WIZARD_AUTH_ENABLED=false``) are not rate limited.
         ``on_connected`` (live capabilities) becomes the run's ``RunContext.on_connected``.
