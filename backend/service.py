@@ -46,16 +46,12 @@ ConnectedHook = Callable[[Any, RunContext], Awaitable[None]]
 """Called with the open connection once the test passed (live capabilities examine it there)."""
 
 
-def own_ports(settings: Settings) -> set[int]:
-    return {int(p) for p in settings.own_ports.replace(" ", "").split(",") if p.isdigit()}
-
-
 class ConnectionTester:
     def __init__(self, settings: Settings, policy: TargetPolicy | None = None, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.metrics.count_in_flight(lambda: self.in_flight)
-        self.policy = policy or TargetPolicy(settings.allowed_targets, settings.blocked_targets, own_ports(settings))
+        self.policy = policy or TargetPolicy(settings.allowed_targets, settings.blocked_targets, set(settings.own_ports))
         self.rate = UserRateLimit(settings.test_rate_per_minute, settings.rate_limit_storage_url)
         self._lock = threading.Lock()
         self._in_flight = 0
