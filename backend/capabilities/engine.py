@@ -71,7 +71,7 @@ async def examine(
 ) -> ConnectionCapabilities:
     """Test ``connection`` and tell what it can do. Raises what ``tester.test`` raises (Busy, RateLimited)."""
     started = time.monotonic()
-    connector = registry()[connection.connector_type]  # type: ignore[attr-defined]
+    connector = registry()[connection.connector_type]
     run = _Examination()
 
     async def on_connected(handle: Any, ctx: RunContext) -> None:

@@ -6,7 +6,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,9 @@ class ConnectorModel(BaseModel):
 
     hooks_params: CreateConnectionHooksSchema | None = None
     is_source: bool | None = Field(default=None, title="Is Source")
+
+    if TYPE_CHECKING:  # each model declares it as Literal["<its tag>"]; declared here for the type checker only,
+        connector_type: str  # so that the field order of every model stays the spec's
 
 
 class Connector(ABC):

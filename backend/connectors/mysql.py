@@ -431,7 +431,7 @@ def _with_tls_state(conn: Any, verified: bool, checked_name: str | None) -> Any:
     """
     try:
         state = _session_tls(conn)
-    except Exception:
+    except Exception:  # whatever the driver raises: the connection is closed, the error goes on unchanged
         close_quietly(conn)
         raise
     if state.get("enabled"):
