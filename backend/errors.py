@@ -1,9 +1,15 @@
-"""Every error the API returns is an ApplicationMessage: the exception handlers."""
+"""Every error the API returns is an ApplicationMessage: the exception handlers.
+
+HTTP lives here, at the edge: the services raise the domain's refusals (``backend.core.errors``),
+and :data:`DOMAIN_STATUSES` says which status each one answers. This module does not import the
+connector registry: the request union's tags (``connector_type`` values) are handed to
+:func:`install` (and to :func:`validation_details` by callers outside the app, e.g. the CLI).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.connectors import registry
+from backend.core.errors import Busy, DomainError, InvalidParameters, RateLimited
 from backend.messages import Code
 from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.secrets import scrub
@@ -67,12 +73,28 @@ def application_message(
     )
 
 
-def field_path(loc: Sequence[Any]) -> str:
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    Busy: 503,
+    RateLimited: 429,
+    InvalidParameters: 422,
+}
+"""The HTTP status of each domain refusal (the nearest registered class of an exception's MRO wins;
+an unregistered one answers 500). A package with refusals of its own adds them here, in one block."""
+
+_union_tags: tuple[str, ...] = ()
+"""The request union's discriminator tags (every ``connector_type``), as :func:`install` was given them."""
+
+
+def status_of(exc: DomainError) -> int:
+    return next((DOMAIN_STATUSES[c] for c in type(exc).__mro__ if c in DOMAIN_STATUSES), 500)
+
+
+def field_path(loc: Sequence[Any], tags: Collection[str] | None = None) -> str:
     """``("body", "PostgreSQLConnector", "hooks_params", "SSL", "ca")`` → ``hooks_params.SSL.ca``."""
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
         parts = parts[1:]
-    tags = set(registry())
+    tags = set(_union_tags if tags is None else tags)
     parts = [p for p in parts if p not in tags and not p.startswith("function-")]
     return ".".join(parts) or "body"
 
@@ -86,10 +108,11 @@ _READABLE = {
 }
 
 
-def readable(error: dict[str, Any]) -> str:
+def readable(error: dict[str, Any], tags: Collection[str] | None = None) -> str:
     kind = error.get("type", "")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        valid = ", ".join(registry())
+        expected = str((error.get("ctx") or {}).get("expected_tags", "")).replace("'", "")
+        valid = expected or ", ".join(_union_tags if tags is None else tags)
         return f"connector_type must be one of: {valid}."
     if kind in _READABLE:
         return _READABLE[kind]
@@ -97,18 +120,19 @@ def readable(error: dict[str, Any]) -> str:
     return msg[0].upper() + msg[1:] + ("" if msg.endswith(".") else ".")
 
 
-def validation_details(errors: Iterable[dict[str, Any]]) -> dict[str, list[str]]:
+def validation_details(errors: Iterable[dict[str, Any]], tags: Collection[str] | None = None) -> dict[str, list[str]]:
+    """pydantic's errors by field path; ``tags``: the union's tags, :func:`install`'s by default."""
     details: dict[str, list[str]] = {}
     for error in errors:
         loc = error.get("loc", ())
-        path = field_path(loc)
+        path = field_path(loc, tags)
         if error.get("type") in ("union_tag_invalid", "union_tag_not_found"):
             # The union's own place, if nested (a saved connection's `connection.connector_type`).
             path = "connector_type" if path == "body" else f"{path}.connector_type"
         elif error.get("type") == "json_invalid":
             path = "body"
         messages = details.setdefault(path, [])
-        text = readable(error)
+        text = readable(error, tags)
         if text not in messages:
             messages.append(text)
     return details
@@ -130,7 +154,19 @@ def invalid_parameters(details: dict[str, list[str]]) -> JSONResponse:
     return JSONResponse(invalid_parameters_message(details).model_dump(mode="json"), status_code=422)
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, tags: Iterable[str]) -> None:
+    """The exception handlers; ``tags``: the request union's discriminator tags (every ``connector_type``)."""
+    global _union_tags
+    _union_tags = tuple(tags)
+
+    @app.exception_handler(DomainError)
+    async def on_domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        status = status_of(exc)
+        if status == 500:
+            log.error("unregistered domain error %s on %s", type(exc).__name__, request.url.path)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+        return message_response(status, exc.code, exc.title, exc.body, exc.details, headers)
+
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         return invalid_parameters(validation_details(exc.errors()))

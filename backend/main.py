@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from backend import errors, playground
 from backend.auth import AuthService
 from backend.auth import router as auth_router
+from backend.connectors import registry
 from backend.messages import Code
 from backend.ops import logs as ops_logs
 from backend.ops import shutdown
@@ -171,7 +172,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.state.saved = SavedConnections(settings, auth)
     app.state.metrics = metrics
     app.state.readiness = StoreProbe(lambda: ping(auth.store.engine))
-    errors.install(app)
+    errors.install(app, registry())
 
     @app.exception_handler(400)
     async def unreadable_body(request: Request, exc: Exception) -> Response:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from backend.diagnosis import Failure
@@ -82,10 +83,11 @@ def embedded(ip: IPAddress) -> list[IPAddress]:
     return found
 
 
-def _parse(spec: str) -> tuple[list[IPNetwork], list[str]]:
+def _parse(spec: str | Iterable[str]) -> tuple[list[IPNetwork], list[str]]:
+    """Networks and host names of a target list (``WIZARD_*_TARGETS``, split by ``Settings``; a string is split here)."""
     networks: list[IPNetwork] = []
     names: list[str] = []
-    for item in (part.strip() for part in spec.split(",")):
+    for item in (part.strip() for part in (spec.split(",") if isinstance(spec, str) else spec)):
         if not item:
             continue
         try:
@@ -120,8 +122,8 @@ def _in(ip: IPAddress, networks: list[IPNetwork] | tuple[IPNetwork, ...]) -> IPN
 
 @dataclass
 class TargetPolicy:
-    allowed: str = ""
-    blocked: str = ""
+    allowed: str | Iterable[str] = ""
+    blocked: str | Iterable[str] = ""
     own_ports: set[int] = field(default_factory=set)
     own_addresses: set[IPAddress] = field(default_factory=set)
 

@@ -1,5 +1,8 @@
 """Running connection tests: the in-flight limit, the rate limit, the deadline, the audit log, the sanitiser.
 
+Domain code: a refusal is a ``backend.core.errors`` exception (Busy, RateLimited), never an HTTP
+status; ``backend/errors.py`` and the command line translate it.
+
 Each API process (uvicorn worker, the Streamlit app's embedded server) admits
 ``WIZARD_MAX_CONCURRENT_TESTS`` tests at once (a counter guarded by a lock, so it holds even when
 the same service is called from several threads or event loops of one process). The
@@ -20,8 +23,8 @@ from typing import Any
 from backend.connectors import registry
 from backend.connectors.base import ConnectorModel
 from backend.core import RunContext
+from backend.core.errors import Busy, RateLimited
 from backend.diagnosis import Deadline, Diagnosis, Listener, Stage, StageEvent
-from backend.errors import APIError
 from backend.fields import secret_values
 from backend.forms import target_fields
 from backend.messages import Code
@@ -32,6 +35,8 @@ from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.secrets import LIVE, Masker, scrub
 from backend.settings import Settings
 
+__all__ = ["Busy", "ConnectionTester", "LiveTest", "RateLimited", "sanitised"]
+
 audit = logging.getLogger("wizard.audit")
 log = logging.getLogger("wizard.test")
 
@@ -41,42 +46,12 @@ ConnectedHook = Callable[[Any, RunContext], Awaitable[None]]
 """Called with the open connection once the test passed (live capabilities examine it there)."""
 
 
-class Busy(APIError):
-    """More tests in flight than ``WIZARD_MAX_CONCURRENT_TESTS``: 503 with ``Retry-After``."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            503,
-            Code.SERVICE_BUSY,
-            "Too many tests at once",
-            f"The wizard is running as many connection tests as it may. Try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-class RateLimited(APIError):
-    """More tests by one user in a minute than ``WIZARD_TEST_RATE_PER_MINUTE``: 429."""
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            429,
-            Code.TOO_MANY_REQUESTS,
-            "Too many tests",
-            f"You have run as many connection tests as allowed in a minute. Try again in {retry_after} s.",
-            headers={"Retry-After": str(retry_after)},
-        )
-
-
-def own_ports(settings: Settings) -> set[int]:
-    return {int(p) for p in settings.own_ports.replace(" ", "").split(",") if p.isdigit()}
-
-
 class ConnectionTester:
     def __init__(self, settings: Settings, policy: TargetPolicy | None = None, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.metrics.count_in_flight(lambda: self.in_flight)
-        self.policy = policy or TargetPolicy(settings.allowed_targets, settings.blocked_targets, own_ports(settings))
+        self.policy = policy or TargetPolicy(settings.allowed_targets, settings.blocked_targets, set(settings.own_ports))
         self.rate = UserRateLimit(settings.test_rate_per_minute, settings.rate_limit_storage_url)
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -108,7 +83,7 @@ class ConnectionTester:
     async def test(
         self, params: ConnectorModel, user: str | None = None, on_connected: ConnectedHook | None = None
     ) -> ApplicationMessage:
-        """Run one test. Busy (503) beyond the in-flight limit, RateLimited (429) beyond the user's rate.
+        """Run one test. Busy beyond the in-flight limit, RateLimited beyond the user's rate.
 
         Anonymous callers (only when ``WIZARD_AUTH_ENABLED=false``) are not rate limited.
         ``on_connected`` (live capabilities) becomes the run's ``RunContext.on_connected``.
@@ -128,7 +103,7 @@ class ConnectionTester:
         await self._enter(user)
         try:
             return LiveTest(self, params, user)
-        except BaseException:
+        except BaseException:  # a cancellation included: the slot is given back, the error goes on unchanged
             self._release()
             raise
 
@@ -145,7 +120,7 @@ class ConnectionTester:
         code = "ERROR"
         try:
             with LIVE.hold(secrets):
-                connector = registry()[params.connector_type]  # type: ignore[attr-defined]
+                connector = registry()[params.connector_type]
                 deadline = Deadline(self.settings.test_timeout_s)
                 maskers: dict[tuple[str, ...], Masker] = {}
 
@@ -181,14 +156,14 @@ class ConnectionTester:
             seconds = time.monotonic() - started
             fields = {
                 "user": _one_line(user or "-"),
-                "connector": params.connector_type,  # type: ignore[attr-defined]
+                "connector": params.connector_type,
                 "host": _one_line(scrub(_target(params), secrets)),
                 "code": code,
                 "duration_ms": int(seconds * 1000),
             }
             # The same values as keys of their own for JSON logs (backend/ops/logs.py).
             audit.info("test user=%s connector=%s host=%s code=%s duration_ms=%d", *fields.values(), extra=fields)
-            self.metrics.test_done(fields["connector"], code, seconds)
+            self.metrics.test_done(params.connector_type, code, seconds)
 
 
 class LiveTest:
@@ -265,7 +240,7 @@ def sanitised(message: ApplicationMessage, secrets: list[str] | Masker) -> Appli
 
 def _target(params: ConnectorModel) -> str:
     """Where the connection goes, for the audit line: the first of the connector's target fields that is set."""
-    for name in target_fields(registry()[params.connector_type]):  # type: ignore[attr-defined]
+    for name in target_fields(registry()[params.connector_type]):
         value = getattr(params, name, None)
         if value:
             return str(value)

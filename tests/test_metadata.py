@@ -9,14 +9,13 @@ import httpx
 import pytest
 
 from backend.connectors import registry
+from backend.fields import is_secret
 from tests.helpers import load_spec
 
 TYPES = "/api/v1/database_connections/supported_types/"
 FUNCS = "/api/v1/database_connections/functionalities/"
 SECRET_HOOK_FIELDS = {("SSHTunnel", "password"), ("SSHTunnel", "pkey"), ("SSHTunnel", "pkey_password"), ("SSL", "key")}
 TEXT_HOOK_FIELDS = {("SSL", "ca"), ("SSL", "cert")}
-SECRET_NAMES = {"password", "token", "aws_secret_access_key", "storage_account_key", "storage_connection_string",
-                "container_connection_string"}
 
 SPEC = load_spec()
 
@@ -50,6 +49,7 @@ def test_properties_follow_the_spec(types: dict[str, Any], connector_type: str) 
     props = types["write_connectors"][connector_type]
     schema = spec_schema(connector_type)
     required = set(schema["required"])
+    model_fields = registry()[connector_type].model.model_fields
     for field, spec_prop in schema["properties"].items():
         if field == "connector_type":
             assert field not in props
@@ -59,7 +59,7 @@ def test_properties_follow_the_spec(types: dict[str, Any], connector_type: str) 
         assert optional == (field not in required), field
         assert prop["default"] == spec_prop.get("default"), field
         kind = prop["type"][0] if isinstance(prop["type"], list) else prop["type"]
-        if field in SECRET_NAMES:
+        if is_secret(model_fields[field]):  # tests/test_completeness.py: every secret-looking field is marked
             assert kind == "password", field
         elif field == "hooks_params":
             assert kind == "object"

@@ -26,6 +26,7 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from backend.diagnosis import Deadline, run_blocking
 from backend.main import create_app
@@ -298,12 +299,15 @@ def test_an_internal_error_has_the_headers_too(monkeypatch: pytest.MonkeyPatch) 
     assert response.headers["x-request-id"] == "err-1"
 
 
-def test_frame_ancestors_lists_the_allowed_origins_and_ignores_the_rest() -> None:
-    settings = make_settings(frame_ancestors="https://portal.example.com, https://*.intra.example.com:8443 "
-                                              "javascript:alert(1) https://x.example.com/;script-src")
+def test_frame_ancestors_lists_the_allowed_origins_and_refuses_the_rest() -> None:
+    settings = make_settings(frame_ancestors="https://portal.example.com, https://*.intra.example.com:8443")
     with TestClient(create_app(settings)) as client:
         response = client.get(LIVE_PATH)
     assert_security_headers(response, "https://portal.example.com https://*.intra.example.com:8443")
+    # Something that is no origin could open another CSP directive: it stops the start, naming the setting.
+    for bad in ("javascript:alert(1)", "https://x.example.com/;script-src"):
+        with pytest.raises(ValidationError, match="frame_ancestors"):
+            make_settings(frame_ancestors=f"https://portal.example.com {bad}")
 
 
 def test_hsts_only_when_the_request_came_over_https() -> None:

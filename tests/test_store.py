@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from sqlalchemy import inspect, text
 
 from backend.auth import AuthService
@@ -308,14 +309,14 @@ def test_a_changed_key_refuses_the_mask_but_takes_a_new_value(store_url: str, tm
 
 def test_key_ring_and_key_file(tmp_path: Path) -> None:
     with pytest.raises(KeyUnusable):
-        KeyRing.from_settings("not-a-fernet-key", "sqlite://")
+        KeyRing.from_settings((SecretStr("not-a-fernet-key"),), "sqlite://")
     url = f"sqlite:///{tmp_path}/data/wizard.db"
     path = key_file_for(url)
     assert path == tmp_path / "data/wizard.db.key"
-    first = KeyRing.from_settings(None, url)
+    first = KeyRing.from_settings((), url)
     assert path.stat().st_mode & 0o777 == 0o600
     token = first.encrypt("x")
-    assert KeyRing.from_settings(None, url).decrypt(token) == "x"  # the same key, read back
+    assert KeyRing.from_settings((), url).decrypt(token) == "x"  # the same key, read back
     with pytest.raises(CannotDecrypt):
         KeyRing([KEY_C]).decrypt(token)
     assert key_file_for("postgresql+psycopg2://u:p@127.0.0.1/db") == Path(".wizard/secret.key")

@@ -77,7 +77,7 @@ def test_round_trip(uri: str, expected: dict[str, Any]) -> None:
     assert parsed.connection == expected
     assert parsed.notes == []
     model = parse_connector(parsed.connection)
-    assert model.connector_type == expected["connector_type"]  # type: ignore[attr-defined]
+    assert model.connector_type == expected["connector_type"]
     assert parsed.password_in_uri == any(k in expected for k in ("password", "token", "aws_secret_access_key"))
 
 

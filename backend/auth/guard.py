@@ -53,7 +53,7 @@ class AuthService:
         """Counts refusals (``wizard_requests_rejected_total{reason="auth"}``) when given."""
         self._store: AuthStore | None = None
         self._lock = threading.Lock()
-        self.trusted_origins = tuple(o.strip() for o in settings.trusted_origins.split(",") if o.strip())
+        self.trusted_origins = settings.trusted_origins
         oidc = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
         self.verifier = OIDCVerifier(*oidc) if all(oidc) else None  # type: ignore[arg-type]
         if any(oidc) and not all(oidc):
@@ -80,7 +80,7 @@ class AuthService:
 
         try:
             # An empty WIZARD_ADMIN_PASSWORD counts as unset: nobody could log in with it.
-            generated = self.store.ensure_user(self.settings.admin_username, self.settings.admin_password or None)
+            generated = self.store.ensure_user(self.settings.admin_username, admin.get_secret_value() if (admin := self.settings.admin_password) else None)
         except SQLAlchemyError as exc:
             log.error("the user store is unavailable: %s", first_line(exc, self.settings))
             return

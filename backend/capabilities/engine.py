@@ -4,7 +4,9 @@ The test runs exactly as ``POST …/test/`` runs it (``ConnectionTester.test``: 
 rate limits, deadline, target policy, clean-up, masking); the examination
 is handed the connector's open handle through ``RunContext.on_connected`` and runs inside the
 same deadline, before the connection is closed. Each connector's examination lives in a module
-of its own (``EXAMINERS``), loaded on first use.
+of its own, which the connector names or which is found by convention
+(:meth:`backend.connectors.base.Connector.examiner_module`: ``backend.capabilities.<module>`` for
+``backend.connectors.<module>``), loaded on first use. No table here names a connector.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from backend.capabilities import rules
 from backend.capabilities.facts import Findings
 from backend.capabilities.schemas import CapabilityItem, CapabilityOptions, ConnectionCapabilities
 from backend.connectors import registry
-from backend.connectors.base import ConnectorModel
+from backend.connectors.base import Connector, ConnectorModel
 from backend.core import RunContext
 from backend.diagnosis import Failure
 from backend.fields import secret_values
@@ -33,18 +35,6 @@ log = logging.getLogger("wizard.capabilities")
 
 Examine = Callable[[Any, Any, CapabilityOptions, RunContext], Awaitable[Findings]]
 """``examine(handle, params, options, ctx)`` of a connector module: its privilege catalog, its probe."""
-
-EXAMINERS = {
-    "PostgreSQLConnector": "backend.capabilities.postgresql",
-    "MySQLMariaDBConnector": "backend.capabilities.mysql",
-    "MsSQLConnector": "backend.capabilities.mssql",
-    "OracleConnector": "backend.capabilities.oracle",
-    "DB2Connector": "backend.capabilities.db2",
-    "SybaseConnector": "backend.capabilities.sybase",
-    "DatabricksConnector": "backend.capabilities.databricks",
-    "S3FSConnector": "backend.capabilities.s3",
-    "ADLSFSConnector": "backend.capabilities.adls",
-}
 
 CONNECTED = {Code.CONNECTION_SUCCESSFUL.value, Code.PATH_NOT_FOUND.value}
 """Verdicts after which the connection was open and examined (an empty object-store path is no failure)."""
@@ -59,9 +49,20 @@ class _Examination:
     error: str | None = None
 
 
-def examiner(connector_type: str) -> Examine:
-    module = importlib.import_module(EXAMINERS[connector_type])
-    found: Examine = module.examine
+class NoExaminer(LookupError):
+    """The connector names no capabilities examination (a plugin may have none)."""
+
+
+def examiner(connector: Connector) -> Examine:
+    """The connector's ``examine`` function, from the module it names or the convention's.
+
+    Raises :class:`NoExaminer` when it names none, ``ImportError``/``AttributeError`` when the module
+    it names cannot be loaded or has no ``examine`` (``tests/test_completeness.py`` fails on both).
+    """
+    name = connector.examiner_module()
+    if name is None:
+        raise NoExaminer(f"the {connector.label} connector has no capabilities examination")
+    found: Examine = importlib.import_module(name).examine
     return found
 
 
@@ -70,13 +71,15 @@ async def examine(
 ) -> ConnectionCapabilities:
     """Test ``connection`` and tell what it can do. Raises what ``tester.test`` raises (Busy, RateLimited)."""
     started = time.monotonic()
-    connector = registry()[connection.connector_type]  # type: ignore[attr-defined]
+    connector = registry()[connection.connector_type]
     run = _Examination()
 
     async def on_connected(handle: Any, ctx: RunContext) -> None:
         run.ctx = ctx
         try:
-            run.findings = await examiner(connector.type_name)(handle, connection, options, ctx)
+            run.findings = await examiner(connector)(handle, connection, options, ctx)
+        except NoExaminer as missing:
+            run.error = str(missing)
         except Failure as failure:  # the deadline, mostly: the test itself has passed
             run.error = failure.detail or failure.code.value
         except Exception as exc:  # noqa: BLE001 - an examination never turns a passed test into a failure
@@ -90,7 +93,7 @@ async def examine(
     return _masked(answer, mask)
 
 
-def _answer(connector: Any, verdict: ApplicationMessage, run: _Examination) -> ConnectionCapabilities:
+def _answer(connector: Connector, verdict: ApplicationMessage, run: _Examination) -> ConnectionCapabilities:
     findings = run.findings
     if verdict.code not in CONNECTED:
         reason = f"The connection test did not succeed ({verdict.code}: {verdict.title}), so nothing could be examined."

@@ -25,15 +25,12 @@ COMMAND_MODULES = ("backend.cli.check", "backend.cli.admin")
 
 def load_settings() -> Settings | None:
     """The ``WIZARD_*`` settings; None when some are invalid (said on standard error, naming them)."""
-    from pydantic import ValidationError
-
-    from backend.settings import Settings
+    from backend.settings import SettingsError, load_settings
 
     try:
-        return Settings()
-    except ValidationError as exc:
-        names = ", ".join(f"WIZARD_{str(e['loc'][0]).upper()}" for e in exc.errors() if e.get("loc"))
-        sys.stderr.write(f"error: invalid settings: {names}\n")
+        return load_settings()
+    except SettingsError as exc:
+        sys.stderr.write(f"error: {exc.line}\n")
         return None
 
 

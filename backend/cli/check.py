@@ -105,7 +105,13 @@ def _test(args: argparse.Namespace) -> int:
     except StoreUnavailable as exc:
         sys.stderr.write(f"error: {exc}\n")
         return FAILED
-    message = asyncio.run(diagnose(model, settings, out))
+    from backend.core.errors import DomainError
+
+    try:
+        message = asyncio.run(diagnose(model, settings, out))
+    except DomainError as refused:  # the tester's refusals (Busy, RateLimited): no verdict, exit 1
+        sys.stderr.write(f"error: {refused.title}. {refused.body}\n")
+        return FAILED
     if keep is not None:
         _keep_verdict(keep, message)
     return exit_status(message.code)
@@ -214,13 +220,14 @@ def _fill_password(body: dict[str, Any], settings: Settings, from_stdin: bool) -
 def _validated(body: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
+    from backend.connectors import registry
     from backend.errors import validation_details
     from backend.models import parse_connector
 
     try:
         return parse_connector(body)
     except ValidationError as exc:
-        details = validation_details([dict(e) for e in exc.errors(include_input=False)])
+        details = validation_details([dict(e) for e in exc.errors(include_input=False)], registry())
         secret = _secret_field(body)
         if secret is not None and "This field is required." in details.get(secret, []):
             details[secret].append("Give it with WIZARD_TEST_PASSWORD or --password-stdin.")

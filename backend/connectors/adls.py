@@ -185,6 +185,8 @@ class ADLS(Connector):
     label = "Azure Data Lake Storage"
     position = 8
     model = CreateADLSFSConnector
+    example = {"connector_type": "ADLSFSConnector",
+               "storage_container_name": "exports", "storage_account_name": "mystorageaccount", "storage_account_key": "ZXhhbXBsZS1rZXk=", "remote_path": "/exports/"}
     source = False
     # Form facts (GET …/forms/, backend.uri): abfss://container@account.dfs.core.windows.net/folder,
     # az://container/folder (adlfs), and the portal's connection strings (secrets, whole).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -39,6 +39,9 @@ class ConnectorModel(BaseModel):
 
     hooks_params: CreateConnectionHooksSchema | None = None
     is_source: bool | None = Field(default=None, title="Is Source")
+
+    if TYPE_CHECKING:  # each model declares it as Literal["<its tag>"]; declared here for the type checker only,
+        connector_type: str  # so that the field order of every model stays the spec's
 
 
 class Connector(ABC):
@@ -79,6 +82,30 @@ class Connector(ABC):
     """Where the connection goes (audit line, UI); empty: ``host`` and ``port`` where the model has them."""
     uri: ClassVar[URIFacts | None] = None
     """How its connection URIs read; None: ``<protocol default's scheme>://user@host:port/database``."""
+
+    # --- the rest of the plugin: found by the registry's users, checked by tests/test_completeness.py ---
+    example: ClassVar[Mapping[str, Any]] = {}
+    """A valid body of ``model`` (``connector_type`` included) aimed at an example host: the API's
+    example, and what the suite's contract tests aim at their own closed, silent and dropping ports."""
+    examiner: ClassVar[str | None] = None
+    """Dotted name of the module whose ``examine(handle, params, options, ctx)`` reads this connector's
+    privileges (live capabilities). None: found by convention, ``backend.capabilities.<module>`` for a
+    connector module ``backend.connectors.<module>``; a plugin without one answers every capability
+    ``unknown``, saying why. ``""``: none, on purpose."""
+
+    def examiner_module(self) -> str | None:
+        """The module of this connector's capabilities examination (see :attr:`examiner`), or None."""
+        if self.examiner is not None:
+            return self.examiner or None
+        package, _, name = type(self).__module__.rpartition(".")
+        return f"backend.capabilities.{name}" if package == __package__ else None
+
+    @property
+    def default_port(self) -> int | None:
+        """The ``port`` field's default in the model (the spec's), None where the model has no port."""
+        info = self.model.model_fields.get("port")
+        default = info.default if info is not None else None
+        return default if isinstance(default, int) else None
 
     # --- metadata ---------------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ class Databricks(SQLConnector):
     product = "Databricks SQL"
     position = 5
     model = CreateDatabricksConnector
-    default_port = 443
+    example = {"connector_type": "DatabricksConnector",
+               "host": "adb-1234567890123456.7.azuredatabricks.net", "port": 443, "catalog": "main", "database": "default", "token": "dapi-example-token", "warehouse_id": "1234567890abcdef"}
     # Form facts (GET …/forms/, backend.uri): databricks://token:<token>@host?http_path=…&catalog=…&schema=…
     # (databricks-sqlalchemy) and jdbc:databricks://host:443/schema;httpPath=…;UID=token;PWD=<token>.
     form_fields = {

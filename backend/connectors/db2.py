@@ -125,7 +125,8 @@ class DB2(SQLConnector):
     product = "IBM Db2"
     position = 6
     model = CreateDB2Connector
-    default_port = 50000
+    example = {"connector_type": "DB2Connector",
+               "host": "db2.example.com", "port": 50000, "database": "SALES", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): jdbc:db2://host:port/database:currentSchema=X;user=Y;
     uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES")
     hooks = frozenset({"SSHTunnel", "SSL"})

@@ -54,7 +54,8 @@ class MsSQL(TDSConnector):
     product = "Microsoft SQL Server"
     position = 1
     model = CreateMsSQLConnector
-    default_port = 1433
+    example = {"connector_type": "MsSQLConnector",
+               "host": "sql.example.com", "port": 1433, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "7.4"  # SQL Server 2012 and later; older servers answer with the version they speak
     # Form facts (GET …/forms/, backend.uri): jdbc:sqlserver://host:port;databaseName=sales;user=etl;
     uri = URIFacts(schemes=("mssql", "sqlserver", "jdbc:sqlserver"), example="mssql://etl@sql.example.com:1433/sales")

@@ -83,7 +83,8 @@ class MySQLMariaDB(SQLConnector):
     product = "MySQL"
     position = 2
     model = CreateMySQLMariaDBConnector
-    default_port = 3306
+    example = {"connector_type": "MySQLMariaDBConnector",
+               "host": "db.example.com", "port": 3306, "database": "sales", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri).
     uri = URIFacts(schemes=("mysql", "mariadb", "jdbc:mysql", "jdbc:mariadb"),
                    example="mysql://etl@db.example.com:3306/sales")
@@ -430,7 +431,7 @@ def _with_tls_state(conn: Any, verified: bool, checked_name: str | None) -> Any:
     """
     try:
         state = _session_tls(conn)
-    except Exception:
+    except Exception:  # whatever the driver raises: the connection is closed, the error goes on unchanged
         close_quietly(conn)
         raise
     if state.get("enabled"):

@@ -203,7 +203,8 @@ class Oracle(SQLConnector):
     product = "Oracle Database"
     position = 3
     model = CreateOracleConnector
-    default_port = 1521
+    example = {"connector_type": "OracleConnector",
+               "host": "oracle.example.com", "port": 1521, "database": "ORCLPDB1", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): Easy Connect host:port/service_name, in a URI or a
     # jdbc:oracle:thin:@host:port/service (or the old :SID form); ?service_name= as SQLAlchemy writes it.
     form_fields = {

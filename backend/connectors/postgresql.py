@@ -103,7 +103,8 @@ class PostgreSQL(SQLConnector):
     product = "PostgreSQL"
     position = 4
     model = CreatePostgreSQLConnector
-    default_port = 5432
+    example = {"connector_type": "PostgreSQLConnector",
+               "host": "db.example.com", "port": 5432, "database": "sales", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): libpq URIs, https://www.postgresql.org/docs/current/libpq-connect.html
     uri = URIFacts(schemes=("postgresql", "postgres", "pgsql", "jdbc:postgresql"),
                    example="postgresql://etl@db.example.com:5432/sales")

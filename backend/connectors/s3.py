@@ -212,6 +212,8 @@ class S3(Connector):
     label = "Amazon S3"
     position = 9
     model = CreateS3FSConnector
+    example = {"connector_type": "S3FSConnector",
+               "bucket": "exports", "region": "eu-west-1", "remote_path": "/exports/", "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
     source = False
     # Form facts (GET …/forms/, backend.uri): s3://bucket/folder/?region=eu-west-1.
     category = "storage"

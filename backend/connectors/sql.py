@@ -41,10 +41,17 @@ class Driver:
 class SQLConnector(Connector):
     """A database reached over TCP by a DB-API driver."""
 
-    default_port: ClassVar[int]
     protocols: ClassVar[dict[str, Driver]]
     """Every protocol this connector knows, the spec's default first."""
     product: ClassVar[str]
+
+    @property
+    def default_port(self) -> int:
+        """The model's ``port`` default: every database model has one (the completeness test checks it)."""
+        port = super().default_port
+        if port is None:
+            raise TypeError(f"{type(self).__name__}.model has no port field with a default")
+        return port
 
     # --- metadata ---------------------------------------------------------------------------
 

@@ -36,7 +36,8 @@ class Sybase(TDSConnector):
     product = "Adaptive Server Enterprise"
     position = 7
     model = CreateSybaseConnector
-    default_port = 5000
+    example = {"connector_type": "SybaseConnector",
+               "host": "ase.example.com", "port": 5000, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "5.0"
     # Form facts (GET …/forms/, backend.uri): jConnect's jdbc:sybase:Tds:host:port/database.
     uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales")

@@ -34,10 +34,11 @@ _CSP = b"content-security-policy"
 _SOURCE = re.compile(r"'self'|https?://(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5})?")
 
 
-def frame_sources(setting: str) -> list[str]:
-    """The valid origins of ``WIZARD_FRAME_ANCESTORS`` (space- or comma-separated); others are logged and left out."""
+def frame_sources(setting: str | Iterable[str]) -> list[str]:
+    """The valid origins of ``WIZARD_FRAME_ANCESTORS`` (checked and split by ``Settings``; a string, space- or
+    comma-separated, is split here); others are logged and left out."""
     sources = []
-    for item in re.split(r"[\s,]+", setting.strip()):
+    for item in re.split(r"[\s,]+", setting.strip()) if isinstance(setting, str) else setting:
         if not item:
             continue
         if _SOURCE.fullmatch(item):
@@ -47,7 +48,7 @@ def frame_sources(setting: str) -> list[str]:
     return sources
 
 
-def security_headers(frame_ancestors: str = "") -> list[tuple[bytes, bytes]]:
+def security_headers(frame_ancestors: str | Iterable[str] = "") -> list[tuple[bytes, bytes]]:
     """The headers every response carries (HSTS apart: it depends on the request's scheme).
 
     Without allowed origins the page may not be framed at all, said both ways (``X-Frame-Options``
@@ -94,7 +95,7 @@ class Operations:
     ``--forwarded-allow-ips``; a client cannot claim https by sending the header itself.
     """
 
-    def __init__(self, app: ASGIApp, frame_ancestors: str = "") -> None:
+    def __init__(self, app: ASGIApp, frame_ancestors: str | Iterable[str] = "") -> None:
         self.app = app
         self.headers = security_headers(frame_ancestors)
         self.names = frozenset(name for name, _ in self.headers) | {HSTS[0], _REQUEST_ID}

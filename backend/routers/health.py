@@ -78,7 +78,7 @@ async def metrics(request: Request, metrics: MetricsDep, settings: AppSettingsDe
     if settings.metrics_token:
         scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
         # Compared in constant time: the answer must not tell how much of a guess was right.
-        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), settings.metrics_token.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), settings.metrics_token.get_secret_value().encode()):
             raise APIError(
                 401,
                 Code.NOT_AUTHENTICATED,

@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
 
 DEFAULT_KEY_FILE = Path(".wizard/secret.key")
 
@@ -81,10 +83,10 @@ class KeyRing:
         self._multi = MultiFernet(self._fernets)
 
     @classmethod
-    def from_settings(cls, secret_key: str | None, database_url: str) -> KeyRing:
-        """The keys of ``WIZARD_SECRET_KEY``, or the generated key file's (made on first use)."""
-        if secret_key is not None and secret_key.strip():
-            return cls([k.strip() for k in secret_key.split(",") if k.strip()])
+    def from_settings(cls, secret_key: Sequence[SecretStr], database_url: str) -> KeyRing:
+        """The keys of ``WIZARD_SECRET_KEY`` (split by ``Settings``), or the generated key file's (made on first use)."""
+        if secret_key:
+            return cls([k.get_secret_value() for k in secret_key])
         path = key_file_for(database_url)
         try:
             return cls([_read_or_create(path)])

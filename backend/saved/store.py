@@ -24,6 +24,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -56,6 +57,7 @@ saved_connections = Table(
     Column("updated_at", Float, nullable=False),
     Column("last_test", Text, nullable=True),
     UniqueConstraint("owner", "name", name="uq_wizard_saved_connections_owner_name"),
+    Index("ix_wizard_saved_connections_owner_created", "owner", "created_at"),  # as migration 0002 made it
 )
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
