@@ -13,7 +13,7 @@ test: setup
 	.venv/bin/python -m pytest
 
 lint: setup
-	.venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/python scripts/check_lock.py
+	.venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/lint-imports --no-cache && .venv/bin/python scripts/check_lock.py
 
 # Regenerate requirements.txt and requirements-dev.txt (pinned, with hashes) from pyproject.toml's
 # ranges. `make lock` keeps every pin that still fits; `LOCK_UPGRADE=1 make lock` takes newer releases.
