@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import errors, openapi, playground
 from backend.auth import AuthService
@@ -78,6 +79,45 @@ class _TooLarge(StarletteHTTPException):
 
     def __init__(self) -> None:
         super().__init__(413, "The request body is too large.")
+
+
+METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods some route takes on ``scope``'s path (HEAD wherever GET is), sorted: asked of
+    the route table itself (``BaseRoute.matches``), whatever nests the routes."""
+    methods = {m for m in METHODS if any(r.matches({**scope, "method": m})[0] is Match.FULL for r in routes)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+class HeadAsGet:
+    """``HEAD`` wherever ``GET`` is (load balancers and uptime checks use it): answered as the
+    ``GET`` with its headers and no body. FastAPI's routes, unlike Starlette's, have no HEAD of
+    their own; the document lists only the GET (docs/design.md, "The OpenAPI document")."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        as_get = {**scope, "method": "GET"}
+        if not any(route.matches(as_get)[0] is Match.FULL for route in self.routes):
+            await self.app(scope, receive, send)  # no GET here: the 405 names what the path has
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(as_get, receive, headers_only)
 
 
 class OwnEndpoints:
@@ -181,8 +221,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     @app.exception_handler(405)
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
         # Starlette's Allow names the methods of the first route on the path only; list them all.
-        path_item = app.openapi().get("paths", {}).get(request.url.path, {})
-        allowed = sorted({m.upper() for m in path_item} | ({"HEAD"} if "get" in path_item else set()))
+        allowed = allowed_methods(app.router.routes, request.scope)
         headers = {"Allow": ", ".join(allowed)} if allowed else dict(getattr(exc, "headers", None) or {})
         text = f"{request.method} is not allowed here" + (f"; use {headers['Allow']}." if headers.get("Allow") else ".")
         return errors.message_response(405, Code.METHOD_NOT_ALLOWED, "Method not allowed", text, headers=headers)
@@ -197,6 +236,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.include_router(saved.router)
     playground.install(app)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGet, routes=app.router.routes)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OwnEndpoints, policy=app.state.service.policy)
     if ops:
