@@ -147,8 +147,9 @@ def csrf_refusal(request: Request, expected_token: str | None, trusted: tuple[st
             return "The request came from a page of another origin."
         return None
     header, sent = CSRF_HEADER, request.headers.get(CSRF_HEADER)
-    if not sent and request.headers.get(DJANGO_CSRF_HEADER):
-        header, sent = DJANGO_CSRF_HEADER, request.headers.get(DJANGO_CSRF_HEADER)
+    django = request.headers.get(DJANGO_CSRF_HEADER)
+    if not sent and django:
+        header, sent = DJANGO_CSRF_HEADER, django
         cookie = request.cookies.get(DJANGO_CSRF_COOKIE)
         if not cookie or not _same(sent, cookie):
             return f"Send the {DJANGO_CSRF_HEADER} header together with the {DJANGO_CSRF_COOKIE} cookie of the login."
