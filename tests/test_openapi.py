@@ -194,3 +194,16 @@ def test_playground_serves_swagger_ui(client: httpx.Client) -> None:
     response = client.get("/api/playground/")
     assert response.status_code == 200
     assert "swagger-ui" in response.text and "/api/schema/" in response.text
+
+
+def test_the_playground_assets_ship_with_the_python_package(client: httpx.Client) -> None:
+    from backend import playground
+
+    assert playground.ASSETS_DIR.is_relative_to(Path(playground.__file__).parent), "not node_modules"
+    assert (playground.ASSETS_DIR / "LICENSE").is_file()
+    for name, media_type in playground.ASSETS.items():
+        response = client.get(f"/api/playground/assets/{name}")
+        assert response.status_code == 200 and response.headers["content-type"] == media_type, name
+    bundle = client.get("/api/playground/assets/swagger-ui-bundle.js").text
+    assert 'version:"5.' in bundle or "5.35.0" in bundle, "Swagger UI 5: the first to render OpenAPI 3.1"
+    assert client.get("/api/playground/assets/../../main.py").status_code == 404
