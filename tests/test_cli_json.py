@@ -16,7 +16,7 @@ WRONG = "n0t-" + NASTY_PASSWORD[::-1]
 
 
 def run_json(tmp_path: Path, body: dict[str, Any], **wizard: str) -> tuple[int, dict[str, Any], str]:
-    run = cli(tmp_path, "--json", "--body", "-", stdin=json.dumps(body), **wizard)
+    run = cli(tmp_path, "--json", "--body", "-", stdin=json.dumps(body), command=None, **wizard)
     assert "Traceback" not in run.stderr, run.stderr
     message: dict[str, Any] = json.loads(run.stdout)  # exactly one JSON document
     return run.returncode, message, run.stdout
