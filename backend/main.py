@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import errors, playground
+from backend import errors, openapi, playground
 from backend.auth import AuthService
 from backend.auth import router as auth_router
 from backend.connectors import registry
@@ -80,6 +80,45 @@ class _TooLarge(StarletteHTTPException):
 
     def __init__(self) -> None:
         super().__init__(413, "The request body is too large.")
+
+
+METHODS = ("DELETE", "GET", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> list[str]:
+    """The methods some route takes on ``scope``'s path (HEAD wherever GET is), sorted: asked of
+    the route table itself (``BaseRoute.matches``), whatever nests the routes."""
+    methods = {m for m in METHODS if any(r.matches({**scope, "method": m})[0] is Match.FULL for r in routes)}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods)
+
+
+class HeadAsGet:
+    """``HEAD`` wherever ``GET`` is (load balancers and uptime checks use it): answered as the
+    ``GET`` with its headers and no body. FastAPI's routes, unlike Starlette's, have no HEAD of
+    their own; the document lists only the GET (docs/design.md, "The OpenAPI document")."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        as_get = {**scope, "method": "GET"}
+        if not any(route.matches(as_get)[0] is Match.FULL for route in self.routes):
+            await self.app(scope, receive, send)  # no GET here: the 405 names what the path has
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        await self.app(as_get, receive, headers_only)
 
 
 class OwnEndpoints:
@@ -160,7 +199,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app = FastAPI(
         title=API_TITLE,
         lifespan=lifespan,
-        version="1.0.0 (v1)",
+        version=openapi.API_VERSION,
         openapi_url="/api/schema/",
         docs_url=None,  # the playground is served offline by backend/playground.py
         redoc_url=None,
@@ -183,8 +222,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     @app.exception_handler(405)
     async def method_not_allowed(request: Request, exc: Exception) -> Response:
         # Starlette's Allow names the methods of the first route on the path only; list them all.
-        path_item = app.openapi().get("paths", {}).get(request.url.path, {})
-        allowed = sorted({m.upper() for m in path_item} | ({"HEAD"} if "get" in path_item else set()))
+        allowed = allowed_methods(app.router.routes, request.scope)
         headers = {"Allow": ", ".join(allowed)} if allowed else dict(getattr(exc, "headers", None) or {})
         text = f"{request.method} is not allowed here" + (f"; use {headers['Allow']}." if headers.get("Allow") else ".")
         return errors.message_response(405, Code.METHOD_NOT_ALLOWED, "Method not allowed", text, headers=headers)
@@ -198,7 +236,8 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.include_router(capabilities.router)
     app.include_router(saved.router)
     playground.install(app)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGet, routes=app.router.routes)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(OwnEndpoints, policy=app.state.service.policy)
     if ops:
@@ -206,83 +245,6 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
         build = app.build_middleware_stack
         app.build_middleware_stack = lambda: Operations(build(), settings.frame_ancestors)  # type: ignore[method-assign]
     return app
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """The spec's shape: its security schemes, and every error documented as an ApplicationMessage."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    schema = get_openapi(title=app.title, version=app.version, routes=app.routes, servers=[{"url": "/"}])
-    components = schema.setdefault("components", {})
-    components["securitySchemes"] = {
-        "authentication": {
-            "type": "apiKey",
-            "in": "cookie",
-            "name": "sessionid",
-            "description": "Log in using the <a href='/api/playground/#/Auth/auth_create'>POST /api/v1/auth/</a> endpoint",
-        },
-        "OIDC": {"type": "apiKey", "in": "header", "name": "Authorization"},
-    }
-    schema["security"] = [{"authentication": []}, {"OIDC": []}]
-    schemas = components.setdefault("schemas", {})
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
-    # FastAPI drops every `"default": null` when it serialises the document; the spec keeps
-    # them, so the components come straight from pydantic.
-    schemas.update(_component_schemas())
-    message = {"application/json": {"schema": {"$ref": "#/components/schemas/ApplicationMessage"}}}
-    for path in schema.get("paths", {}).values():
-        for method, operation in path.items():
-            responses = operation.get("responses", {})
-            _document_refusals(method, operation, responses)
-            for parameter in operation.get("parameters", []):
-                # `str | None = None` is "optional" in the spec's words: a plain string schema.
-                any_of = parameter.get("schema", {}).get("anyOf")
-                if any_of and len(any_of) == 2 and {"type": "null"} in any_of:
-                    parameter["schema"] = next(s for s in any_of if s != {"type": "null"})
-            if "422" in responses:
-                responses["422"] = {"description": "Message: invalid parameters", "content": message}
-            for status in ("401", "403", "413", "429", "503"):
-                if status in responses:
-                    responses[status]["content"] = message
-    app.openapi_schema = schema
-    return schema
-
-
-def _component_schemas() -> dict[str, Any]:
-    from pydantic import BaseModel
-    from pydantic.json_schema import models_json_schema
-
-    from backend import schemas
-    from backend.models import CreateConnectorSchema
-
-    models: list[type[BaseModel]] = [
-        obj for obj in vars(schemas).values() if isinstance(obj, type) and issubclass(obj, BaseModel) and obj is not BaseModel
-    ]
-    models.append(CreateConnectorSchema)
-    _, top = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
-    return dict(top.get("$defs", {}))
-
-
-_REFUSALS = {
-    "401": "Message: not authenticated (no valid session cookie or bearer token)",
-    "403": "Message: refused by the CSRF protection (a cookie-authenticated write from another origin)",
-    "413": "Message: the request body is too large",
-    "429": "Message: too many tests by this user in a minute",
-}
-
-
-def _document_refusals(method: str, operation: dict[str, Any], responses: dict[str, Any]) -> None:
-    """The refusals of authentication and limits, on every operation that can answer them."""
-    codes = [] if operation.get("security") == [] else ["401"]
-    if method in ("post", "put", "patch", "delete") and codes:
-        codes.append("403")
-    if method in ("post", "put", "patch"):
-        codes.append("413")
-    if operation.get("operationId") in ("database_connections_test_create", "database_connections_test_stream_create"):
-        codes.append("429")
-    for code in codes:
-        responses.setdefault(code, {"description": _REFUSALS[code]})
 
 
 app = create_app()

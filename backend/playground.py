@@ -1,10 +1,13 @@
 """The playground (Swagger UI) at ``/api/playground/``, served from the project itself.
 
 FastAPI's own ``docs_url`` page loads Swagger UI from a CDN, so on a machine without internet
-access the playground was a blank page. Here the page and its assets come from the
-``swagger-ui-dist`` npm package that ``scripts/setup.sh`` installs into ``node_modules/``
-(version 5: the first to render OpenAPI 3.1, which FastAPI writes). Only the few files the page
-needs are served, by fixed name, so the route cannot be turned into a file reader.
+access the playground was a blank page. Here the page and its assets come with the Python
+package itself: ``backend/static/swagger-ui/`` holds the files of Swagger UI 5 (npm's
+``swagger-ui-dist``, with its licence), the first version to render OpenAPI 3.1 — the PyPI
+package ``swagger-ui-bundle`` carries version 4, which cannot. So ``pip install .`` and
+``uvicorn backend.main:app`` serve a working playground with no npm step and no internet.
+Only the few files the page needs are served, by fixed name, so the route cannot be turned
+into a file reader.
 
 The initializer is a file of its own rather than an inline script, so a Content-Security-Policy
 without ``'unsafe-inline'`` still lets the playground run.
@@ -22,7 +25,7 @@ from backend import errors
 from backend.messages import Code
 
 PLAYGROUND = "/api/playground/"
-ASSETS_DIR = Path(__file__).resolve().parents[1] / "node_modules" / "swagger-ui-dist"
+ASSETS_DIR = Path(__file__).resolve().parent / "static" / "swagger-ui"
 ASSETS: dict[str, str] = {
     "swagger-ui.css": "text/css; charset=utf-8",
     "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
@@ -30,7 +33,7 @@ ASSETS: dict[str, str] = {
     "favicon-32x32.png": "image/png",
     "favicon-16x16.png": "image/png",
 }
-"""The files of ``swagger-ui-dist`` the page loads, and their content types."""
+"""The files of Swagger UI the page loads, and their content types."""
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -78,7 +81,7 @@ def _missing() -> Response:
         503,
         Code.SERVICE_BUSY,
         "The playground is not installed",
-        "Swagger UI's files (the npm package swagger-ui-dist) are missing; run scripts/setup.sh once.",
+        "Swagger UI's files (backend/static/swagger-ui/) are missing from this install of the wizard.",
     )
 
 

@@ -54,10 +54,13 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     # user:password@ in any URL or DSN (greedy: a password may itself contain '@')
     re.compile(r"(?P<keep>[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s:/@]*:)[^\s]*(?=@)"),
     # key=value / key: value pairs in connection strings, DSNs, JSON and Python reprs;
-    # ODBC braces (PWD={a;b}) and quoted values are taken whole.
+    # ODBC braces (PWD={a;b}) and quoted values are taken whole. Not a value: what opens a
+    # structure (`"password": [` in JSON, `{` of a dict), brackets that close the sentence
+    # around it, and MySQL/MariaDB's own `(using password: YES)` / `NO`.
     re.compile(
         rf"(?i)(?P<keep>(?<![A-Za-z0-9])[\"']?(?:{_KEYS})[\"']?\s*[=:]\s*)"
-        r"(?:\{[^}]*\}|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s;,&'\"}\]]+)"
+        r"(?!(?:YES|NO)\b)"
+        r"(?:\{[^}]*\}|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s;,&'\"{}\[\]()][^\s;,&'\"}\]]*(?<!\)))"
     ),
 )
 

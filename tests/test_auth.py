@@ -472,7 +472,7 @@ def test_silent_jwks_endpoint_is_bounded_by_a_deadline(tmp_path: Path, keys: Key
 def test_openapi_shows_the_auth_endpoints_and_both_schemes(tmp_path: Path) -> None:
     with app_client(auth_settings(tmp_path)) as client:
         schema = client.get("/api/schema/").json()
-    assert set(schema["components"]["securitySchemes"]) == {"authentication", "OIDC"}
+    assert set(schema["components"]["securitySchemes"]) == {"authentication", "OIDC", "csrf"}
     assert schema["components"]["securitySchemes"]["authentication"]["name"] == "sessionid"
     assert schema["security"] == [{"authentication": []}, {"OIDC": []}]
     auth = schema["paths"]["/api/v1/auth/"]

@@ -11,7 +11,9 @@ the CSRF check when
   the request was sent to) or one of ``WIZARD_TRUSTED_ORIGINS``: what browsers send with
   every same-origin write; or
 * it has no ``Origin`` and no ``Referer`` (not a browser page) and carries the session's
-  ``X-CSRF-Token`` header: what a non-browser client (the Streamlit UI's httpx) sends.
+  ``X-CSRF-Token`` header: what a non-browser client (the Streamlit UI's httpx) sends; or, as
+  Django clients do, the ``X-CSRFToken`` header together with the ``csrftoken`` cookie (set by
+  the login, not HttpOnly, ``SameSite=Lax``), both the session's token.
 
 A foreign or opaque (``null``) origin is refused whatever else the request carries, and so
 is ``Sec-Fetch-Site: cross-site``.
@@ -29,6 +31,8 @@ from starlette.responses import Response
 
 COOKIE = "sessionid"
 CSRF_HEADER = "X-CSRF-Token"
+DJANGO_CSRF_HEADER = "X-CSRFToken"
+DJANGO_CSRF_COOKIE = "csrftoken"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -57,10 +61,23 @@ def set_cookie(response: Response, request: Request, session_id: str, max_age: i
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+    # The same token as the login's JSON, for Django/DRF-era clients that echo the `csrftoken`
+    # cookie in `X-CSRFToken`: readable by the page (not HttpOnly), Lax like Django's.
+    response.set_cookie(
+        DJANGO_CSRF_COOKIE,
+        csrf_token(session_id),
+        max_age=max_age,
+        path="/",
+        httponly=False,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
 
 
 def clear_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https")
+    secure = request.url.scheme == "https"
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=secure)
+    response.delete_cookie(DJANGO_CSRF_COOKIE, path="/", httponly=False, samesite="lax", secure=secure)
 
 
 # --- CSRF -------------------------------------------------------------------------------------
@@ -129,9 +146,19 @@ def csrf_refusal(request: Request, expected_token: str | None, trusted: tuple[st
         if source == "null" or not same_origin(source, request, trusted):
             return "The request came from a page of another origin."
         return None
-    sent = request.headers.get(CSRF_HEADER)
+    header, sent = CSRF_HEADER, request.headers.get(CSRF_HEADER)
+    django = request.headers.get(DJANGO_CSRF_HEADER)
+    if not sent and django:
+        header, sent = DJANGO_CSRF_HEADER, django
+        cookie = request.cookies.get(DJANGO_CSRF_COOKIE)
+        if not cookie or not _same(sent, cookie):
+            return f"Send the {DJANGO_CSRF_HEADER} header together with the {DJANGO_CSRF_COOKIE} cookie of the login."
     if expected_token is None or not sent:
         return f"Send the {CSRF_HEADER} header you got when you logged in (or use a bearer token)."
-    if not hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected_token.encode()):
-        return f"The {CSRF_HEADER} header does not belong to this session."
+    if not _same(sent, expected_token):
+        return f"The {header} header does not belong to this session."
     return None
+
+
+def _same(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))

@@ -27,10 +27,13 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from backend.schemas import ApplicationMessage
 from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from backend.secrets import Masker
 
 SUCCESS, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 PASSWORD_WARNING = (
@@ -274,7 +277,7 @@ async def diagnose(model: Any, settings: Settings, out: Output) -> ApplicationMe
     from backend.secrets import Masker
     from backend.service import ConnectionTester
 
-    out.mask = Masker(list(secret_values(model)))
+    out.masker = Masker(list(secret_values(model)))
     out.start(model, settings)
     live = await ConnectionTester(settings).stream(model)
     verdict: dict[str, Any] | None = None
@@ -299,7 +302,9 @@ class Output:
     def __init__(self, stream: TextIO, as_json: bool) -> None:
         self.stream = stream
         self.as_json = as_json
-        self.mask: Callable[[str], str] = lambda text: text
+        self.masker: Masker | None = None
+        """The request's secrets: applied to each value before it is formatted or serialised,
+        never to the finished text (a ``"password": [`` in JSON is not a password)."""
         self.console: Any = None
         self.status: Any = None
         if not as_json and stream.isatty():
@@ -307,8 +312,12 @@ class Output:
 
             self.console = Console(file=stream, highlight=False)
 
+    def mask(self, value: Any) -> Any:
+        """``value`` (a string, or any JSON-like value) with every secret in its strings masked."""
+        return value if self.masker is None else self.masker.obj(value)
+
     def line(self, text: str, style: str | None = None) -> None:
-        text = self.mask(text)
+        """Print ``text``, made of values masked one by one."""
         if self.console is not None:
             self.console.print(text, style=style, markup=False)
         else:
@@ -323,7 +332,7 @@ class Output:
             return
         connector = registry()[model.connector_type]
         names = target_fields(connector)
-        values = [str(getattr(model, name)) for name in names if getattr(model, name, None)]
+        values = [self.mask(str(getattr(model, name))) for name in names if getattr(model, name, None)]
         where = (":" if "port" in names else ", ").join(values)  # host:port, or bucket, region
         self.line(f"Testing {connector.label}{' at ' + where if where else ''} "
                   f"(deadline {settings.test_timeout_s:g} s)", style="bold")
@@ -340,25 +349,25 @@ class Output:
         self._stop_status()
         status = str(stage.get("status"))
         took = f"{stage['duration_ms']} ms" if stage.get("duration_ms") is not None else ""
-        detail = f"  {stage['detail']}" if stage.get("detail") else ""
+        detail = f"  {self.mask(stage['detail'])}" if stage.get("detail") else ""
         text = f"  {_SYMBOLS.get(status, '?')} {stage.get('name', ''):<15} {status:<8} {took:>8}{detail}"
         self.line(text.rstrip(), style=_STYLES.get(status))
 
     def verdict(self, message: ApplicationMessage) -> None:
         self._stop_status()
         if self.as_json:
-            self.stream.write(self.mask(json.dumps(message.model_dump(mode="json"), ensure_ascii=False)) + "\n")
+            self.stream.write(json.dumps(self.mask(message.model_dump(mode="json")), ensure_ascii=False) + "\n")
             self.stream.flush()
             return
         kind = message.kind.value if message.kind is not None else "info"
-        self.line(f"{message.code}: {message.title}", style=_STYLES.get("passed" if kind == "success" else
+        self.line(f"{message.code}: {self.mask(message.title)}", style=_STYLES.get("passed" if kind == "success" else
                                                                         "warning" if kind == "warning" else "failed"))
-        self.line(message.body)
+        self.line(self.mask(message.body))
         if message.details:
             self.line("Fields to fix:")
             for field, texts in message.details.items():
                 for text in texts:
-                    self.line(f"  {field}: {text}")
+                    self.line(f"  {self.mask(field)}: {self.mask(text)}")
 
     def _stop_status(self) -> None:
         if self.status is not None:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Body
 from backend.capabilities.engine import examine
 from backend.capabilities.schemas import CapabilitiesRequest, CapabilityOptions, ConnectionCapabilities
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
+from backend.openapi import optional_not_null
 from backend.routers.ids import SAVED_ID
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
@@ -66,7 +67,8 @@ async def saved_capabilities(
     owner: OwnerDep,
     service: ServiceDep,
     user: UserDep,
-    body: Annotated[CapabilityOptions | None, Body()] = None,
+    # Optional, not nullable in the document: generated clients then send no body when given none.
+    body: Annotated[CapabilityOptions | None, Body(json_schema_extra=optional_not_null)] = None,
 ) -> ConnectionCapabilities:
     """No body (or ``{}``): the connection's own schema, nothing written."""
     loaded = await saved.call(lambda: saved.load(owner, id))

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -16,6 +16,7 @@ from backend.errors import APIError
 from backend.messages import Code
 from backend.metadata import functionalities_json, supported_types_json
 from backend.models import CreateConnectorSchema
+from backend.openapi import NDJSON, stream_media_type, stream_response
 from backend.schemas import ApplicationMessage, FunctionalityListSchema, SupportedConnectionTypes
 from backend.service import LiveTest
 
@@ -31,6 +32,8 @@ BUSY: dict[int | str, dict[str, Any]] = {503: {"description": "Message: service 
     operation_id="database_connections_functionalities_retrieve",
     response_model=FunctionalityListSchema,
     responses=BUSY,
+    # Checked below, with the list of connector types in the message, but required all the same.
+    openapi_extra={"x-required-parameters": ["connector_type"]},
 )
 async def get_functionalities(
     user: UserDep,
@@ -72,44 +75,6 @@ async def test_connection(body: CreateConnectorSchema, service: ServiceDep, user
 
 # --- the streamed test --------------------------------------------------------------------------
 
-NDJSON = "application/x-ndjson"
-_STAGE = {
-    "type": "object",
-    "required": ["name", "status", "duration_ms", "detail"],
-    "properties": {
-        "name": {"type": "string", "examples": ["tcp"]},
-        "status": {"type": "string", "enum": ["passed", "failed", "warning", "skipped"]},
-        "duration_ms": {"type": ["integer", "null"]},
-        "detail": {"type": ["string", "null"]},
-    },
-}
-STREAM_LINE: dict[str, Any] = {
-    "title": "TestStreamLine",
-    "description": "One line of the stream: one JSON object, then a line feed.",
-    "oneOf": [
-        {
-            "title": "StageStarted",
-            "type": "object",
-            "required": ["event", "stage"],
-            "properties": {
-                "event": {"const": "start"},
-                "stage": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
-            },
-        },
-        {
-            "title": "StageSettled",
-            "type": "object",
-            "required": ["event", "stage"],
-            "properties": {"event": {"const": "stage"}, "stage": _STAGE},
-        },
-        {
-            "title": "Verdict",
-            "type": "object",
-            "required": ["event", "message"],
-            "properties": {"event": {"const": "verdict"}, "message": {"$ref": "#/components/schemas/ApplicationMessage"}},
-        },
-    ],
-}
 STREAM_EXAMPLE = """\
 {"event":"start","stage":{"name":"parameters"}}
 {"event":"stage","stage":{"name":"parameters","status":"passed","duration_ms":0,"detail":null}}
@@ -145,8 +110,9 @@ class NDJSONStream(StreamingResponse):
 
     media_type = NDJSON
 
-    def __init__(self, run: LiveTest) -> None:
-        super().__init__(_lines(run), headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    def __init__(self, run: LiveTest, media_type: str = NDJSON) -> None:
+        headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+        super().__init__(_lines(run), headers=headers, media_type=media_type)
         self.run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,11 +134,13 @@ async def _lines(run: LiveTest) -> AsyncIterator[bytes]:
     description=STREAM_DESCRIPTION,
     status_code=200,
     response_class=NDJSONStream,
-    response_description="The stages as they settle, then the verdict (newline-delimited JSON)",
     responses={
-        200: {"content": {NDJSON: {"itemSchema": STREAM_LINE, "example": STREAM_EXAMPLE}}},
+        200: stream_response(
+            "The stages as they settle, then the verdict (newline-delimited JSON)", "TestStreamLine", STREAM_EXAMPLE
+        ),
         **BUSY,
     },
 )
-async def test_connection_stream(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> Response:  # type: ignore[valid-type]
-    return NDJSONStream(await service.stream(body.root, user))  # type: ignore[attr-defined]
+async def test_connection_stream(body: CreateConnectorSchema, service: ServiceDep, user: UserDep, request: Request) -> Response:  # type: ignore[valid-type]
+    media_type = stream_media_type(request.headers.get("accept"))
+    return NDJSONStream(await service.stream(body.root, user), media_type)  # type: ignore[attr-defined]

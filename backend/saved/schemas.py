@@ -8,6 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from backend.models import CreateConnectorSchema
+from backend.openapi import optional_not_null
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -30,8 +31,14 @@ def _check_description(value: str | None) -> str | None:
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_name), Field(title="Name", examples=["Sales warehouse (read)"])]
-Description = Annotated[str | None, AfterValidator(_check_description), Field(title="Description")]
+Name = Annotated[
+    str,
+    AfterValidator(_check_name),
+    Field(title="Name", examples=["Sales warehouse (read)"], json_schema_extra={"minLength": 1, "maxLength": NAME_MAX}),
+]
+Description = Annotated[
+    str | None, AfterValidator(_check_description), Field(title="Description", json_schema_extra={"maxLength": DESCRIPTION_MAX})
+]
 
 
 class SavedConnectionCreate(BaseModel):
@@ -49,9 +56,11 @@ class SavedConnectionUpdate(BaseModel):
 
     model_config = ConfigDict(strict=True)
 
-    name: Name | None = None
+    # name and connection may be left out but not sent as null (the service refuses null): the
+    # document says so (backend/openapi.py).
+    name: Name | None = Field(default=None, json_schema_extra=optional_not_null)
     description: Description = None
-    connection: CreateConnectorSchema | None = None  # type: ignore[valid-type]
+    connection: CreateConnectorSchema | None = Field(default=None, json_schema_extra=optional_not_null)  # type: ignore[valid-type]
 
 
 class LastTest(BaseModel):
