@@ -99,7 +99,7 @@ def test_every_protected_endpoint_needs_credentials(tmp_path: Path, closed_port:
         for method, path in routes:
             assert_401(call(client, method, path, closed_port))
             # a made-up session id is no better
-            assert_401(call(client, method, path, closed_port, cookies={"sessionid": "made-up"}))
+            assert_401(call(client, method, path, closed_port, headers={"Cookie": "sessionid=made-up"}))
         assert_401(client.get(AUTH))
         assert_401(client.delete(AUTH))
 
