@@ -76,7 +76,9 @@ def pytest_configure(config: pytest.Config) -> None:
     inherited = os.environ.get(_SUITE_TMP_ENV)
     parent = inherited if inherited and Path(inherited).is_dir() else None
     root = Path(tempfile.mkdtemp(prefix="wizard-suite-", dir=parent))
-    root.chmod(0o755)  # the servers run as other users (postgres) below it
+    # Like /tmp itself: the servers that run as other users (postgres) write their own temp files
+    # here too (PostgreSQL's Kerberos replay cache goes to TMPDIR).
+    root.chmod(0o1777)
     config.stash[_SUITE_TMP] = (root, {k: os.environ.get(k) for k in ("TMPDIR", _SUITE_TMP_ENV)}, tempfile.tempdir)
     os.environ["TMPDIR"] = str(root)
     os.environ[_SUITE_TMP_ENV] = str(root)
@@ -98,12 +100,27 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    shutil.rmtree(root, ignore_errors=True)
+    # multiprocessing's forkserver (the Kerberos workers) keeps its socket folder (pymp-*) here until
+    # the process exits, and removes it then: the root goes right after it, at the same exit.
+    kept = [p for p in root.glob("pymp-*") if p.is_dir()]
+    for entry in root.iterdir():
+        if entry not in kept:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+    if kept:
+        import multiprocessing.util
+
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(root,), kwargs={"ignore_errors": True},
+                                      exitpriority=-101)  # after its own clean-up (-100)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def suite_store() -> Path:
     """The store of settings that name none: the suite's own, never the working folder's ``.wizard/``."""
-    path = Path(tempfile.gettempdir()) / "suite-store"
+    path = Path(os.environ.get(_SUITE_TMP_ENV) or tempfile.gettempdir()) / "suite-store"
     path.mkdir(exist_ok=True)
     return path
 
