@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     oidc_issuer: str | None = Field(None, description="Expected `iss` of bearer tokens.")
     oidc_audience: str | None = Field(None, description="Expected `aud` of bearer tokens.")
     oidc_jwks_url: str | None = Field(None, description="Where the issuer's signing keys are published.")
-    login_max_failures: int = Field(5, ge=1, description="Failed logins per user or client address before 429.")
+    login_max_failures: int = Field(5, ge=1, description="Failed logins per (user, client address) within the window before 429.")
     login_window_s: int = Field(300, ge=1, description="Window of the login throttle.")
     test_rate_per_minute: int = Field(60, ge=1, description="Connection tests per user and minute.")
     trusted_origins: str = Field(
@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     )
     rate_limit_storage_url: str = Field(
         "memory://", repr=False, description="Where the per-user test rate limit is counted (`limits` storage URL, e.g. redis://host:6379)."
+    )
+
+    # The store under faults and the login throttle (issue 18; docs/design.md, "The store under faults", "Login throttle").
+    store_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="Deadline of a request's calls to the store: connecting, waiting for a pooled connection, each statement."
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address (any user names) within the window before 429."
     )
 
     # Operations (docs/design.md, "Operations").

@@ -118,7 +118,7 @@ def _read_password() -> str:
 def _auth_store(settings: Settings) -> Any:
     from backend.auth.store import AuthStore
 
-    return AuthStore(settings.database_url)
+    return AuthStore(settings.database_url, settings.store_timeout_s)
 
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
