@@ -115,6 +115,74 @@ def test_create_read_list_update_delete(tmp_path: Path) -> None:
         assert client.get(SAVED).json()["count"] == 0
 
 
+# --- concurrent edits (docs/design.md, "Concurrent edits") ------------------------------------------
+
+
+def test_versions_etags_and_if_match(tmp_path: Path) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        created = client.post(SAVED, json={"name": "warehouse", "connection": unreachable_body()})
+        assert created.status_code == 201
+        made = created.json()
+        item = f"{SAVED}{made['id']}/"
+        assert created.headers["location"] == f"/api/v1/database_connections/{made['id']}/"
+        assert made["version"] == 1 and created.headers["etag"] == '"1"'
+        for response in (created, client.get(item), client.get(SAVED)):
+            assert response.headers["cache-control"] == "no-store"
+        assert client.get(item).headers["etag"] == '"1"'
+        assert "etag" not in client.get(SAVED).headers  # a list carries none
+        renamed = client.patch(item, json={"name": "renamed"}, headers={"If-Match": '"1"'})
+        assert renamed.status_code == 200 and renamed.json()["version"] == 2 and renamed.headers["etag"] == '"2"'
+        assert renamed.headers["cache-control"] == "no-store"
+        stale = client.patch(item, json={"name": "lost"}, headers={"If-Match": '"1"'})
+        assert stale.status_code == 412 and stale.json()["code"] == "PRECONDITION_FAILED", stale.text
+        assert client.get(item).json()["name"] == "renamed"  # nothing changed
+        assert client.patch(item, json={"name": "weak"}, headers={"If-Match": 'W/"2"'}).json()["version"] == 3
+        assert client.patch(item, json={"name": "any"}, headers={"If-Match": "*"}).json()["version"] == 4
+        assert client.patch(item, json={"name": "x"}, headers={"If-Match": "garbage"}).status_code == 412
+        # Without If-Match a PATCH applies whatever the version: never a 412.
+        assert client.patch(item, json={"description": "blind"}).json()["version"] == 5
+        refused = client.delete(item, headers={"If-Match": '"4"'})
+        assert refused.status_code == 412 and refused.json()["code"] == "PRECONDITION_FAILED"
+        assert client.get(item).status_code == 200
+        assert client.delete(item, headers={"If-Match": '"5"'}).status_code == 204
+        assert_not_found(client.patch(item, json={"name": "gone"}, headers={"If-Match": '"5"'}))
+        assert_not_found(client.delete(item, headers={"If-Match": "*"}))
+
+
+def test_a_patch_that_changes_nothing_changes_nothing(tmp_path: Path, target: DB) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        body = target.body("PostgreSQLConnector", hooks_params={"SSHTunnel": None})
+        made = save(client, body)
+        item = f"{SAVED}{made['id']}/"
+        tested = client.post(f"{item}test/")
+        assert tested.status_code == 200 and tested.headers["cache-control"] == "no-store"
+        before = client.get(item).json()
+        # A test changes neither version nor updated_at.
+        assert before["last_test"]["code"] == "CONNECTION_SUCCESSFUL"
+        assert (before["version"], before["updated_at"]) == (1, made["updated_at"])
+        same = {**body, "password": MASK}
+        for patch in ({}, {"name": made["name"]}, {"description": made["description"]}, {"connection": same},
+                      {"connection": body}, {"name": made["name"], "connection": same}):
+            answered = client.patch(item, json=patch, headers={"If-Match": '"1"'})
+            assert answered.status_code == 200 and answered.json() == before, (patch, answered.text)
+        moved = client.patch(item, json={"connection": {**body, "database": "postgres"}})
+        assert moved.json()["version"] == 2 and moved.json()["last_test"] is None
+
+
+def test_search_folds_case_in_every_script(tmp_path: Path) -> None:
+    with app_client(sqlite_settings(tmp_path)) as client:
+        for name in ("ünïcødé warehouse", "STRASSE", "Ελληνικά", "100%_done", "plain"):
+            save(client, unreachable_body(), name=name)
+
+        def found(search: str) -> set[str]:
+            return {c["name"] for c in client.get(SAVED, params={"search": search}).json()["results"]}
+
+        assert found("Ünïcødé") == {"ünïcødé warehouse"}
+        assert found("straße") == {"STRASSE"}  # casefold: ß is ss
+        assert found("ΕΛΛΗΝΙΚΆ") == {"Ελληνικά"}
+        assert found("%_") == {"100%_done"} and found("_") == {"100%_done"} and found("%") == {"100%_done"}
+
+
 def test_pagination_links_and_limits(tmp_path: Path) -> None:
     with app_client(sqlite_settings(tmp_path)) as client:
         for i in range(5):
