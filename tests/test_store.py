@@ -311,6 +311,64 @@ def test_a_changed_key_refuses_the_mask_but_takes_a_new_value(store_url: str, tm
     assert with_c.load("alice", made.id).model.password == "Re-Entered-1"  # type: ignore[attr-defined]
 
 
+def test_search_folds_case_on_both_stores(saved: SavedConnections) -> None:
+    for name in ("ünïcødé", "ÜNÏCØDÉ 2", "Straße", "a_b", "a%b", "axb"):
+        create(saved, name=name)
+    assert {c.name for c in saved.page("alice", "Ünïcødé", 1, 50)[1]} == {"ünïcødé", "ÜNÏCØDÉ 2"}
+    assert {c.name for c in saved.page("alice", "STRASSE", 1, 50)[1]} == {"Straße"}
+    assert {c.name for c in saved.page("alice", "a_b", 1, 50)[1]} == {"a_b"}
+    assert {c.name for c in saved.page("alice", "a%", 1, 50)[1]} == {"a%b"}
+
+
+def test_the_key_of_every_row_is_counted_in_one_query(store_url: str, tmp_path: Path) -> None:
+    with_a = saved_for(store_url, tmp_path, KEY_A)
+    create(with_a)  # two secrets: the password and the SSH password
+    create(with_a, name="second")
+    with_b = saved_for(store_url, tmp_path, f"{KEY_B},{KEY_A}")
+    create(with_b, name="third")
+    report = with_b.check()
+    assert report.keys == [(with_b.keys.ids[0], 2), (with_b.keys.ids[1], 4)]
+    assert report.old_key == 4 and report.undecryptable == 0
+    only_c = saved_for(store_url, tmp_path, KEY_C)
+    assert only_c.check().undecryptable == 6 and only_c.check().undecryptable_rows == 3
+    assert with_b.rotate() == (2, [])
+    assert with_b.check().old_key == 0
+    for service in (with_a, with_b, only_c):
+        service.store.engine.dispose()
+
+
+def test_a_patch_writes_only_first_key_ciphertext_and_a_stale_rotation_loses(store_url: str, tmp_path: Path) -> None:
+    made = create(saved_for(store_url, tmp_path, KEY_A))
+    both = saved_for(store_url, tmp_path, f"{KEY_B},{KEY_A}")
+    stale = both.store.get("alice", made.id)  # what a rotation read, before the PATCH below
+    assert stale is not None and stale.key_id == both.keys.ids[1]
+    body = canary_body(password=MASK, database="otherdb")
+    body["hooks_params"]["SSHTunnel"]["password"] = MASK
+    patched = patch(both, made.id, connection=body)
+    assert patched.version == 2
+    row = both.store.get("alice", made.id)
+    assert row is not None and row.key_id == both.keys.first_id
+    assert all(both.keys.is_current(token) for token in row.secrets.values())  # kept secrets re-encrypted
+    # The rotation's guarded write of what it read before the PATCH changes nothing…
+    rotated = {path: both.keys.rotate(token) for path, token in stale.secrets.items()}
+    assert both.store.rewrite_secrets(stale, rotated, both.keys.first_id) is False
+    assert both.store.get("alice", made.id) == row
+    # …and the old key can go: everything decrypts with the new one alone.
+    only_b = saved_for(store_url, tmp_path, KEY_B)
+    loaded = only_b.load("alice", made.id).model
+    assert loaded.password == CANARY and loaded.database == "otherdb"  # type: ignore[attr-defined]
+    assert only_b.get("alice", made.id).version == 2  # rotation and tests are not edits
+    for service in (both, only_b):
+        service.store.engine.dispose()
+
+
+def test_a_shared_store_without_a_secret_key_refuses_to_start() -> None:
+    settings = make_settings(database_url="postgresql+psycopg2://u:p@127.0.0.1:1/db", secret_key=None)
+    with pytest.raises(SystemExit) as refused:
+        SavedConnections(settings, AuthService(settings))
+    assert "WIZARD_SECRET_KEY" in str(refused.value.code) and "\n" not in str(refused.value.code)
+
+
 def test_key_ring_and_key_file(tmp_path: Path) -> None:
     with pytest.raises(KeyUnusable):
         KeyRing.from_settings("not-a-fernet-key", "sqlite://")
