@@ -8,10 +8,13 @@ processes on one PostgreSQL and one Redis serving as one.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from tests.servers.postgres import SUPERPASS, SUPERUSER
 from tests.servers.redis import RedisServer
 
 SAVED = "/api/v1/database_connections/"
+AUTH = "/api/v1/auth/"
 TEST = "/api/v1/database_connections/test/"
 SUPPORTED = "/api/v1/database_connections/supported_types/"
 CANARY_ROLE = "saved_canary"
@@ -481,3 +485,219 @@ def test_two_processes_on_postgresql_and_redis_serve_as_one(postgres: DB, target
             process.stop()
     dump = raw_dump(env["WIZARD_DATABASE_URL"])
     assert b"wizard_saved_connections" in dump and CANARY.encode() not in dump
+
+
+# --- a team on two processes: racing edits, rotation mid-traffic, a frozen store, a guesser ----------
+
+
+STORE_TIMEOUT_S = 1.0
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process under it (the postmaster and its backends)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, []))
+    return found
+
+
+@pytest.fixture(scope="module")
+def team_store() -> Iterator[Any]:
+    """A PostgreSQL of this module's own (it gets frozen), with a role whose password is a canary."""
+    from tests.servers.postgres import PostgresServer
+
+    server = PostgresServer().start()
+    server.sql(f"CREATE ROLE {CANARY_ROLE} LOGIN PASSWORD '{CANARY}'", "CREATE DATABASE appdb",
+               f"GRANT CONNECT ON DATABASE appdb TO {CANARY_ROLE}", "CREATE DATABASE wizard_team")
+    yield server
+    server.stop()
+
+
+def team_env(server: Any, redis: RedisServer, secret_key: str) -> dict[str, str]:
+    return {
+        "WIZARD_AUTH_ENABLED": "true",
+        "WIZARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "WIZARD_DATABASE_URL": f"postgresql+psycopg2://{SUPERUSER}:{SUPERPASS}@{LOOPBACK}:{server.port}/wizard_team",
+        "WIZARD_SECRET_KEY": secret_key,
+        "WIZARD_RATE_LIMIT_STORAGE_URL": redis.url,
+        "WIZARD_TEST_RATE_PER_MINUTE": "1000",
+        "WIZARD_STORE_TIMEOUT_S": str(STORE_TIMEOUT_S),
+        "WIZARD_LOGIN_MAX_FAILURES": "5",
+    }
+
+
+@contextlib.contextmanager
+def two_processes(env: dict[str, str]) -> Iterator[tuple[APIProcess, APIProcess]]:
+    processes = [APIProcess(), APIProcess()]
+    starters = [threading.Thread(target=p.start, kwargs={"env": env}) for p in processes]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join(timeout=90)
+    try:
+        yield processes[0], processes[1]
+    finally:
+        for process in processes:
+            process.stop()
+
+
+def logged_in(url: str, **client: Any) -> tuple[httpx.Client, dict[str, str]]:
+    http = httpx.Client(base_url=url, timeout=30, **client)
+    return http, {"X-CSRF-Token": login(http)}
+
+
+def team_body(server: Any, **overrides: Any) -> dict[str, Any]:
+    return {"connector_type": "PostgreSQLConnector", "host": LOOPBACK, "port": server.port, "database": "appdb",
+            "username": CANARY_ROLE, "password": CANARY, **overrides}
+
+
+def test_racing_edits_and_rotation_mid_traffic_lose_nothing(team_store: Any, redis: RedisServer) -> None:
+    with two_processes(team_env(team_store, redis, KEY_A)) as (one, _two):
+        a, headers = logged_in(one.url)
+        with a:
+            ids = [save(a, team_body(team_store), name=f"team {i}", **headers)["id"] for i in range(8)]
+    with two_processes(team_env(team_store, redis, f"{KEY_B},{KEY_A}")) as (one, two):
+        a, headers_a = logged_in(one.url)
+        b, headers_b = logged_in(two.url)
+        with a, b:
+            # Racing PATCHes of one connection, one per process: exactly one 200 and one 412 a round.
+            item = f"{SAVED}{ids[0]}/"
+            for round_ in range(10):
+                version = a.get(item).json()["version"]
+                match = {"If-Match": f'"{version}"'}
+                changes = [
+                    (a, {"description": f"round {round_} by a"}, headers_a),
+                    (b, {"name": f"team 0 round {round_}"}, headers_b),
+                ]
+                barrier = threading.Barrier(2)
+                answers: list[httpx.Response] = []
+
+                def send(client: httpx.Client, patch: dict[str, Any], auth: dict[str, str], barrier: threading.Barrier,
+                         answers: list[httpx.Response], match: dict[str, str]) -> None:
+                    barrier.wait()
+                    answers.append(client.patch(item, json=patch, headers={**auth, **match}))
+
+                racers = [threading.Thread(target=send, args=(*change, barrier, answers, match)) for change in changes]
+                for racer in racers:
+                    racer.start()
+                for racer in racers:
+                    racer.join()
+                assert sorted(r.status_code for r in answers) == [200, 412], [r.text for r in answers]
+                won = next(r for r in answers if r.status_code == 200).json()
+                assert won["version"] == version + 1 and a.get(item).json() == won  # the winner's edit is there
+            # A PATCH storm (no If-Match: never a 412) while `secrets rotate` runs.
+            stop = threading.Event()
+            failures: list[str] = []
+
+            def storm(client: httpx.Client, auth: dict[str, str], who: str) -> None:
+                n = 0
+                while not stop.is_set():
+                    n += 1
+                    for connection_id in ids:
+                        body = team_body(team_store, password=MASK, include_views=n % 2 == 0)
+                        answer = client.patch(f"{SAVED}{connection_id}/", json={"connection": body,
+                                                                                 "description": f"{who} {n}"}, headers=auth)
+                        if answer.status_code != 200:
+                            failures.append(answer.text)
+
+            stormers = [threading.Thread(target=storm, args=(a, headers_a, "a")),
+                        threading.Thread(target=storm, args=(b, headers_b, "b"))]
+            for stormer in stormers:
+                stormer.start()
+            try:
+                done = rotate({"WIZARD_DATABASE_URL": team_env(team_store, redis, "")["WIZARD_DATABASE_URL"],
+                               "WIZARD_SECRET_KEY": f"{KEY_B},{KEY_A}"})
+            finally:
+                stop.set()
+                for stormer in stormers:
+                    stormer.join()
+            assert done.returncode == 0 and "re-encrypted" in done.stdout, done.stderr
+            assert failures == []
+    env = team_env(team_store, redis, KEY_B)  # the old key dropped
+    checked = cli(["secrets", "check", "--strict", "--json"], {k: env[k] for k in ("WIZARD_DATABASE_URL", "WIZARD_SECRET_KEY")})
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(checked.stdout)["undecryptable"] == 0
+    with two_processes(env) as (one, _two):
+        a, headers = logged_in(one.url)
+        with a:
+            for connection_id in ids:  # every secret still decrypts, with the new key alone
+                verdict = a.post(f"{SAVED}{connection_id}/test/", headers=headers)
+                assert verdict.status_code == 200 and verdict.json()["code"] == "CONNECTION_SUCCESSFUL", verdict.text
+        assert CANARY not in one.output()
+
+
+def test_a_frozen_store_answers_503_in_time_and_recovers(team_store: Any, redis: RedisServer) -> None:
+    with two_processes(team_env(team_store, redis, KEY_B)) as (one, two):
+        a, headers = logged_in(one.url)
+        b, _ = logged_in(two.url)
+        with a, b:
+            b.cookies.set("sessionid", a.cookies["sessionid"])
+            made = save(a, team_body(team_store), name="frozen", **headers)
+            postmaster = int((team_store.datadir / "postmaster.pid").read_text().split()[0])
+            frozen = _tree(postmaster)
+            for pid in frozen:
+                os.kill(pid, signal.SIGSTOP)
+            try:
+                # Slack that scales with the deadline (a busy machine cannot break it; a hang would).
+                bound = 2 * (STORE_TIMEOUT_S + 1)
+                calls = [
+                    lambda: a.get(SAVED),
+                    lambda: b.get(f"{SAVED}{made['id']}/"),
+                    lambda: a.post(f"{SAVED}{made['id']}/test/", headers=headers),
+                    lambda: b.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}),
+                ] * 3
+                for call in calls:
+                    started = time.monotonic()
+                    answer = call()
+                    took = time.monotonic() - started
+                    assert answer.status_code == 503 and answer.json()["code"] == "STORE_UNAVAILABLE", answer.text
+                    assert answer.headers["retry-after"] and took < bound, took
+                for process in (one, two):
+                    started = time.monotonic()
+                    ready = httpx.get(f"{process.url}/api/v1/ready/", timeout=30)
+                    assert ready.status_code == 503 and time.monotonic() - started < 2 * 2
+                    assert httpx.get(f"{process.url}/api/v1/live/", timeout=30).status_code == 200
+            finally:
+                for pid in reversed(frozen):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGCONT)
+            # Back without a restart: poll until both processes serve again.
+            for client in (a, b):
+                end = time.monotonic() + 60
+                while client.get(SAVED).status_code != 200:
+                    assert time.monotonic() < end, "the store came back but the process did not recover"
+                    time.sleep(0.2)
+            assert a.post(f"{SAVED}{made['id']}/test/", headers=headers).json()["code"] == "CONNECTION_SUCCESSFUL"
+
+
+def test_a_guesser_does_not_lock_the_owner_out(team_store: Any, redis: RedisServer) -> None:
+    with two_processes(team_env(team_store, redis, KEY_B)) as (one, two):
+        guesser = httpx.Client(base_url=one.url, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        with guesser:
+            for _ in range(5):
+                assert guesser.post(AUTH, json={"username": ADMIN, "password": "guess"}).status_code == 401
+            for url in (one.url, two.url):  # counted once, shared by both processes (Redis)
+                with httpx.Client(timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.2")) as there:
+                    from_guesser = there.post(f"{url}{AUTH}", json={"username": ADMIN, "password": ADMIN_PASSWORD})
+                assert from_guesser.status_code == 429 and int(from_guesser.headers["retry-after"]) >= 1
+                owner = httpx.post(f"{url}{AUTH}", json={"username": ADMIN, "password": ADMIN_PASSWORD})
+                assert owner.status_code == 200, owner.text
+
+
+def test_no_key_no_start_on_a_shared_store(team_store: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
+    env.update(PYTHONPATH=str(REPO),
+               WIZARD_DATABASE_URL=f"postgresql+psycopg2://{SUPERUSER}:{SUPERPASS}@{LOOPBACK}:{team_store.port}/wizard_team")
+    started = subprocess.run([sys.executable, "-m", "uvicorn", "backend.main:app", "--port", "0"], env=env, cwd=REPO,
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode != 0
+    lines = [line for line in started.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "WIZARD_SECRET_KEY" in lines[0], started.stderr
