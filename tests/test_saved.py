@@ -562,12 +562,12 @@ def team_body(server: Any, **overrides: Any) -> dict[str, Any]:
 def test_racing_edits_and_rotation_mid_traffic_lose_nothing(team_store: Any, redis: RedisServer) -> None:
     with two_processes(team_env(team_store, redis, KEY_A)) as (one, _two):
         a, headers = logged_in(one.url)
-        with a:
+        with contextlib.closing(a):
             ids = [save(a, team_body(team_store), name=f"team {i}", **headers)["id"] for i in range(8)]
     with two_processes(team_env(team_store, redis, f"{KEY_B},{KEY_A}")) as (one, two):
         a, headers_a = logged_in(one.url)
         b, headers_b = logged_in(two.url)
-        with a, b:
+        with contextlib.closing(a), contextlib.closing(b):
             # Racing PATCHes of one connection, one per process: exactly one 200 and one 412 a round.
             item = f"{SAVED}{ids[0]}/"
             for round_ in range(10):
@@ -627,7 +627,7 @@ def test_racing_edits_and_rotation_mid_traffic_lose_nothing(team_store: Any, red
     assert json.loads(checked.stdout)["undecryptable"] == 0
     with two_processes(env) as (one, _two):
         a, headers = logged_in(one.url)
-        with a:
+        with contextlib.closing(a):
             for connection_id in ids:  # every secret still decrypts, with the new key alone
                 verdict = a.post(f"{SAVED}{connection_id}/test/", headers=headers)
                 assert verdict.status_code == 200 and verdict.json()["code"] == "CONNECTION_SUCCESSFUL", verdict.text
@@ -638,7 +638,7 @@ def test_a_frozen_store_answers_503_in_time_and_recovers(team_store: Any, redis:
     with two_processes(team_env(team_store, redis, KEY_B)) as (one, two):
         a, headers = logged_in(one.url)
         b, _ = logged_in(two.url)
-        with a, b:
+        with contextlib.closing(a), contextlib.closing(b):
             b.cookies.set("sessionid", a.cookies["sessionid"])
             made = save(a, team_body(team_store), name="frozen", **headers)
             postmaster = int((team_store.datadir / "postmaster.pid").read_text().split()[0])
