@@ -432,6 +432,29 @@ def test_cli_manages_users_with_passwords_from_stdin(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
 
 
+def test_cli_secrets_check_counts_per_key_and_fails_as_documented(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/store/wizard.db"
+    with app_client(sqlite_settings(tmp_path, secret_key=KEY_A)) as client:
+        save(client, unreachable_body())  # two secrets: the password and the SSH password
+        save(client, unreachable_body(), name="second")
+
+    def check(keys: str, *flags: str) -> subprocess.CompletedProcess[str]:
+        return cli(["secrets", "check", *flags], {"WIZARD_DATABASE_URL": url, "WIZARD_SECRET_KEY": keys})
+
+    fine = check(f"{KEY_B},{KEY_A}", "--json")
+    assert fine.returncode == 0, fine.stderr
+    report = json.loads(fine.stdout)
+    assert [k["secrets"] for k in report["keys"]] == [0, 4] and report["undecryptable"] == 0
+    assert report["needs_old_key"] == 4
+    assert check(f"{KEY_B},{KEY_A}", "--strict").returncode == 1  # still needs the old key
+    lost = check(KEY_C)
+    assert lost.returncode == 1 and "4 secret(s) of 2 connection(s) cannot be decrypted" in lost.stdout
+    assert rotate({"WIZARD_DATABASE_URL": url, "WIZARD_SECRET_KEY": f"{KEY_B},{KEY_A}"}).returncode == 0
+    assert check(KEY_B, "--strict").returncode == 0
+    for run in (fine, lost):
+        assert KEY_A not in run.stdout + run.stderr and CANARY not in run.stdout + run.stderr
+
+
 # --- two API processes on one PostgreSQL and one Redis ----------------------------------------------
 
 
