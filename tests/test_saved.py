@@ -701,6 +701,55 @@ def test_a_frozen_store_answers_503_in_time_and_recovers(team_store: Any, redis:
             assert a.post(f"{SAVED}{made['id']}/test/", headers=headers).json()["code"] == "CONNECTION_SUCCESSFUL"
 
 
+def test_a_verdict_that_cannot_be_kept_is_still_answered(team_store: Any, redis: RedisServer) -> None:
+    """The store freezes while a saved connection's test runs: the verdict is answered (200), the failure logged."""
+    import socket
+
+    listener = socket.create_server((LOOPBACK, 0))
+    accepted = threading.Event()
+    held: list[socket.socket] = []
+
+    def silent() -> None:  # accepts, never answers: the test waits for its own deadline
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = listener.accept()
+                held.append(conn)
+                accepted.set()
+
+    threading.Thread(target=silent, daemon=True).start()
+    try:
+        with two_processes(team_env(team_store, redis, KEY_B)) as (one, _two):
+            a, headers = logged_in(one.url)
+            with contextlib.closing(a):
+                body = team_body(team_store, port=listener.getsockname()[1])
+                made = save(a, body, name="silent", **headers)
+                answers: list[httpx.Response] = []
+                tester = threading.Thread(target=lambda: answers.append(a.post(f"{SAVED}{made['id']}/test/", headers=headers)))
+                tester.start()
+                assert accepted.wait(60), "the test never reached its target"  # loaded: the store is no longer needed
+                frozen = _tree(int((team_store.datadir / "postmaster.pid").read_text().split()[0]))
+                for pid in frozen:
+                    os.kill(pid, signal.SIGSTOP)
+                try:
+                    tester.join(timeout=60)
+                finally:
+                    for pid in reversed(frozen):
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(pid, signal.SIGCONT)
+                assert answers and answers[0].status_code == 200, answers and answers[0].text
+                assert answers[0].json()["code"] == "CONNECTION_TIMEOUT"
+                assert "could not be kept" in one.output()
+                end = time.monotonic() + 60
+                while (current := a.get(f"{SAVED}{made['id']}/")).status_code != 200:
+                    assert time.monotonic() < end
+                    time.sleep(0.2)
+                assert current.json()["last_test"] is None  # not kept, and nothing else changed
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+
+
 def test_a_guesser_does_not_lock_the_owner_out(team_store: Any, redis: RedisServer) -> None:
     with two_processes(team_env(team_store, redis, KEY_B)) as (one, two):
         guesser = httpx.Client(base_url=one.url, timeout=30, transport=httpx.HTTPTransport(local_address="127.0.0.2"))
