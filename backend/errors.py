@@ -175,6 +175,28 @@ def install(app: FastAPI, tags: Iterable[str]) -> None:
     async def on_api_error(request: Request, exc: APIError) -> JSONResponse:
         return message_response(exc.status, exc.code, exc.title, exc.body, exc.details, exc.headers)
 
+    # Saved connections and the store (issue 18): domain exceptions mapped at the edge.
+    from backend.saved import errors as saved_errors
+
+    saved_status: dict[type[saved_errors.SavedError], tuple[int, Code]] = {
+        saved_errors.NotFound: (404, Code.NOT_FOUND),
+        saved_errors.PreconditionFailed: (412, Code.PRECONDITION_FAILED),
+        saved_errors.InvalidSaved: (422, Code.INVALID_PARAMETERS),
+        saved_errors.CannotDecryptSecrets: (409, Code.CANNOT_DECRYPT),
+        saved_errors.SecretKeyUnusable: (503, Code.SERVICE_BUSY),
+        saved_errors.StoreUnavailable: (503, Code.STORE_UNAVAILABLE),
+    }
+
+    @app.exception_handler(saved_errors.SavedError)
+    async def on_saved_error(request: Request, exc: saved_errors.SavedError) -> JSONResponse:
+        status, code = saved_status.get(type(exc), (500, Code.UNEXPECTED_ERROR))
+        headers: dict[str, str] = {}
+        if isinstance(exc, saved_errors.StoreUnavailable):
+            headers["Retry-After"] = str(exc.retry_after_s)
+        elif isinstance(exc, saved_errors.SecretKeyUnusable):
+            headers["Retry-After"] = "60"
+        return message_response(status, code, exc.title, exc.body, exc.details, headers or None)
+
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: Code.NOT_FOUND, 401: Code.NOT_AUTHENTICATED, 413: Code.REQUEST_TOO_LARGE}.get(

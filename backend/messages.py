@@ -38,6 +38,10 @@ class Code(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     CSRF_FAILED = "CSRF_FAILED"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    # Saved connections (issue 18): docs/design.md, "HTTP-level refusals".
+    CANNOT_DECRYPT = "CANNOT_DECRYPT"
+    PRECONDITION_FAILED = "PRECONDITION_FAILED"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 
 
 VERDICT_CODES: tuple[Code, ...] = tuple(Code)[:23]

@@ -88,9 +88,9 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = Field(None, description=(
         "The first user's password; when unset, one is generated at the first start and printed once."))
     database_url: str = Field("sqlite:///.wizard/wizard.db", repr=False, description=(
-        "SQLAlchemy URL of the store: users, sessions, the login throttle and saved connections; use e.g. "
-        "PostgreSQL when several API processes serve behind a load balancer. Its schema is migrated (Alembic) "
-        "at start and by `python -m backend db upgrade`."))
+        "SQLAlchemy URL of the store: users, sessions and saved connections; use e.g. PostgreSQL when several "
+        "API processes serve behind a load balancer (then `WIZARD_SECRET_KEY` must be set, or the API refuses "
+        "to start). Its schema is migrated (Alembic) at start and by `python -m backend db upgrade`."))
     secret_key: Annotated[tuple[SecretStr, ...], NoDecode] = Field((), description=(
         "Comma-separated Fernet keys that encrypt the secrets of saved connections: the first encrypts, any "
         "decrypts. Unset: a key is generated at the first start into a file of its own, mode 0600 — beside a "
@@ -98,12 +98,12 @@ class Settings(BaseSettings):
         "**Set it in production** (and keep it apart from the database's backups). A malformed key does not "
         "stop the start: saved connections then answer `503 SERVICE_BUSY`."))
     rate_limit_storage_url: str = Field("memory://", repr=False, description=(
-        "Where the per-user test rate is counted (the `limits` library): `memory://` per process, "
+        "Where the per-user test rate and the failed logins are counted (the `limits` library): `memory://` per process, "
         "`redis://[:password@]host:6379/0` shared by every process using the same Redis. If Redis does not "
         "answer (1 s deadline), tests are let through and an error is logged."))
     session_ttl_s: int = Field(8 * 3600, ge=60, description="Lifetime of a login session.")
     login_max_failures: int = Field(5, ge=1, description=(
-        "Failed logins per user and per client address within the window before `429`."))
+        "Failed logins per (user name, client address) within the window before `429`; a successful login clears its count."))
     login_window_s: int = Field(300, ge=1, description="Window of the login throttle.")
     trusted_origins: Items = Field((), description=(
         "Comma-separated origins (`https://ui.example.com`) allowed to send cookie-authenticated writes "
@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     own_ports: Annotated[frozenset[Annotated[int, Field(ge=1, le=65535)]], NoDecode] = Field(frozenset(), description=(
         "Comma-separated ports the wizard is reached on besides those it learns itself (e.g. a reverse "
         "proxy's); tests may not target them."))
+
+    # The store under faults and the login throttle (docs/design.md, "The store under faults", "Login throttle").
+    store_timeout_s: float = Field(2.0, gt=0, le=60, description=(
+        "Deadline of a request's calls to the store, enforced by the wizard itself (a frozen server enforces "
+        "nothing): connecting, waiting for a pooled connection, each statement (`statement_timeout` on "
+        "PostgreSQL, `busy_timeout` on SQLite; a connection still busy at the deadline is cut). A store that is "
+        "down or frozen answers `503 STORE_UNAVAILABLE` with `Retry-After` within the deadline + 1 s; the "
+        "process recovers by itself when the store is back."))
+    login_max_failures_per_address: int = Field(20, ge=1, description=(
+        "Failed logins from one client address (whatever the user names) within the window before `429`."))
 
     # Operations.
     metrics_token: SecretStr | None = Field(None, description=(

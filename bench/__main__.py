@@ -65,8 +65,8 @@ interleaved, because the machine is shared and absolute figures are noisy):
    tunnels, threads, engines or temp files shows as growth from batch 1 to batch 2.
 7. **Operations middleware** — server CPU per `supported_types` request with the security headers and request ids
    on vs the same app without them (`create_app(ops=False)`), in two processes measured alternately (target ≤ 1.1×).
-8. **Saved connections** — with 1,000 saved connections, `GET` list (a page of 50) and `GET {id}` latency on a
-   SQLite and on a PostgreSQL store (target ≤ 20 ms each), and `POST {id}/test/` vs `POST test/` with the same body,
+8. **Saved connections** — with 10,000 saved connections, `GET` list (a page of 50), `GET {id}` and `PATCH {id}` with
+   and without `If-Match` latency on a SQLite and on a PostgreSQL store (target ≤ 20 ms each, median), and `POST {id}/test/` vs `POST test/` with the same body,
    interleaved (target ≤ 1.1×: decrypting the secrets must cost nothing a user can feel). `python -m bench.saved`
    runs this section alone.
 9. **Live capabilities** — `POST capabilities/` vs `POST test/` with the same PostgreSQL and MariaDB connection
@@ -212,7 +212,7 @@ def run(args: argparse.Namespace) -> list[Section]:
         step("8. saved connections")
         pg_body = {"connector_type": "PostgreSQLConnector", "host": "127.0.0.1", "port": pg.port, "database": pg.database,
                    "username": pg.user, "password": pg.password}
-        sections.append(bench_saved.measure(env, pg_server, pg_body, procs, count=1000, samples=reps.overhead))
+        sections.append(bench_saved.measure(env, pg_server, pg_body, procs, count=10_000, samples=reps.overhead))
 
         step("9. live capabilities")
         bench_capabilities.seed_postgres(pg_server)

@@ -1,5 +1,5 @@
-"""Saved connections: list and read latency with 1,000 stored, on SQLite and on PostgreSQL, and what testing
-a saved connection (decrypting its secrets) costs over testing the same body directly.
+"""Saved connections: list and read latency with 10,000 stored, on SQLite and on PostgreSQL, PATCH with and without
+``If-Match``, and what testing a saved connection (decrypting its secrets) costs over testing the same body directly.
 
 Part of ``python -m bench`` (section 8); runnable alone: ``python -m bench.saved [--quick] [--count N]``
 starts its own PostgreSQL (the target and the PostgreSQL store) and two API processes, measures, stops them.
@@ -72,6 +72,30 @@ def _reads(s: Section, label: str, api: Api, ids: list[str], samples: int) -> No
         s.row(what, *_ms(stat), stat.n, f"≤ {TARGET_MS:g} ms", judge(stat.median * 1000 <= TARGET_MS))
 
 
+def _patches(s: Section, label: str, api: Api, connection_id: str, samples: int) -> None:
+    """``PATCH {id}/`` changing the description, with ``If-Match`` (the ETag of the previous answer) and without,
+    interleaved pair by pair: what the version check costs (it is the same guarded ``UPDATE`` either way)."""
+    guarded, blind = Stat(), Stat()
+    item = f"{SAVED}{connection_id}/"
+    with api.client() as c:
+        etag = c.get(item).headers["etag"]
+        for i in range(samples + 3):
+            order = (0, 1) if i % 2 else (1, 0)
+            for which in order:
+                headers = {"If-Match": etag} if which == 0 else {}
+                patch = {"description": f"bench {i} {which}"}
+                took, r = _timed(lambda headers=headers, patch=patch: c.patch(item, json=patch, headers=headers))
+                if r.status_code != 200:
+                    raise RuntimeError(f"PATCH answered {r.status_code}: {r.text[:300]}")
+                etag = r.headers["etag"]
+                if i >= 3:
+                    (guarded if which == 0 else blind).add(took)
+    s.row(f"{label}: `PATCH {{id}}` with `If-Match`", *_ms(guarded), guarded.n, f"≤ {TARGET_MS:g} ms",
+          judge(guarded.median * 1000 <= TARGET_MS))
+    s.row(f"{label}: `PATCH {{id}}` without", *_ms(blind), blind.n, f"≤ {TARGET_MS:g} ms",
+          judge(blind.median * 1000 <= TARGET_MS))
+
+
 def _test_overhead(s: Section, api: Api, connection_id: str, body: dict[str, Any], samples: int) -> None:
     """``POST {id}/test/`` vs ``POST test/`` with the same body, interleaved pair by pair."""
     saved_t, direct_t = Stat(), Stat()
@@ -125,7 +149,7 @@ def measure(env: Env, pg_server: Any, target: dict[str, Any], procs: list[Server
     tests successfully against it. Starts an API on SQLite and one on PostgreSQL (a database of its own)."""
     from tests.servers.postgres import SUPERPASS, SUPERUSER
 
-    s = Section("8. Saved connections: reads with 1,000 stored, and testing a saved connection vs its body")
+    s = Section(f"8. Saved connections: reads and edits with {count:,} stored, and testing a saved connection vs its body")
     store = f"wizard_bench_saved_{int(time.time())}"
     pg_server.sql(f"CREATE DATABASE {store}")
     key = {"WIZARD_SECRET_KEY": Fernet.generate_key().decode()}
@@ -146,6 +170,7 @@ def measure(env: Env, pg_server: Any, target: dict[str, Any], procs: list[Server
             s.note(f"{label}: {count} connections saved through the API in {took:.1f} s ({took / count * 1000:.1f} ms each).")
         for label, api in apis.items():
             _reads(s, label, api, ids[label], samples)
+            _patches(s, label, api, ids[label][len(ids[label]) // 2], samples)
         _test_overhead(s, apis["SQLite"], ids["SQLite"][-1], target, samples)
     finally:
         for api in apis.values():
@@ -167,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m bench.saved", description=__doc__.splitlines()[0])
     parser.add_argument("--auth", choices=("on", "off"), default="on")
-    parser.add_argument("--count", type=int, default=1000, help="saved connections per store (default 1000)")
+    parser.add_argument("--count", type=int, default=10_000, help="saved connections per store (default 10000)")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="wizard-bench-saved-"))

@@ -130,10 +130,11 @@ class ApiClient:
         timeout: float | None = None,
         json: Any = None,
         params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         wait = timeout or self.timeout_s
         with self._calling(wait) as http:
-            return http.request(method, path, json=json, params=params, headers=self._headers(method))
+            return http.request(method, path, json=json, params=params, headers={**self._headers(method), **(headers or {})})
 
     @contextlib.contextmanager
     def _calling(self, wait: float) -> Iterator[httpx.Client]:
@@ -338,10 +339,11 @@ class ApiClient:
 
     # --- authentication -------------------------------------------------------------------------
 
-    def login(self, username: str, password: str) -> str:
-        """``POST /api/v1/auth/``; keeps the ``sessionid`` cookie. Returns the user name."""
+    def login(self, username: str, password: str, headers: dict[str, str] | None = None) -> str:
+        """``POST /api/v1/auth/``; keeps the ``sessionid`` cookie. Returns the user name. ``headers``: the
+        embedding UI's proof of the browser's address (the login throttle counts the browser, not the UI)."""
         self.session_id = self.csrf_token = self.token = None
-        response = self._request("POST", AUTH, json={"username": username, "password": password})
+        response = self._request("POST", AUTH, json={"username": username, "password": password}, headers=headers)
         if response.status_code not in (200, 201):
             problem = self._problem(response)
             if problem.kind == "unauthenticated":

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.navigation.page import Page
 
 from components.api_client import ApiProblem
-from components.session import NEEDS_LOGIN, client, embedded, forget_data, require_login
+from components.session import NEEDS_LOGIN, browser_address, client, embedded, forget_data, require_login
 
 CLEAR_COOKIE = "clear_session_cookie"
 
@@ -76,7 +76,7 @@ def render_login() -> None:
             st.error("Enter both your user name and your password.", icon=":material/error:")
         else:
             try:
-                api.login(username.strip(), password)
+                api.login(username.strip(), password, headers=browser_address(api))
             except ApiProblem as problem:
                 st.error(f"**{problem.title}**\n\n{problem.body}", icon=":material/lock:")
             else:

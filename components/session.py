@@ -78,6 +78,20 @@ def embedded(api: ApiClient) -> bool:
     return api.base_url == embedded_api_url()
 
 
+def browser_address(api: ApiClient) -> dict[str, str] | None:
+    """For the login through the embedded API: the browser's address, with the proof that only this
+    process can make (backend/auth/throttle.py), so the login throttle counts each browser apart."""
+    if not embedded(api):
+        return None
+    try:
+        from backend.auth.throttle import embed_headers
+
+        address = st.context.ip_address
+    except Exception:  # noqa: BLE001 - no browser, or no backend in this install: the UI's own address counts
+        return None
+    return embed_headers(address) or None
+
+
 def browser_session() -> str | None:
     """The ``sessionid`` cookie the browser sent with this session's connection (HttpOnly: never seen by scripts)."""
     try:

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -39,6 +40,7 @@ from tests.helpers import (
     sign,
 )
 from tests.servers.common import LOOPBACK
+from tests.servers.redis import RedisServer
 
 AUTH = "/api/v1/auth/"
 SUPPORTED = "/api/v1/database_connections/supported_types/"
@@ -195,26 +197,63 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(tmp_path: Path) -> 
         assert bad.status_code == 422 and bad.json()["code"] == "INVALID_PARAMETERS" and "password" in bad.json()["details"]
 
 
-def test_login_throttle_per_user_and_per_address(tmp_path: Path) -> None:
-    settings = auth_settings(tmp_path, login_max_failures=3, login_window_s=60)
+def test_login_throttle_slows_the_guesser_not_the_owner(tmp_path: Path) -> None:
+    settings = auth_settings(tmp_path, login_max_failures=3, login_max_failures_per_address=5, login_window_s=60)
     app = create_app(settings)
-    with TestClient(app, client=("10.1.1.1", 5000)) as one, TestClient(app, client=("10.2.2.2", 5000)) as two:
+    with TestClient(app, client=("10.1.1.1", 5000)) as guesser, TestClient(app, client=("10.2.2.2", 5000)) as owner:
         for _ in range(3):
-            assert one.post(AUTH, json={"username": ADMIN, "password": "wrong"}).status_code == 401
-        # The user is locked from every address, even with the right password.
-        for client in (one, two):
-            locked = client.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD})
-            assert locked.status_code == 429, locked.text
-            assert locked.json()["code"] == "TOO_MANY_REQUESTS"
-            assert 1 <= int(locked.headers["retry-after"]) <= 61
-        # The address is locked for every user name.
-        assert two.post(AUTH, json={"username": "x", "password": "y"}).status_code == 401
-        assert two.post(AUTH, json={"username": "z", "password": "y"}).status_code == 401
-        assert two.post(AUTH, json={"username": "w", "password": "y"}).status_code == 401
-        assert two.post(AUTH, json={"username": "v", "password": "y"}).status_code == 429
+            assert guesser.post(AUTH, json={"username": ADMIN, "password": "wrong"}).status_code == 401
+        # The guesser's address is locked out of this user, even with the right password…
+        locked = guesser.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD})
+        assert locked.status_code == 429, locked.text
+        assert locked.json()["code"] == "TOO_MANY_REQUESTS"
+        assert 1 <= int(locked.headers["retry-after"]) <= 61
+        # …the owner, from another address, is not.
+        assert owner.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}).status_code == 200
+        # The guesser's address, for every user name, after 5 failures in all.
+        assert guesser.post(AUTH, json={"username": "x", "password": "y"}).status_code == 401
+        assert guesser.post(AUTH, json={"username": "z", "password": "y"}).status_code == 401
+        assert guesser.post(AUTH, json={"username": "v", "password": "y"}).status_code == 429
+        # A success clears its (user, address) count: two failures, a login, three more failures.
+        for _ in range(2):
+            assert owner.post(AUTH, json={"username": ADMIN, "password": "wrong"}).status_code == 401
+        assert owner.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}).status_code == 200
+        for _ in range(2):
+            assert owner.post(AUTH, json={"username": ADMIN, "password": "wrong"}).status_code == 401
+        assert owner.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}).status_code == 200
     with TestClient(app, client=("10.3.3.3", 5000)) as three:
         # Another address, another user: not affected.
         assert three.post(AUTH, json={"username": "v", "password": "y"}).status_code == 401
+
+
+def test_only_the_embedding_ui_can_name_the_browser_address(tmp_path: Path) -> None:
+    from backend.auth.throttle import ADDRESS_HEADER, PROOF_HEADER, embed_headers
+
+    settings = auth_settings(tmp_path, login_max_failures=2, login_window_s=60)
+    app = create_app(settings)
+    with TestClient(app, client=("127.0.0.1", 5000)) as ui:
+        browser = embed_headers("198.51.100.7")
+        for _ in range(2):
+            assert ui.post(AUTH, json={"username": ADMIN, "password": "wrong"}, headers=browser).status_code == 401
+        assert ui.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}, headers=browser).status_code == 429
+        # Another browser behind the same UI process is another address.
+        other = embed_headers("203.0.113.9")
+        assert ui.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}, headers=other).status_code == 200
+        # A forged claim (no proof, or another address's proof) counts the socket's peer instead.
+        forged = {ADDRESS_HEADER: "198.51.100.7", PROOF_HEADER: other[PROOF_HEADER]}
+        assert ui.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}, headers=forged).status_code == 200
+        assert ui.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD},
+                       headers={ADDRESS_HEADER: "198.51.100.7"}).status_code == 200
+
+
+def test_a_throttle_storage_that_does_not_answer_lets_logins_through(tmp_path: Path, closed_port: int) -> None:
+    settings = auth_settings(tmp_path, login_max_failures=1, login_window_s=60,
+                             rate_limit_storage_url=f"redis://{LOOPBACK}:{closed_port}/0")
+    with Captured() as logs, app_client(settings) as client:
+        for _ in range(3):
+            assert client.post(AUTH, json={"username": ADMIN, "password": "wrong"}).status_code == 401
+        login(client)
+    assert "login throttle's storage does not answer" in logs.text
 
 
 def test_login_throttle_ends_after_the_window(tmp_path: Path) -> None:
@@ -299,13 +338,21 @@ def test_auth_disabled_lets_everyone_in(closed_port: int) -> None:
         assert client.post(TEST, json=closed_body(closed_port)).json()["code"] == "PORT_CLOSED"
 
 
-def test_store_on_postgresql_is_shared_by_several_processes(postgres: DB, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def test_store_on_postgresql_is_shared_by_several_processes(postgres: DB, tmp_path: Path, redis: RedisServer) -> None:
     from tests.servers.postgres import SUPERPASS, SUPERUSER
 
     with contextlib.suppress(Exception):
         postgres.server.sql("CREATE DATABASE wizard_auth")
     url = f"postgresql+psycopg2://{SUPERUSER}:{SUPERPASS}@{LOOPBACK}:{postgres.port}/wizard_auth"
-    settings = auth_settings(tmp_path, database_url=url, login_max_failures=2, login_window_s=60)
+    settings = auth_settings(tmp_path, database_url=url, login_max_failures=2, login_window_s=60,
+                             secret_key=Fernet.generate_key().decode(), rate_limit_storage_url=redis.url)
     one, two = create_app(settings), create_app(settings)  # two API processes behind a load balancer
     with TestClient(one) as a, TestClient(two) as b:
         csrf = login(a)
@@ -314,7 +361,7 @@ def test_store_on_postgresql_is_shared_by_several_processes(postgres: DB, tmp_pa
         assert b.get(AUTH).json()["csrf_token"] == csrf
         assert a.delete(AUTH, headers={"X-CSRF-Token": csrf}).status_code == 204
         assert_401(b.get(SUPPORTED))
-        # failed logins on one process count on the other
+        # failed logins on one process count on the other (the throttle's counts live in the shared Redis)
         for _ in range(2):
             assert a.post(AUTH, json={"username": ADMIN, "password": "wrong"}).status_code == 401
         assert b.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}).status_code == 429
@@ -324,9 +371,10 @@ def test_store_on_postgresql_is_shared_by_several_processes(postgres: DB, tmp_pa
 
 def test_unreachable_store_is_a_503_without_the_url_password(tmp_path: Path, closed_port: int) -> None:
     url = f"postgresql+psycopg2://wizard:Store-Canary-Pw-91@{LOOPBACK}:{closed_port}/nodb"
-    with Captured() as logs, app_client(auth_settings(tmp_path, database_url=url)) as client:
+    settings = auth_settings(tmp_path, database_url=url, secret_key=Fernet.generate_key().decode())
+    with Captured() as logs, app_client(settings) as client:
         response = client.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD})
-        assert response.status_code == 503 and response.json()["code"] == "SERVICE_BUSY"
+        assert response.status_code == 503 and response.json()["code"] == "STORE_UNAVAILABLE"
         assert "retry-after" in response.headers
         client.cookies.set("sessionid", "x" * 43)
         assert client.get(SUPPORTED).status_code == 503

@@ -129,7 +129,8 @@ def timed_ready(client: TestClient) -> tuple[int, float, httpx.Response]:
 
 def test_ready_follows_the_store_stopped_frozen_and_back(tmp_path: Path, store_pg: PostgresServer) -> None:
     url = f"postgresql+psycopg2://{SUPERUSER}:{SUPERPASS}@{LOOPBACK}:{store_pg.port}/postgres"
-    with TestClient(create_app(auth_settings(tmp_path, database_url=url))) as client:
+    key = "uJ3n2BHiKXwVbL4d1Qf0l3V8Yk1sZ6o9Jm2nR5tU7wA="  # a shared store needs WIZARD_SECRET_KEY
+    with TestClient(create_app(auth_settings(tmp_path, database_url=url, secret_key=key))) as client:
         assert timed_ready(client)[0] == 200
 
         store_pg.pause()  # refused connections

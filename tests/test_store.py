@@ -20,9 +20,9 @@ from sqlalchemy import inspect, text
 from backend.auth import AuthService
 from backend.auth.store import AuthStore, make_engine
 from backend.auth.store import metadata as auth_metadata
-from backend.errors import APIError
 from backend.migrations import current, head, upgrade
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable, key_file_for
+from backend.saved.errors import CannotDecryptSecrets, InvalidSaved, NotFound, SavedError
 from backend.saved.masking import MASK, secret_paths
 from backend.saved.schemas import SavedConnectionCreate, SavedConnectionUpdate
 from backend.saved.service import SavedConnections
@@ -63,6 +63,11 @@ def saved(store_url: str, tmp_path: Path) -> Iterator[SavedConnections]:
     service = saved_for(store_url, tmp_path)
     yield service
     service.store.engine.dispose()
+
+
+def status(exc: SavedError) -> int:
+    """The HTTP status the edge gives the domain exception (backend/errors.py)."""
+    return {InvalidSaved: 422, NotFound: 404, CannotDecryptSecrets: 409}[type(exc)]
 
 
 KEY_A, KEY_B, KEY_C = (Fernet.generate_key().decode() for _ in range(3))
@@ -132,20 +137,20 @@ def test_secret_paths_cover_nested_hooks() -> None:
 
 
 def test_a_mask_with_nothing_stored_is_refused_on_create(saved: SavedConnections) -> None:
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         create(saved, password=MASK)
-    assert refused.value.status == 422 and list(refused.value.details or {}) == ["connection.password"]
+    assert status(refused.value) == 422 and list(refused.value.details or {}) == ["connection.password"]
     assert saved.page("alice", None, 1, 50)[0] == 0  # nothing half-saved
 
 
 def test_names_are_unique_per_owner(saved: SavedConnections) -> None:
     create(saved, owner="alice", name="same")
     create(saved, owner="bob", name="same")  # another owner may use it
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         create(saved, owner="alice", name="same")
-    assert refused.value.status == 422 and list(refused.value.details or {}) == ["name"]
+    assert status(refused.value) == 422 and list(refused.value.details or {}) == ["name"]
     other = create(saved, owner="alice", name="other")
-    with pytest.raises(APIError) as renamed:
+    with pytest.raises(SavedError) as renamed:
         patch(saved, other.id, name="same")
     assert list(renamed.value.details or {}) == ["name"]
     assert saved.get("alice", other.id).name == "other"
@@ -159,9 +164,9 @@ def test_owners_see_only_their_own(saved: SavedConnections) -> None:
         lambda: patch(saved, mine.id, owner="bob", name="taken"),
         lambda: saved.delete("bob", mine.id),
     ):
-        with pytest.raises(APIError) as refused:
+        with pytest.raises(SavedError) as refused:
             call()
-        assert refused.value.status == 404
+        assert status(refused.value) == 404
     assert saved.page("bob", None, 1, 50) == (0, [])
     assert saved.get("alice", mine.id).name == "warehouse"  # untouched
 
@@ -202,12 +207,12 @@ def test_patch_that_moves_a_masked_secret_is_refused(saved: SavedConnections) ->
     made = create(saved)
     body = canary_body(host="attacker.example.invalid", password=MASK)
     body["hooks_params"]["SSHTunnel"]["password"] = MASK
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         patch(saved, made.id, connection=body)
     # the DB password follows the DB host; the SSH password goes to the unchanged SSH server: kept
-    assert refused.value.status == 422 and list(refused.value.details or {}) == ["connection.password"]
+    assert status(refused.value) == 422 and list(refused.value.details or {}) == ["connection.password"]
     body["hooks_params"]["SSHTunnel"]["host"] = "evil-bastion.example.invalid"
-    with pytest.raises(APIError) as both:
+    with pytest.raises(SavedError) as both:
         patch(saved, made.id, connection=body)
     assert set(both.value.details or {}) == {"connection.password", "connection.hooks_params.SSHTunnel.password"}
     assert saved.get("alice", made.id).connection["host"] == "db.example.invalid"  # nothing half-saved
@@ -222,7 +227,7 @@ def test_every_target_field_counts_for_the_rebind_rule(saved: SavedConnections, 
     made = create(saved)
     body = canary_body(password=MASK, **{field: value})
     body["hooks_params"]["SSHTunnel"]["password"] = MASK
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         patch(saved, made.id, connection=body)
     assert list(refused.value.details or {}) == ["connection.password"]
 
@@ -245,7 +250,7 @@ def test_object_stores_follow_the_rebind_rule(
 ) -> None:
     made = saved.create("alice", SavedConnectionCreate.model_validate({"name": "store", "connection": body}))
     assert made.connection[secret] == MASK
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         patch(saved, made.id, connection={**body, secret: MASK, **moved})
     assert list(refused.value.details or {}) == [f"connection.{secret}"]
     kept = patch(saved, made.id, connection={**body, secret: MASK, "remote_path": "elsewhere/"})  # not a target
@@ -256,7 +261,7 @@ def test_changing_the_connector_type_refuses_every_mask(saved: SavedConnections)
     made = create(saved)
     body = canary_body(connector_type="MySQLMariaDBConnector", port=3306, password=MASK, protocol="mysql+pymysql")
     body["hooks_params"]["SSHTunnel"]["password"] = MASK
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         patch(saved, made.id, connection=body)
     assert set(refused.value.details or {}) == {"connection.password", "connection.hooks_params.SSHTunnel.password"}
 
@@ -282,9 +287,9 @@ def test_rotation_re_encrypts_with_the_first_key_and_is_idempotent(store_url: st
     only_b = saved_for(store_url, tmp_path, KEY_B)
     assert only_b.load("alice", made.id).model.password == CANARY  # type: ignore[attr-defined]
     only_c = saved_for(store_url, tmp_path, KEY_C)
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         only_c.load("alice", made.id)
-    assert refused.value.status == 409 and "cannot decrypt" in refused.value.title.lower()
+    assert status(refused.value) == 409 and "cannot decrypt" in refused.value.title.lower()
     assert set(refused.value.details or {}) == {"connection.password", "connection.hooks_params.SSHTunnel.password"}
     assert only_c.get("alice", made.id).connection["password"] == MASK  # still listed, same shape
     assert only_c.rotate() == (0, ["alice/warehouse", "bob/b"])  # nothing changed
@@ -298,13 +303,71 @@ def test_a_changed_key_refuses_the_mask_but_takes_a_new_value(store_url: str, tm
     with_c = saved_for(store_url, tmp_path, KEY_C)
     body = canary_body(password=MASK)
     body["hooks_params"]["SSHTunnel"]["password"] = MASK
-    with pytest.raises(APIError) as refused:
+    with pytest.raises(SavedError) as refused:
         patch(with_c, made.id, connection=body)
     assert "cannot decrypt" in " ".join(refused.value.details["connection.password"]).lower()  # type: ignore[index]
     body["password"] = "Re-Entered-1"
     body["hooks_params"]["SSHTunnel"]["password"] = "Re-Entered-2"
     patch(with_c, made.id, connection=body)
     assert with_c.load("alice", made.id).model.password == "Re-Entered-1"  # type: ignore[attr-defined]
+
+
+def test_search_folds_case_on_both_stores(saved: SavedConnections) -> None:
+    for name in ("ünïcødé", "ÜNÏCØDÉ 2", "Straße", "a_b", "a%b", "axb"):
+        create(saved, name=name)
+    assert {c.name for c in saved.page("alice", "Ünïcødé", 1, 50)[1]} == {"ünïcødé", "ÜNÏCØDÉ 2"}
+    assert {c.name for c in saved.page("alice", "STRASSE", 1, 50)[1]} == {"Straße"}
+    assert {c.name for c in saved.page("alice", "a_b", 1, 50)[1]} == {"a_b"}
+    assert {c.name for c in saved.page("alice", "a%", 1, 50)[1]} == {"a%b"}
+
+
+def test_the_key_of_every_row_is_counted_in_one_query(store_url: str, tmp_path: Path) -> None:
+    with_a = saved_for(store_url, tmp_path, KEY_A)
+    create(with_a)  # two secrets: the password and the SSH password
+    create(with_a, name="second")
+    with_b = saved_for(store_url, tmp_path, f"{KEY_B},{KEY_A}")
+    create(with_b, name="third")
+    report = with_b.check()
+    assert report.keys == [(with_b.keys.ids[0], 2), (with_b.keys.ids[1], 4)]
+    assert report.old_key == 4 and report.undecryptable == 0
+    only_c = saved_for(store_url, tmp_path, KEY_C)
+    assert only_c.check().undecryptable == 6 and only_c.check().undecryptable_rows == 3
+    assert with_b.rotate() == (2, [])
+    assert with_b.check().old_key == 0
+    for service in (with_a, with_b, only_c):
+        service.store.engine.dispose()
+
+
+def test_a_patch_writes_only_first_key_ciphertext_and_a_stale_rotation_loses(store_url: str, tmp_path: Path) -> None:
+    made = create(saved_for(store_url, tmp_path, KEY_A))
+    both = saved_for(store_url, tmp_path, f"{KEY_B},{KEY_A}")
+    stale = both.store.get("alice", made.id)  # what a rotation read, before the PATCH below
+    assert stale is not None and stale.key_id == both.keys.ids[1]
+    body = canary_body(password=MASK, database="otherdb")
+    body["hooks_params"]["SSHTunnel"]["password"] = MASK
+    patched = patch(both, made.id, connection=body)
+    assert patched.version == 2
+    row = both.store.get("alice", made.id)
+    assert row is not None and row.key_id == both.keys.first_id
+    assert all(both.keys.is_current(token) for token in row.secrets.values())  # kept secrets re-encrypted
+    # The rotation's guarded write of what it read before the PATCH changes nothing…
+    rotated = {path: both.keys.rotate(token) for path, token in stale.secrets.items()}
+    assert both.store.rewrite_secrets(stale, rotated, both.keys.first_id) is False
+    assert both.store.get("alice", made.id) == row
+    # …and the old key can go: everything decrypts with the new one alone.
+    only_b = saved_for(store_url, tmp_path, KEY_B)
+    loaded = only_b.load("alice", made.id).model
+    assert loaded.password == CANARY and loaded.database == "otherdb"  # type: ignore[attr-defined]
+    assert only_b.get("alice", made.id).version == 2  # rotation and tests are not edits
+    for service in (both, only_b):
+        service.store.engine.dispose()
+
+
+def test_a_shared_store_without_a_secret_key_refuses_to_start() -> None:
+    settings = make_settings(database_url="postgresql+psycopg2://u:p@127.0.0.1:1/db", secret_key=None)
+    with pytest.raises(SystemExit) as refused:
+        SavedConnections(settings, AuthService(settings))
+    assert "WIZARD_SECRET_KEY" in str(refused.value.code) and "\n" not in str(refused.value.code)
 
 
 def test_key_ring_and_key_file(tmp_path: Path) -> None:

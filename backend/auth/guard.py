@@ -53,6 +53,14 @@ class AuthService:
         """Counts refusals (``wizard_requests_rejected_total{reason="auth"}``) when given."""
         self._store: AuthStore | None = None
         self._lock = threading.Lock()
+        from backend.auth.throttle import LoginThrottle
+
+        self.throttle = LoginThrottle(
+            settings.login_max_failures,
+            settings.login_max_failures_per_address,
+            settings.login_window_s,
+            settings.rate_limit_storage_url,
+        )
         self.trusted_origins = settings.trusted_origins
         oidc = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
         self.verifier = OIDCVerifier(*oidc) if all(oidc) else None  # type: ignore[arg-type]
@@ -67,7 +75,7 @@ class AuthService:
             if self._store is None:
                 from backend.auth.store import AuthStore
 
-                self._store = AuthStore(self.settings.database_url)
+                self._store = AuthStore(self.settings.database_url, self.settings.store_timeout_s)
             return self._store
 
     async def call(self, fn: Callable[[], T]) -> T:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from backend.auth.guard import AuthService, Principal, not_authenticated
 from backend.auth.sessions import COOKIE, CSRF_HEADER, browser_origin, clear_cookie, csrf_token, same_origin, set_cookie
+from backend.auth.throttle import client_address
 from backend.errors import APIError
 from backend.messages import Code
 
@@ -44,7 +45,7 @@ class AuthStatus(BaseModel):
     expires_at: str | None = Field(default=None, title="Expires At", description="When the session or token expires (UTC).")
 
 
-def get_auth(request: Request) -> AuthService:
+async def get_auth(request: Request) -> AuthService:
     auth: AuthService = request.app.state.auth
     return auth
 
@@ -80,29 +81,29 @@ async def auth_create(body: LoginRequest, request: Request, response: Response, 
     if source is not None and (source == "null" or not same_origin(source, request, auth.trusted_origins)):
         raise APIError(403, Code.CSRF_FAILED, "Request refused (CSRF protection)", "The login came from a page of another origin.")
     settings = auth.settings
-    client = request.client.host if request.client else "-"
-    from backend.auth.store import address_key, user_key  # SQLAlchemy loads with the store, not at import
-
-    keys = [user_key(body.username), address_key(client)]
-    store = auth.store
-    wait = await auth.call(lambda: store.retry_after(keys, settings.login_max_failures, settings.login_window_s))
+    client = client_address(request)
+    throttle = auth.throttle
+    wait = await throttle.retry_after(body.username, client)
     if wait:
         log.warning("login throttled from %s", client)
+        if auth.metrics is not None:
+            auth.metrics.reject("rate")
         raise APIError(
             429,
             Code.TOO_MANY_REQUESTS,
             "Too many failed logins",
-            f"Too many failed logins for this user or from this address. Try again in {wait} s.",
+            f"Too many failed logins for this user from this address, or from this address. Try again in {wait} s.",
             headers={"Retry-After": str(wait)},
         )
+    store = auth.store
     user = await auth.call(lambda: store.authenticate(body.username, body.password))
     if user is None:
-        await auth.call(lambda: store.record_failure(keys, settings.login_window_s))
+        await throttle.failed(body.username, client)
         known = await auth.call(lambda: store.user_exists(body.username))
         # A user name typed by mistake may be a password: name only existing users.
         log.warning("failed login for %s from %s", f"user '{body.username}'" if known else "an unknown user", client)
         raise not_authenticated("The user name or password is wrong.")
-    await auth.call(lambda: store.clear_failures(keys[0]))
+    await throttle.succeeded(body.username, client)
     previous = request.cookies.get(COOKIE)
     if previous:  # a login always starts a new session: the old id (perhaps planted) is ended
         await auth.call(lambda: store.delete_session(previous))

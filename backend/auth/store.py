@@ -10,8 +10,8 @@ Every method is blocking: call it through a thread (``run_in_threadpool``).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
+import math
 import os
 import threading
 import time
@@ -31,7 +31,6 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
-    func,
     insert,
     select,
     update,
@@ -65,6 +64,7 @@ sessions = Table(
     Column("expires_at", Float, nullable=False, index=True),
 )
 
+# No longer used: failed logins are counted by backend/auth/throttle.py (the `limits` library).
 login_failures = Table(
     "wizard_login_failures",
     metadata,
@@ -87,32 +87,33 @@ class User:
     username: str
 
 
-def _key(kind: str, value: str) -> str:
-    return hashlib.sha256(f"{kind}:{value}".encode("utf-8", "surrogatepass")).hexdigest()
+def make_engine(url: str, timeout_s: float = 2.0) -> Engine:
+    """An engine for ``url`` whose every wait is bounded by ``timeout_s`` (``WIZARD_STORE_TIMEOUT_S``):
+    connecting, waiting for a pooled connection, each statement (see :mod:`backend.storecall`);
+    TCP keepalives on. For a SQLite file, its folder is created (owner only)."""
+    from backend.storecall import guard_engine
 
-
-def user_key(username: str) -> str:
-    return _key("user", username.strip().lower())
-
-
-def address_key(address: str) -> str:
-    return _key("addr", address)
-
-
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``; for a SQLite file, its folder is created (owner only)."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # The pool pre-ping is guard_engine's checkout statement, made within the call's deadline.
+    kwargs: dict[str, Any] = {"pool_pre_ping": False, "pool_timeout": timeout_s}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": timeout_s}  # busy_timeout
+        kwargs.pop("pool_timeout")
         if database in ("", ":memory:") or database.startswith("file::memory:"):
             kwargs["poolclass"] = StaticPool
         else:
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     elif parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
-        kwargs["connect_args"] = {"connect_timeout": 10}
+        kwargs["connect_args"] = {
+            "connect_timeout": max(1, math.ceil(timeout_s)),  # libpq: whole seconds, client-side
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
     engine = create_engine(parsed, **kwargs)
+    guard_engine(engine, timeout_s)
     if parsed.get_backend_name() == "sqlite":
 
         @event.listens_for(engine, "connect")
@@ -129,9 +130,9 @@ def make_engine(url: str) -> Engine:
 
 
 class AuthStore:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout_s: float = 2.0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeout_s)
         self._created = False
         self._lock = threading.Lock()
 
@@ -296,39 +297,3 @@ class AuthStore:
         self.create()
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.token_hash == session_hash(session_id)))
-
-    # --- login throttle -----------------------------------------------------------------------
-
-    def retry_after(self, keys: list[str], max_failures: int, window_s: int) -> int:
-        """Seconds until another login may be tried under every key (0: now)."""
-        self.create()
-        now = time.time()
-        wait = 0.0
-        with self.engine.connect() as conn:
-            for key in keys:
-                count = conn.execute(
-                    select(func.count()).where(login_failures.c.key == key, login_failures.c.at > now - window_s)
-                ).scalar_one()
-                if count >= max_failures:
-                    # Logins resume when the max_failures-th newest failure leaves the window.
-                    oldest = conn.execute(
-                        select(login_failures.c.at)
-                        .where(login_failures.c.key == key, login_failures.c.at > now - window_s)
-                        .order_by(login_failures.c.at.desc())
-                        .limit(1)
-                        .offset(max_failures - 1)
-                    ).scalar_one()
-                    wait = max(wait, oldest + window_s - now)
-        return max(1, int(wait) + 1) if wait > 0 else 0
-
-    def record_failure(self, keys: list[str], window_s: int) -> None:
-        self.create()
-        now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(delete(login_failures).where(login_failures.c.at <= now - window_s))
-            conn.execute(insert(login_failures), [{"key": key, "at": now} for key in keys])
-
-    def clear_failures(self, key: str) -> None:
-        self.create()
-        with self.engine.begin() as conn:
-            conn.execute(delete(login_failures).where(login_failures.c.key == key))

@@ -6,7 +6,12 @@
 - ``users list``, ``users remove NAME`` (also ends their sessions and deletes their saved connections,
   so that a later user of the same name inherits nothing).
 - ``secrets rotate``: re-encrypt every stored secret with the first key of ``WIZARD_SECRET_KEY``,
-  in one transaction; secrets already under that key are left alone, so running it twice is harmless.
+  row by row with guarded writes (an edit made meanwhile is never undone, nor undoes it); secrets
+  already under that key are left alone, so running it twice is harmless. Exit 1 if some secret
+  no key decrypts (they are named; the others are re-encrypted).
+- ``secrets check [--strict] [--json]``: how many stored secrets each key of ``WIZARD_SECRET_KEY``
+  decrypts and how many none does (one query over every row). Exit 1 when any secret is
+  undecryptable, also when any still needs an old key with ``--strict``; else 0.
 - ``db upgrade``: apply the Alembic migrations (the API also does at start).
 
 Exit status: 0 done, 2 bad input (a clear message on standard error), 1 the store failed.
@@ -50,6 +55,10 @@ def register(subparsers: Any) -> None:
     secrets_sub = secrets.add_subparsers(dest="secrets_command", metavar="ACTION", required=True)
     rotate = secrets_sub.add_parser("rotate", help="Re-encrypt every stored secret with the first key of WIZARD_SECRET_KEY.")
     rotate.set_defaults(handler=_run(_secrets_rotate))
+    check = secrets_sub.add_parser("check", help="Count the stored secrets each key decrypts, and those none does.")
+    check.add_argument("--strict", action="store_true", help="Also fail (exit 1) when a secret still needs an old key.")
+    check.add_argument("--json", action="store_true", help="Print one JSON object instead of text.")
+    check.set_defaults(handler=_run(_secrets_check))
 
     db = subparsers.add_parser("db", help="The store's schema (Alembic migrations).")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -65,6 +74,7 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
 
         from backend.cli import load_settings
         from backend.saved.crypto import KeyUnusable
+        from backend.storecall import StoreDeadline
 
         settings = load_settings()
         if settings is None:
@@ -75,6 +85,8 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
             return _fail(str(exc), 2)
         except KeyUnusable as exc:
             return _fail(f"the secrets key cannot be used: {exc}", 2)
+        except StoreDeadline:
+            return _fail("the store did not answer in time", 1)
         except ArgumentError:
             return _fail("WIZARD_DATABASE_URL is not a valid SQLAlchemy URL", 2)
         except SQLAlchemyError as exc:
@@ -118,7 +130,7 @@ def _read_password() -> str:
 def _auth_store(settings: Settings) -> Any:
     from backend.auth.store import AuthStore
 
-    return AuthStore(settings.database_url)
+    return AuthStore(settings.database_url, settings.store_timeout_s)
 
 
 def _users_add(args: argparse.Namespace, settings: Settings) -> int:
@@ -161,20 +173,53 @@ def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+def _saved(settings: Settings) -> Any:
     from backend.auth import AuthService
     from backend.saved.service import SavedConnections
 
-    saved = SavedConnections(settings, AuthService(settings))
+    return SavedConnections(settings, AuthService(settings))
+
+
+def _secrets_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    saved = _saved(settings)
+    saved.fill_key_ids()
     changed, unreadable = saved.rotate()
-    if unreadable:
-        raise BadInput(
-            "nothing was changed: the keys of WIZARD_SECRET_KEY cannot decrypt the secrets of "
-            + ", ".join(unreadable)
-            + " (add the key they were saved with after the new one, or re-enter or delete those connections)"
-        )
     print(f"{changed} saved connection(s) re-encrypted with the first key")
+    if unreadable:
+        return _fail(
+            "the keys of WIZARD_SECRET_KEY cannot decrypt the secrets of " + ", ".join(unreadable)
+            + " (add the key they were saved with after the new one, or re-enter or delete those connections)",
+            1,
+        )
     return 0
+
+
+def _secrets_check(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    saved = _saved(settings)
+    saved.fill_key_ids()
+    report = saved.check()
+    failed = report.undecryptable > 0 or (args.strict and report.old_key > 0)
+    if args.json:
+        print(json.dumps({
+            "keys": [
+                {"position": n, "key_id": key_id, "secrets": count}
+                for n, (key_id, count) in enumerate(report.keys, start=1)
+            ],
+            "undecryptable": report.undecryptable,
+            "undecryptable_connections": report.undecryptable_rows,
+            "needs_old_key": report.old_key,
+            "ok": not failed,
+        }))
+        return 1 if failed else 0
+    for n, (key_id, count) in enumerate(report.keys, start=1):
+        role = "first, encrypts" if n == 1 else "old, decrypts only"
+        print(f"key {n} ({role}, id {key_id}): decrypts {count} secret(s)")
+    print(f"no key: {report.undecryptable} secret(s) of {report.undecryptable_rows} connection(s) cannot be decrypted")
+    if report.old_key:
+        print(f"{report.old_key} secret(s) still need an old key: run `python -m backend secrets rotate`")
+    return 1 if failed else 0
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:

@@ -243,6 +243,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     try:
         from backend.auth import AuthService
         from backend.errors import APIError
+        from backend.saved.errors import SavedError
         from backend.saved.service import SavedConnections, owner_of
     except ImportError:
         raise BadInput("saved connections are not available in this installation.") from None
@@ -250,7 +251,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     try:
         saved = SavedConnections(settings, AuthService(settings))
         loaded = saved.load_by_name(owner, name)
-    except APIError as exc:  # 409: the key changed; 422: a body this version no longer accepts
+    except (APIError, SavedError) as exc:  # the key changed; a body this version no longer accepts
         raise BadInput(exc.body, exc.details) from None
     except Exception as exc:  # noqa: BLE001 - the store's driver, its URL, its file: said without the URL
         raise StoreUnavailable(f"the store of saved connections (WIZARD_DATABASE_URL) cannot be read "

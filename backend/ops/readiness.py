@@ -82,9 +82,13 @@ class StoreProbe:
         return why
 
 
-def ping(engine: Any) -> None:
-    """One ``SELECT 1`` on a SQLAlchemy engine (its pool pre-pings, so a dead connection is replaced)."""
+def ping(engine: Any, deadline_s: float = READY_DEADLINE_S) -> None:
+    """One ``SELECT 1`` on a SQLAlchemy engine, within ``deadline_s`` (the store's watchdog cuts a
+    connection that outlives it, so a check on a frozen store frees its thread; the pool's checkout
+    ping replaces a dead connection)."""
     from sqlalchemy import text
 
-    with engine.connect() as conn:
+    from backend.storecall import deadline
+
+    with deadline(time.monotonic() + deadline_s), engine.connect() as conn:
         conn.execute(text("SELECT 1"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
 
 from backend.capabilities.engine import examine
 from backend.capabilities.schemas import CapabilitiesRequest, CapabilityOptions, ConnectionCapabilities
@@ -45,7 +45,10 @@ warning. Server-wide settings are never changed. A `schema` that does not exist 
     summary="What this connection, with these credentials, can really do when writing",
     description=DESCRIPTION,
 )
-async def capabilities(body: CapabilitiesRequest, service: ServiceDep, user: UserDep) -> ConnectionCapabilities:
+async def capabilities(
+    body: CapabilitiesRequest, response: Response, service: ServiceDep, user: UserDep
+) -> ConnectionCapabilities:
+    response.headers["Cache-Control"] = "no-store"  # carries a verdict
     return await examine(service, body.connection.root, body, user)  # type: ignore[attr-defined]
 
 
@@ -63,6 +66,7 @@ async def capabilities(body: CapabilitiesRequest, service: ServiceDep, user: Use
 )
 async def saved_capabilities(
     id: str,
+    response: Response,
     saved: SavedDep,
     owner: OwnerDep,
     service: ServiceDep,
@@ -71,5 +75,6 @@ async def saved_capabilities(
     body: Annotated[CapabilityOptions | None, Body(json_schema_extra=optional_not_null)] = None,
 ) -> ConnectionCapabilities:
     """No body (or ``{}``): the connection's own schema, nothing written."""
+    response.headers["Cache-Control"] = "no-store"  # carries a verdict
     loaded = await saved.call(lambda: saved.load(owner, id))
     return await examine(service, loaded.model, body or CapabilityOptions(), user)

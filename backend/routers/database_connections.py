@@ -69,7 +69,8 @@ async def get_supported_types(user: UserDep) -> Response:
     response_model=ApplicationMessage,
     responses=BUSY,
 )
-async def test_connection(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> ApplicationMessage:  # type: ignore[valid-type]
+async def test_connection(body: CreateConnectorSchema, response: Response, service: ServiceDep, user: UserDep) -> ApplicationMessage:  # type: ignore[valid-type]
+    response.headers["Cache-Control"] = "no-store"  # a verdict (docs/design.md, "Concurrent edits")
     return await service.test(body.root, user)  # type: ignore[attr-defined]
 
 

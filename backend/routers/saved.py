@@ -7,14 +7,19 @@ Included after the fixed paths (``test/``, ``supported_types/``…) so that they
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
 from backend.routers.ids import SAVED_ID
+from backend.saved.errors import StoreUnavailable
 from backend.saved.schemas import SavedConnection, SavedConnectionCreate, SavedConnectionPage, SavedConnectionUpdate
+from backend.saved.service import parse_if_match
 from backend.schemas import ApplicationMessage
+
+log = logging.getLogger("wizard.saved")
 
 MAX_PAGE_SIZE = 100
 
@@ -29,10 +34,37 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 }
 CANNOT_DECRYPT: dict[int | str, dict[str, Any]] = {
     409: {
-        "description": "Message (INVALID_PARAMETERS): cannot decrypt: the key changed; `details` names each secret to enter again",
+        "description": "Message (CANNOT_DECRYPT): cannot decrypt: the key changed; `details` names each secret to enter again",
         "content": MESSAGE,
     }
 }
+PRECONDITION: dict[int | str, dict[str, Any]] = {
+    412: {
+        "description": "Message (PRECONDITION_FAILED): If-Match does not name the current version; nothing changed",
+        "content": MESSAGE,
+    }
+}
+NO_STORE = "no-store"
+ETAG_HEADER = {"ETag": {"description": 'The connection\'s version, `"<version>"`: send it as If-Match', "schema": {"type": "string"}}}
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Apply only if the connection is still at this version: `"3"`, `W/"3"` or `*` (else 412). '
+        "Without it the change applies whatever the version.",
+    ),
+]
+
+
+def one(response: Response, connection: SavedConnection) -> SavedConnection:
+    """The headers of an answer that carries one connection: its ETag, and no caching."""
+    response.headers["ETag"] = f'"{connection.version}"'
+    response.headers["Cache-Control"] = NO_STORE
+    return connection
+
+
+def _with_etag(description: str) -> dict[str, Any]:
+    return {"description": description, "headers": ETAG_HEADER}
 
 
 @router.get(
@@ -44,11 +76,14 @@ CANNOT_DECRYPT: dict[int | str, dict[str, Any]] = {
 )
 async def list_saved(
     request: Request,
+    response: Response,
     saved: SavedDep,
     owner: OwnerDep,
     page: int = Query(1, ge=1, le=1_000_000, description="Page number, from 1"),
     page_size: int = Query(50, ge=1, description=f"Connections per page (at most {MAX_PAGE_SIZE}: a larger size is taken as {MAX_PAGE_SIZE})"),
-    search: str | None = Query(None, max_length=100, description="Only connections whose name contains this (any case)"),
+    search: str | None = Query(
+        None, max_length=100, description="Only connections whose name contains this (any case, any script; % and _ are plain)"
+    ),
 ) -> SavedConnectionPage:
     # A larger page is served as the largest, as Django REST framework's `max_page_size` does (the
     # Syntho API's own pagination), rather than refused: a client asking for "all" still gets pages.
@@ -57,6 +92,7 @@ async def list_saved(
     last = max(1, -(-count // page_size))
     next_url = str(request.url.include_query_params(page=page + 1)) if page < last else None
     previous_url = str(request.url.include_query_params(page=min(page - 1, last))) if page > 1 else None
+    response.headers["Cache-Control"] = NO_STORE
     return SavedConnectionPage(count=count, next=next_url, previous=previous_url, results=results)
 
 
@@ -65,33 +101,47 @@ async def list_saved(
     operation_id="database_connections_create",
     status_code=201,
     response_model=SavedConnection,
-    responses=UNAVAILABLE,
+    responses={
+        201: {
+            "description": "The saved connection",
+            "headers": {
+                **ETAG_HEADER,
+                "Location": {"description": "Where it lives: `/api/v1/database_connections/{id}/`", "schema": {"type": "string"}},
+            },
+        },
+        **UNAVAILABLE,
+    },
     summary="Save a connection (its secrets encrypted)",
 )
-async def create_saved(body: SavedConnectionCreate, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
-    return await saved.call(lambda: saved.create(owner, body))
+async def create_saved(body: SavedConnectionCreate, response: Response, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
+    made = await saved.call(lambda: saved.create(owner, body))
+    response.headers["Location"] = f"{router.prefix}/{made.id}/"
+    return one(response, made)
 
 
 @router.get(
     "/{id:" + SAVED_ID + "}/",
     operation_id="database_connections_retrieve",
     response_model=SavedConnection,
-    responses={**NOT_FOUND, **UNAVAILABLE},
+    responses={200: _with_etag("The saved connection"), **NOT_FOUND, **UNAVAILABLE},
     summary="A saved connection (secrets as the mask)",
 )
-async def get_saved(id: str, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
-    return await saved.call(lambda: saved.get(owner, id))
+async def get_saved(id: str, response: Response, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
+    return one(response, await saved.call(lambda: saved.get(owner, id)))
 
 
 @router.patch(
     "/{id:" + SAVED_ID + "}/",
     operation_id="database_connections_partial_update",
     response_model=SavedConnection,
-    responses={**NOT_FOUND, **UNAVAILABLE},
+    responses={200: _with_etag("The saved connection as changed"), **NOT_FOUND, **PRECONDITION, **UNAVAILABLE},
     summary="Change a saved connection (the mask keeps a stored secret, null clears it)",
 )
-async def update_saved(id: str, body: SavedConnectionUpdate, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
-    return await saved.call(lambda: saved.update(owner, id, body))
+async def update_saved(
+    id: str, body: SavedConnectionUpdate, response: Response, saved: SavedDep, owner: OwnerDep, if_match: IfMatchHeader = None
+) -> SavedConnection:
+    condition = parse_if_match(if_match)
+    return one(response, await saved.call(lambda: saved.update(owner, id, body, condition)))
 
 
 @router.delete(
@@ -99,11 +149,12 @@ async def update_saved(id: str, body: SavedConnectionUpdate, saved: SavedDep, ow
     operation_id="database_connections_destroy",
     status_code=204,
     response_class=Response,
-    responses={**NOT_FOUND, **UNAVAILABLE},
+    responses={**NOT_FOUND, **PRECONDITION, **UNAVAILABLE},
     summary="Delete a saved connection",
 )
-async def delete_saved(id: str, saved: SavedDep, owner: OwnerDep) -> Response:
-    await saved.call(lambda: saved.delete(owner, id))
+async def delete_saved(id: str, saved: SavedDep, owner: OwnerDep, if_match: IfMatchHeader = None) -> Response:
+    condition = parse_if_match(if_match)
+    await saved.call(lambda: saved.delete(owner, id, condition))
     return Response(status_code=204)
 
 
@@ -121,6 +172,7 @@ async def delete_saved(id: str, saved: SavedDep, owner: OwnerDep) -> Response:
 )
 async def test_saved(
     id: str,
+    response: Response,
     saved: SavedDep,
     owner: OwnerDep,
     service: ServiceDep,
@@ -128,5 +180,9 @@ async def test_saved(
 ) -> ApplicationMessage:
     loaded = await saved.call(lambda: saved.load(owner, id))
     message = await service.test(loaded.model, user)
-    await saved.call(lambda: saved.record(loaded, message))
+    try:
+        await saved.call(lambda: saved.record(loaded, message))
+    except StoreUnavailable:  # the verdict stands; only its keeping failed (logged by the store call)
+        log.error("the verdict of a saved connection's test could not be kept as its last_test")
+    response.headers["Cache-Control"] = NO_STORE
     return message

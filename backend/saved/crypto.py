@@ -17,6 +17,7 @@ Production deployments should set ``WIZARD_SECRET_KEY`` (and keep it out of the 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
@@ -67,6 +68,12 @@ def _read_or_create(path: Path) -> str:
     return path.read_text().strip()
 
 
+def fingerprint(key: str) -> str:
+    """A key's public name: 16 hex digits of a SHA-256 of it (stored beside the secrets it encrypted;
+    it tells which key a secret needs and reveals nothing of the key)."""
+    return hashlib.sha256(b"connection-wizard key id:" + key.strip().encode()).hexdigest()[:16]
+
+
 class KeyRing:
     """The keys: :meth:`encrypt` with the first, :meth:`decrypt` with any."""
 
@@ -75,6 +82,8 @@ class KeyRing:
             raise KeyUnusable("no key given")
         try:
             self._fernets = [Fernet(key.encode()) for key in keys]
+            self.ids = [fingerprint(key) for key in keys]
+            """Each key's fingerprint, in order: ``ids[0]`` is the key that encrypts."""
         except (ValueError, TypeError):
             raise KeyUnusable(
                 "WIZARD_SECRET_KEY must be comma-separated Fernet keys (32 bytes in URL-safe base64, "
@@ -117,6 +126,20 @@ class KeyRing:
         except (InvalidToken, UnicodeError):
             return False
         return True
+
+    @property
+    def first_id(self) -> str:
+        return self.ids[0]
+
+    def key_id_of(self, token: str) -> str | None:
+        """The fingerprint of the (first) key that decrypts ``token``; None if none does."""
+        for key_id, fernet in zip(self.ids, self._fernets, strict=True):
+            try:
+                fernet.decrypt(token.encode("ascii"))
+            except (InvalidToken, UnicodeError):
+                continue
+            return key_id
+        return None
 
     def rotate(self, token: str) -> str:
         """``token`` encrypted with the first key (CannotDecrypt if no key reads it)."""

@@ -85,6 +85,9 @@ class SavedConnection(BaseModel):
     created_at: str = Field(description="ISO 8601, UTC")
     updated_at: str = Field(description="ISO 8601, UTC")
     last_test: LastTest | None
+    version: int = Field(
+        description="1 at creation, +1 at each PATCH that changes something; also the ETag (\"<version>\") to send as If-Match"
+    )
 
 
 class SavedConnectionPage(BaseModel):

@@ -4,7 +4,10 @@ A row holds the connection body with every secret set to null (``connection``, J
 secrets apart (``secrets``, JSON ``{path: Fernet token}``): the clear values never reach the
 database. Every query names the owner: another owner's row is never read, changed or counted.
 The schema is made by the Alembic migrations (``backend/migrations``); the table below mirrors
-revision ``0002_saved_connections`` for the queries.
+revisions ``0002_saved_connections`` and ``0003_saved_versions`` for the queries.
+
+Every write that depends on what was read is one guarded statement (``UPDATE … WHERE version =
+:seen``): two writers cannot both win, and nothing is read, changed and written back in between.
 
 Every method is blocking: call it through a thread.
 """
@@ -15,7 +18,8 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,11 +60,20 @@ saved_connections = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("last_test", Text, nullable=True),
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("name_folded", String(400), nullable=False, server_default=""),
+    Column("key_id", String(16), nullable=True),
+    Column("secret_count", Integer, nullable=False, server_default="0"),
     UniqueConstraint("owner", "name", name="uq_wizard_saved_connections_owner_name"),
     Index("ix_wizard_saved_connections_owner_created", "owner", "created_at"),  # as migration 0002 made it
 )
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def fold(text: str) -> str:
+    """What ``?search=`` compares: NFC-normalised, ``casefold()``ed (``Ünïcødé`` and ``ünïcødé`` alike)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
 
 
 class DuplicateName(Exception):
@@ -83,6 +96,11 @@ class Stored:
     created_at: float
     updated_at: float
     last_test: dict[str, Any] | None
+    version: int = 1
+    key_id: str | None = None
+    """The fingerprint of the key that encrypted ``secrets`` (None: not known yet, or no secret)."""
+    secrets_text: str = "{}"
+    """``secrets`` as stored: what a guarded rewrite of the secrets compares."""
 
     @classmethod
     def of(cls, row: Row[Any]) -> Stored:
@@ -97,7 +115,19 @@ class Stored:
             created_at=row.created_at,
             updated_at=row.updated_at,
             last_test=json.loads(row.last_test) if row.last_test else None,
+            version=row.version,
+            key_id=row.key_id,
+            secrets_text=row.secrets,
         )
+
+
+@dataclass(frozen=True)
+class KeyCount:
+    """``secrets check``: how many rows and secrets the key ``key_id`` encrypted (None: not known yet)."""
+
+    key_id: str | None
+    rows: int
+    secrets: int
 
 
 def new_id() -> str:
@@ -105,7 +135,7 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _dump(value: Any) -> str:
+def dump(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -120,7 +150,13 @@ class SavedStore:
         return (saved_connections.c.owner == owner) & (saved_connections.c.id == connection_id)
 
     def create(
-        self, owner: str, name: str, description: str | None, public: dict[str, Any], tokens: dict[str, str]
+        self,
+        owner: str,
+        name: str,
+        description: str | None,
+        public: dict[str, Any],
+        tokens: dict[str, str],
+        key_id: str | None,
     ) -> Stored:
         self._ensure()
         now = time.time()
@@ -128,13 +164,17 @@ class SavedStore:
             "id": new_id(),
             "owner": owner,
             "name": name,
+            "name_folded": fold(name),
             "description": description,
             "connector_type": public["connector_type"],
-            "connection": _dump(public),
-            "secrets": _dump(tokens),
+            "connection": dump(public),
+            "secrets": dump(tokens),
             "created_at": now,
             "updated_at": now,
             "last_test": None,
+            "version": 1,
+            "key_id": key_id if tokens else None,
+            "secret_count": len(tokens),
         }
         try:
             with self.engine.begin() as conn:
@@ -144,7 +184,8 @@ class SavedStore:
             raise DuplicateName(name) from None  # a race with the check: the constraint decides
         return Stored(id=values["id"], owner=owner, name=name, description=description,
                       connector_type=public["connector_type"], public=public, secrets=tokens,
-                      created_at=now, updated_at=now, last_test=None)
+                      created_at=now, updated_at=now, last_test=None, version=1,
+                      key_id=values["key_id"], secrets_text=values["secrets"])
 
     def _check_name(self, conn: Connection, owner: str, name: str, except_id: str | None) -> None:
         """Refuse a duplicate before the constraint does (an IntegrityError aborts a PostgreSQL transaction)."""
@@ -171,11 +212,11 @@ class SavedStore:
         return Stored.of(row) if row is not None else None
 
     def page(self, owner: str, search: str | None, offset: int, limit: int) -> tuple[int, list[Stored]]:
-        """``(how many match, the rows of this page)``, newest first."""
+        """``(how many match, the rows of this page)``, newest first; ``search`` folded (``%`` and ``_`` plain)."""
         self._ensure()
         where = saved_connections.c.owner == owner
         if search:
-            where = where & func.lower(saved_connections.c.name).contains(search.lower(), autoescape=True)
+            where = where & saved_connections.c.name_folded.contains(fold(search), autoescape=True)
         with self.engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(saved_connections).where(where)).scalar_one()
             rows = conn.execute(
@@ -187,66 +228,51 @@ class SavedStore:
             ).all()
         return int(count), [Stored.of(r) for r in rows]
 
-    def update(
-        self,
-        owner: str,
-        connection_id: str,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-        set_description: bool = False,
-        public: dict[str, Any] | None = None,
-        tokens: dict[str, str] | None = None,
-    ) -> Stored | None:
-        """Change what is given, in one transaction; a new connection body clears ``last_test``. None: no such row."""
+    def update(self, owner: str, connection_id: str, seen_version: int, values: dict[str, Any]) -> bool:
+        """Apply ``values`` if the row is still at ``seen_version``, in ONE guarded statement: ``version``
+        +1, ``updated_at`` now. False: the row changed (or went) since it was read; nothing was written."""
         if not ID_PATTERN.fullmatch(connection_id):
-            return None
+            return False
         self._ensure()
-        values: dict[str, Any] = {"updated_at": time.time()}
-        if name is not None:
-            values["name"] = name
-        if set_description:
-            values["description"] = description
-        if public is not None and tokens is not None:
-            values.update(
-                connector_type=public["connector_type"], connection=_dump(public), secrets=_dump(tokens), last_test=None
-            )
+        values = {**values, "updated_at": time.time(), "version": seen_version + 1}
+        if "name" in values:
+            values["name_folded"] = fold(values["name"])
+        if "secrets" in values:
+            values["secret_count"] = len(json.loads(values["secrets"]))
         try:
             with self.engine.begin() as conn:
-                if name is not None:
-                    self._check_name(conn, owner, name, connection_id)
+                if "name" in values:
+                    self._check_name(conn, owner, values["name"], connection_id)
                 changed = conn.execute(
-                    update(saved_connections).where(self._owned(owner, connection_id)).values(**values)
+                    update(saved_connections)
+                    .where(self._owned(owner, connection_id), saved_connections.c.version == seen_version)
+                    .values(**values)
                 ).rowcount
         except IntegrityError:
-            raise DuplicateName(name or "") from None
-        return self.get(owner, connection_id) if changed else None
+            raise DuplicateName(str(values.get("name", ""))) from None
+        return bool(changed)
 
-    def record_test(self, owner: str, connection_id: str, seen_updated_at: float, last_test: dict[str, Any]) -> None:
-        """Keep a verdict as ``last_test``, unless the connection changed (or went) while it ran."""
+    def record_test(self, owner: str, connection_id: str, seen_version: int, last_test: dict[str, Any]) -> None:
+        """Keep a verdict as ``last_test``, unless the connection changed (or went) while it ran.
+        Neither ``version`` nor ``updated_at`` changes: a test is not an edit."""
         self._ensure()
         with self.engine.begin() as conn:
             conn.execute(
                 update(saved_connections)
-                .where(self._owned(owner, connection_id), saved_connections.c.updated_at == seen_updated_at)
-                .values(last_test=_dump(last_test))
+                .where(self._owned(owner, connection_id), saved_connections.c.version == seen_version)
+                .values(last_test=dump(last_test))
             )
 
-    def delete(self, owner: str, connection_id: str) -> bool:
+    def delete(self, owner: str, connection_id: str, seen_version: int | None = None) -> bool:
+        """Delete the row (only at ``seen_version`` when given); False: nothing was deleted."""
         if not ID_PATTERN.fullmatch(connection_id):
             return False
         self._ensure()
+        where = self._owned(owner, connection_id)
+        if seen_version is not None:
+            where = where & (saved_connections.c.version == seen_version)
         with self.engine.begin() as conn:
-            return bool(conn.execute(delete(saved_connections).where(self._owned(owner, connection_id))).rowcount)
-
-    def newest_tokens(self, limit: int) -> list[str]:
-        """Some stored tokens, newest connections first (the start-up check of the key)."""
-        self._ensure()
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(saved_connections.c.secrets).order_by(saved_connections.c.seq.desc()).limit(limit)
-            ).all()
-        return [token for row in rows for token in json.loads(row.secrets).values()]
+            return bool(conn.execute(delete(saved_connections).where(where)).rowcount)
 
     def delete_owner(self, owner: str) -> int:
         """Delete every connection of ``owner`` (a removed user's: a later user of the same name must not inherit them)."""
@@ -254,32 +280,43 @@ class SavedStore:
         with self.engine.begin() as conn:
             return int(conn.execute(delete(saved_connections).where(saved_connections.c.owner == owner)).rowcount)
 
-    def rewrite_secrets(
-        self, change: Callable[[Stored], dict[str, str] | None], before_commit: Callable[[], None] | None = None
-    ) -> int:
-        """Apply ``change`` to every row's tokens in ONE transaction (rows locked); how many rows changed.
+    # --- the keys of the secrets (start-up check, ``secrets check``, ``secrets rotate``) -------------
 
-        ``change`` returns the new tokens, or None to leave a row as it is; if it or ``before_commit``
-        raises, nothing is changed at all.
-        """
+    def key_counts(self) -> list[KeyCount]:
+        """Per key fingerprint, the rows and secrets it encrypted: over every row, in one query."""
         self._ensure()
-        changed = 0
+        c = saved_connections.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(c.key_id, func.count(), func.sum(c.secret_count)).where(c.secret_count > 0).group_by(c.key_id)
+            ).all()
+        return [KeyCount(r[0], int(r[1]), int(r[2] or 0)) for r in rows]
+
+    def not_under(self, key_id: str | None, after_seq: int, limit: int) -> list[tuple[int, Stored]]:
+        """Rows with secrets not (known to be) under ``key_id`` (None: whose key is not known yet), by
+        ``seq`` after ``after_seq``: one batch."""
+        self._ensure()
+        c = saved_connections.c
+        which = c.key_id.is_(None) if key_id is None else (c.key_id.is_(None)) | (c.key_id != key_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(saved_connections)
+                .where(c.secret_count > 0, which, c.seq > after_seq)
+                .order_by(c.seq)
+                .limit(limit)
+            ).all()
+        return [(row.seq, Stored.of(row)) for row in rows]
+
+    def rewrite_secrets(self, stored: Stored, tokens: dict[str, str], key_id: str | None) -> bool:
+        """Store ``tokens`` (the same secrets, re-encrypted) if the row still holds exactly what was read:
+        one guarded statement. ``version`` and ``updated_at`` stay: re-encrypting is not an edit.
+        False: a PATCH (or another rotation) changed the row in between; read it again."""
+        self._ensure()
+        c = saved_connections.c
         with self.engine.begin() as conn:
-            query = select(saved_connections).order_by(saved_connections.c.seq)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            for row in _rows(conn, query):
-                tokens = change(row)
-                if tokens is not None:
-                    conn.execute(
-                        update(saved_connections).where(saved_connections.c.id == row.id).values(secrets=_dump(tokens))
-                    )
-                    changed += 1
-            if before_commit is not None:
-                before_commit()
-        return changed
-
-
-def _rows(conn: Connection, query: Any) -> Iterator[Stored]:
-    for row in conn.execute(query).all():
-        yield Stored.of(row)
+            changed = conn.execute(
+                update(saved_connections)
+                .where(c.id == stored.id, c.version == stored.version, c.secrets == stored.secrets_text)
+                .values(secrets=dump(tokens), key_id=key_id)
+            ).rowcount
+        return bool(changed)

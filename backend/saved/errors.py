@@ -1,0 +1,91 @@
+"""What can go wrong with saved connections and the wizard's own store, in the domain's words.
+
+The service (``backend/saved/service.py``), the store calls (``backend/storecall.py``) and the
+command line raise these; the HTTP edge (``backend/errors.py``) maps each to its status and
+ApplicationMessage code, the command line to its exit status. No exception text ever holds a
+secret or the store URL.
+"""
+
+from __future__ import annotations
+
+
+class SavedError(Exception):
+    """A refusal about saved connections: ``title`` (one line), ``body`` (what to do), ``details`` (per field)."""
+
+    def __init__(self, title: str, body: str, details: dict[str, list[str]] | None = None) -> None:
+        super().__init__(title)
+        self.title, self.body, self.details = title, body, details
+
+
+class NotFound(SavedError):
+    """No connection of the caller has this id (a missing id, a malformed one and another owner's alike)."""
+
+    def __init__(self) -> None:
+        super().__init__("Not found", "There is no saved connection with this id.")
+
+
+class PreconditionFailed(SavedError):
+    """``If-Match`` names a version that is no longer the connection's: someone else changed it."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(
+            "Changed by someone else",
+            f"This connection was changed since you read it (it is now at version {current}). Nothing was changed: "
+            "read it again, then repeat your change.",
+        )
+        self.current = current
+
+
+class InvalidSaved(SavedError):
+    """A body that the schema accepts but the saved connections do not (a duplicate name, a mask that cannot stand)."""
+
+    def __init__(self, details: dict[str, list[str]]) -> None:
+        super().__init__(
+            "Some settings are not valid", f"Correct these fields and try again: {', '.join(details)}.", details
+        )
+
+
+class CannotDecryptSecrets(SavedError):
+    """The stored secrets at ``paths`` cannot be decrypted with any configured key: the user must enter them again."""
+
+    TITLE = "Cannot decrypt: the key changed"
+
+    def __init__(self, paths: list[str]) -> None:
+        fields = ", ".join(f"connection.{p}" for p in paths)
+        super().__init__(
+            self.TITLE,
+            f"The stored value of {fields} cannot be decrypted with the wizard's secret key (WIZARD_SECRET_KEY "
+            "changed, or lost the key it was saved with). Enter it again: edit the connection with the new value.",
+            {f"connection.{p}": ["Cannot decrypt: the key changed. Enter this secret again."] for p in paths},
+        )
+        self.paths = paths
+
+
+class SecretKeyUnusable(SavedError):
+    """``WIZARD_SECRET_KEY`` is malformed or the key file unusable (why is in the log, not in the answer)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Saved connections are unavailable",
+            "The wizard's secret key cannot be used. An administrator must fix WIZARD_SECRET_KEY (the wizard's log "
+            "says what is wrong with it).",
+        )
+
+
+class StoreUnavailable(SavedError):
+    """The wizard's own store did not answer within ``WIZARD_STORE_TIMEOUT_S``, or failed."""
+
+    def __init__(self, what: str, retry_after_s: int) -> None:
+        super().__init__(f"The {what} is unavailable", f"The wizard cannot reach its {what}. Try again shortly.")
+        self.retry_after_s = retry_after_s
+
+
+class KeyRequired(SystemExit):
+    """No start without ``WIZARD_SECRET_KEY`` on a shared store: each process would make a key of its own."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "error: WIZARD_SECRET_KEY must be set when WIZARD_DATABASE_URL is not SQLite (every process sharing the "
+            "store needs the same key; generate one with python -c \"from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())\")"
+        )
