@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import errors, openapi, playground
+from backend import errors, openapi, playground, storecall
 from backend.auth import AuthService
 from backend.auth import router as auth_router
 from backend.connectors import registry
@@ -23,7 +23,7 @@ from backend.ops import logs as ops_logs
 from backend.ops import shutdown
 from backend.ops.metrics import Metrics
 from backend.ops.middleware import Operations
-from backend.ops.readiness import StoreProbe, ping
+from backend.ops.readiness import READY_DEADLINE_S, StoreProbe
 from backend.policy import TargetPolicy
 from backend.routers import capabilities, database_connections, forms, health, saved
 from backend.saved.service import SavedConnections
@@ -210,7 +210,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.state.auth = auth
     app.state.saved = SavedConnections(settings, auth)
     app.state.metrics = metrics
-    app.state.readiness = StoreProbe(lambda: ping(auth.store.engine))
+    app.state.readiness = StoreProbe(lambda: storecall.ping(auth.store.engine, READY_DEADLINE_S))
     errors.install(app, registry())
 
     @app.exception_handler(400)

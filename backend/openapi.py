@@ -276,20 +276,6 @@ def _own_component_schemas() -> dict[str, Any]:
 # --- declarations a route may use -------------------------------------------------------------
 
 
-def optional_not_null(schema: dict[str, Any]) -> None:
-    """``json_schema_extra`` of a field that may be left out but not sent as null (a PATCH's
-    ``name``): its schema loses the ``null`` alternative and the ``default: null``."""
-    options = schema.pop("anyOf", None)
-    if options is not None:
-        kept = [o for o in options if o != {"type": "null"}]
-        if len(kept) == 1:
-            schema.update(kept[0])
-        else:
-            schema["anyOf"] = kept
-    if schema.get("default", 0) is None:
-        del schema["default"]
-
-
 def stream_response(description: str, line_component: str, example: str) -> dict[str, Any]:
     """A ``200`` of newline-delimited JSON: a string body, each line an object of ``line_component``
     (named in ``x-itemSchema``: OpenAPI 3.2's ``itemSchema`` is not a 3.1 keyword).

@@ -221,3 +221,17 @@ class HookForm(BaseModel):
 class ConnectionForms(BaseModel):
     connectors: list[ConnectorForm]
     hooks: dict[str, HookForm]
+
+
+def optional_not_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` of a field that may be left out but not sent as null (a PATCH's
+    ``name``): its schema loses the ``null`` alternative and the ``default: null``."""
+    options = schema.pop("anyOf", None)
+    if options is not None:
+        kept = [o for o in options if o != {"type": "null"}]
+        if len(kept) == 1:
+            schema.update(kept[0])
+        else:
+            schema["anyOf"] = kept
+    if schema.get("default", 0) is None:
+        del schema["default"]

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from backend.saved.errors import StoreUnavailable
+from backend.core.saved_errors import StoreUnavailable
 from backend.secrets import scrub
 from backend.settings import Settings
 
@@ -216,3 +216,13 @@ async def call_store(fn: Callable[[], T], settings: Settings, log: logging.Logge
     except (SQLAlchemyError, StoreDeadline, TimeoutError) as exc:
         future.cancel()  # not started yet: never will
         raise unavailable(exc, settings, log, what) from None
+
+
+def ping(engine: Any, deadline_s: float) -> None:
+    """One ``SELECT 1`` on a SQLAlchemy engine, within ``deadline_s`` (the store's watchdog cuts a
+    connection that outlives it, so a check on a frozen store frees its thread; the pool's checkout
+    ping replaces a dead connection)."""
+    from sqlalchemy import text
+
+    with deadline(time.monotonic() + deadline_s), engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -12,6 +12,7 @@ import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -39,6 +40,35 @@ from tests.servers.common import LOOPBACK
 from tests.servers.postgres import BIN, SUPERPASS, SUPERUSER
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the command line: ``python -m backend test`` as a subprocess --------------------------------
+
+def cli_env(tmp_path: Path, **wizard: str) -> dict[str, str]:
+    """The environment of one run: no WIZARD_* of the caller's, a TMPDIR and a store of the test's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env.update({
+        "TMPDIR": str(tmp),
+        "WIZARD_TEST_TIMEOUT_S": "3",
+        "WIZARD_FILES_DIR": str(tmp_path),
+        "WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/wizard.db",
+        "PYTHONPATH": str(ROOT),
+        **{f"WIZARD_{k.upper()}": v for k, v in wizard.items()},
+    })
+    return env
+
+
+def cli(tmp_path: Path, *args: str, stdin: str = "", command: tuple[str, ...] | None = None,
+        **wizard: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m backend test ARGS`` (or ``command test ARGS``, an installed one) to its end."""
+    env = cli_env(tmp_path, **wizard)
+    if command is not None:
+        env.pop("PYTHONPATH")  # the installed package, not the checkout
+    base = command or (sys.executable, "-m", "backend")
+    return subprocess.run([*base, "test", *args], input=stdin, capture_output=True, text=True, timeout=60,
+                          env=env, cwd=tmp_path)
 
 
 # --- time: the suite judges the code, not the machine ------------------------------------------

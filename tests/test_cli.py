@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -17,37 +16,10 @@ import httpx
 import pytest
 
 from tests.conftest import DB, NASTY_PASSWORD, run_test
-from tests.helpers import auth_settings, login
+from tests.helpers import auth_settings, cli, cli_env, login
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("parameters", "dns", "tcp", "ssh", "tls", "authentication", "database", "query")
-
-
-def cli_env(tmp_path: Path, **wizard: str) -> dict[str, str]:
-    """The environment of one run: no WIZARD_* of the caller's, a TMPDIR and a store of the test's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
-    tmp = tmp_path / "tmp"
-    tmp.mkdir(exist_ok=True)
-    env.update({
-        "TMPDIR": str(tmp),
-        "WIZARD_TEST_TIMEOUT_S": "3",
-        "WIZARD_FILES_DIR": str(tmp_path),
-        "WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/wizard.db",
-        "PYTHONPATH": str(ROOT),
-        **{f"WIZARD_{k.upper()}": v for k, v in wizard.items()},
-    })
-    return env
-
-
-def cli(tmp_path: Path, *args: str, stdin: str = "", command: tuple[str, ...] | None = None,
-        **wizard: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m backend test ARGS`` (or ``command test ARGS``, an installed one) to its end."""
-    env = cli_env(tmp_path, **wizard)
-    if command is not None:
-        env.pop("PYTHONPATH")  # the installed package, not the checkout
-    base = command or (sys.executable, "-m", "backend")
-    return subprocess.run([*base, "test", *args], input=stdin, capture_output=True, text=True, timeout=60,
-                          env=env, cwd=tmp_path)
 
 
 def uri(db: DB, password: str | None = None) -> str:

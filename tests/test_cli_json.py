@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import DB, NASTY_PASSWORD
-from tests.test_cli import cli
+from tests.helpers import cli
 
 WRONG = "n0t-" + NASTY_PASSWORD[::-1]
 

@@ -67,7 +67,8 @@ ADMIN = {
     "printf '%s\\n' \"$PASSWORD\" | python -m backend users set-password alice   # also ends her sessions": Expect(0),
     "python -m backend users list": Expect(0, says="alice"),
     "python -m backend users remove alice      # with her sessions and her saved connections": Expect(0),
-    "python -m backend secrets rotate          # re-encrypt every secret with the first key": Expect(0),
+    "python -m backend secrets rotate          # re-encrypt every secret with the first key (exit 1: some no key decrypts)": Expect(0),
+    "python -m backend secrets check --strict  # how many secrets each key decrypts (--json: one object); exit 1: some": Expect(0),
     "python -m backend db upgrade              # apply the migrations (also done at start)": Expect(0),
 }
 COMMAND_LINE = {

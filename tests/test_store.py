@@ -20,9 +20,9 @@ from sqlalchemy import inspect, text
 from backend.auth import AuthService
 from backend.auth.store import AuthStore, make_engine
 from backend.auth.store import metadata as auth_metadata
+from backend.core.saved_errors import CannotDecryptSecrets, InvalidSaved, NotFound, SavedError
 from backend.migrations import current, head, upgrade
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable, key_file_for
-from backend.saved.errors import CannotDecryptSecrets, InvalidSaved, NotFound, SavedError
 from backend.saved.masking import MASK, secret_paths
 from backend.saved.schemas import SavedConnectionCreate, SavedConnectionUpdate
 from backend.saved.service import SavedConnections

@@ -242,8 +242,8 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     which the API's ``POST …/{id}/test/`` calls too."""
     try:
         from backend.auth import AuthService
+        from backend.core.saved_errors import SavedError
         from backend.errors import APIError
-        from backend.saved.errors import SavedError
         from backend.saved.service import SavedConnections, owner_of
     except ImportError:
         raise BadInput("saved connections are not available in this installation.") from None

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 log = logging.getLogger("wizard.ops")
 
@@ -80,15 +79,3 @@ class StoreProbe:
                 log.warning("readiness: not ready, %s", why)
             self._last = why
         return why
-
-
-def ping(engine: Any, deadline_s: float = READY_DEADLINE_S) -> None:
-    """One ``SELECT 1`` on a SQLAlchemy engine, within ``deadline_s`` (the store's watchdog cuts a
-    connection that outlives it, so a check on a frozen store frees its thread; the pool's checkout
-    ping replaces a dead connection)."""
-    from sqlalchemy import text
-
-    from backend.storecall import deadline
-
-    with deadline(time.monotonic() + deadline_s), engine.connect() as conn:
-        conn.execute(text("SELECT 1"))

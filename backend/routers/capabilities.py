@@ -15,8 +15,8 @@ from fastapi import APIRouter, Body, Response
 from backend.capabilities.engine import examine
 from backend.capabilities.schemas import CapabilitiesRequest, CapabilityOptions, ConnectionCapabilities
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
-from backend.openapi import optional_not_null
 from backend.routers.ids import SAVED_ID
+from backend.schemas import optional_not_null
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 

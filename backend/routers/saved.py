@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from backend.core.saved_errors import StoreUnavailable
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
 from backend.routers.ids import SAVED_ID
-from backend.saved.errors import StoreUnavailable
 from backend.saved.schemas import SavedConnection, SavedConnectionCreate, SavedConnectionPage, SavedConnectionUpdate
 from backend.saved.service import parse_if_match
 from backend.schemas import ApplicationMessage

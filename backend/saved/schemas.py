@@ -8,7 +8,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from backend.models import CreateConnectorSchema
-from backend.openapi import optional_not_null
+from backend.schemas import optional_not_null
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000

@@ -2,7 +2,7 @@
 
 Every method here is blocking (SQL, and Fernet on each secret): the router runs it through
 :meth:`SavedConnections.call`, which also turns a store that does not answer into a 503.
-Refusals are the domain exceptions of :mod:`backend.saved.errors`; the HTTP edge maps them.
+Refusals are the domain exceptions of :mod:`backend.core.saved_errors`; the HTTP edge maps them.
 
 Owners: the caller's identity (``deps.current_user``: a user name, or ``oidc:<sub>`` for a bearer
 token). With ``WIZARD_AUTH_ENABLED=false`` nobody is identified and every caller is the one
@@ -27,10 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from pydantic import ValidationError
 
 from backend.connectors.base import ConnectorModel
-from backend.errors import validation_details
-from backend.models import parse_connector
-from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
-from backend.saved.errors import (
+from backend.core.saved_errors import (
     CannotDecryptSecrets,
     InvalidSaved,
     KeyRequired,
@@ -38,11 +35,14 @@ from backend.saved.errors import (
     PreconditionFailed,
     SecretKeyUnusable,
 )
+from backend.models import parse_connector
+from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
 from backend.saved.masking import masked, merge, unmasked
 from backend.saved.schemas import LastTest, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
 from backend.schemas import ApplicationMessage
 from backend.settings import Settings
 from backend.storecall import call_store, first_line
+from backend.validation import validation_details
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.auth import AuthService
@@ -238,7 +238,7 @@ class SavedConnections:
             # Lost a race: someone changed (or deleted) the row between the read and the write.
             if if_match is not None and if_match != "*":
                 _check_version(self._get(owner, connection_id), if_match)
-        from backend.saved.errors import StoreUnavailable
+        from backend.core.saved_errors import StoreUnavailable
 
         raise StoreUnavailable("store of saved connections", self.settings.retry_after_s)
 

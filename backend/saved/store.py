@@ -66,6 +66,7 @@ saved_connections = Table(
     Column("secret_count", Integer, nullable=False, server_default="0"),
     UniqueConstraint("owner", "name", name="uq_wizard_saved_connections_owner_name"),
     Index("ix_wizard_saved_connections_owner_created", "owner", "created_at"),  # as migration 0002 made it
+    Index("ix_wizard_saved_connections_key_id", "key_id"),  # as migration 0003 made it
 )
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")

@@ -1,24 +1,26 @@
 """What can go wrong with saved connections and the wizard's own store, in the domain's words.
 
 The service (``backend/saved/service.py``), the store calls (``backend/storecall.py``) and the
-command line raise these; the HTTP edge (``backend/errors.py``) maps each to its status and
-ApplicationMessage code, the command line to its exit status. No exception text ever holds a
+command line raise these (domain errors, each with its code: :mod:`backend.core.errors`); the
+HTTP edge (``backend/errors.py``, ``DOMAIN_STATUSES``) maps each to its status, the command line
+to its exit status. No exception text ever holds a
 secret or the store URL.
 """
 
 from __future__ import annotations
 
+from backend.core.errors import DomainError
+from backend.messages import Code
 
-class SavedError(Exception):
+
+class SavedError(DomainError):
     """A refusal about saved connections: ``title`` (one line), ``body`` (what to do), ``details`` (per field)."""
-
-    def __init__(self, title: str, body: str, details: dict[str, list[str]] | None = None) -> None:
-        super().__init__(title)
-        self.title, self.body, self.details = title, body, details
 
 
 class NotFound(SavedError):
     """No connection of the caller has this id (a missing id, a malformed one and another owner's alike)."""
+
+    code = Code.NOT_FOUND
 
     def __init__(self) -> None:
         super().__init__("Not found", "There is no saved connection with this id.")
@@ -26,6 +28,8 @@ class NotFound(SavedError):
 
 class PreconditionFailed(SavedError):
     """``If-Match`` names a version that is no longer the connection's: someone else changed it."""
+
+    code = Code.PRECONDITION_FAILED
 
     def __init__(self, current: int) -> None:
         super().__init__(
@@ -39,6 +43,8 @@ class PreconditionFailed(SavedError):
 class InvalidSaved(SavedError):
     """A body that the schema accepts but the saved connections do not (a duplicate name, a mask that cannot stand)."""
 
+    code = Code.INVALID_PARAMETERS
+
     def __init__(self, details: dict[str, list[str]]) -> None:
         super().__init__(
             "Some settings are not valid", f"Correct these fields and try again: {', '.join(details)}.", details
@@ -48,6 +54,7 @@ class InvalidSaved(SavedError):
 class CannotDecryptSecrets(SavedError):
     """The stored secrets at ``paths`` cannot be decrypted with any configured key: the user must enter them again."""
 
+    code = Code.CANNOT_DECRYPT
     TITLE = "Cannot decrypt: the key changed"
 
     def __init__(self, paths: list[str]) -> None:
@@ -64,19 +71,25 @@ class CannotDecryptSecrets(SavedError):
 class SecretKeyUnusable(SavedError):
     """``WIZARD_SECRET_KEY`` is malformed or the key file unusable (why is in the log, not in the answer)."""
 
+    code = Code.SERVICE_BUSY
+
     def __init__(self) -> None:
         super().__init__(
             "Saved connections are unavailable",
             "The wizard's secret key cannot be used. An administrator must fix WIZARD_SECRET_KEY (the wizard's log "
             "says what is wrong with it).",
+            retry_after=60,
         )
 
 
 class StoreUnavailable(SavedError):
     """The wizard's own store did not answer within ``WIZARD_STORE_TIMEOUT_S``, or failed."""
 
+    code = Code.STORE_UNAVAILABLE
+
     def __init__(self, what: str, retry_after_s: int) -> None:
-        super().__init__(f"The {what} is unavailable", f"The wizard cannot reach its {what}. Try again shortly.")
+        super().__init__(f"The {what} is unavailable", f"The wizard cannot reach its {what}. Try again shortly.",
+                         retry_after=retry_after_s)
         self.retry_after_s = retry_after_s
 
 
