@@ -27,7 +27,7 @@ from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import Alternative, FieldFacts, Option, URIFacts
+from backend.formfacts import Alternative, FieldFacts, Option, URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -86,6 +86,16 @@ class _Session:
         in_background("wizard-databricks-close", self.conn.close)
 
 
+class DatabricksURIs(URIDialect):
+    """``jdbc:databricks://host:443/default;httpPath=…;UID=token;PWD=…``: ``;key=value`` settings after the schema."""
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        parts = cut(rest)
+        parts.path, _, settings = parts.path.partition(";")
+        parts.add_parameters(settings, ";")
+        return parts
+
+
 class Databricks(SQLConnector):
     type_name = "DatabricksConnector"
     label = "Databricks"
@@ -116,7 +126,9 @@ class Databricks(SQLConnector):
                    parts={"host": "host", "port": "port", "user": "", "password": "token", "path": "database"},
                    query={"http_path": "cluster_path", "httppath": "cluster_path", "schema": "database",
                           "connschema": "database", "conncatalog": "catalog", "pwd": "token",
-                          "uid": "", "transportmode": "", "ssl": "", "authmech": ""})
+                          "uid": "", "transportmode": "", "ssl": "", "authmech": ""},
+                   dialect=DatabricksURIs(),
+                   spellings=("jdbc:databricks://adb-1234567890123456.7.azuredatabricks.net:443/default;ConnCatalog=main",))
     hooks = frozenset({"SSL"})
     hook_notes = {
         "SSHTunnel": "Databricks is reached over HTTPS by the workspace's host name, and its certificate is checked "

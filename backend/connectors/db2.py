@@ -40,7 +40,7 @@ from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, match, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import URIFacts
+from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -119,6 +119,24 @@ class _Session:
         in_background("wizard-db2-close", ibm_db.close, self.conn)
 
 
+class Db2URIs(URIDialect):
+    """``jdbc:db2://host:port/SALES:currentSchema=MART;user=etl;``: ``key=value;`` settings after the
+    database, introduced by a ``:`` (and ``;key=value`` ones)."""
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        parts = cut(rest)
+        path, _, settings = parts.path.partition(";")
+        database, colon, properties = path.lstrip("/").partition(":")
+        if colon and "=" in properties:
+            path = "/" + database
+        else:
+            properties = ""
+        parts.path = path
+        parts.add_parameters(settings, ";")
+        parts.add_parameters(properties, ";")
+        return parts
+
+
 class DB2(SQLConnector):
     type_name = "DB2Connector"
     label = "IBM Db2"
@@ -128,7 +146,8 @@ class DB2(SQLConnector):
     example = {"connector_type": "DB2Connector",
                "host": "db2.example.com", "port": 50000, "database": "SALES", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): jdbc:db2://host:port/database:currentSchema=X;user=Y;
-    uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES")
+    uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES",
+                   dialect=Db2URIs(), spellings=("jdbc:db2://db2.example.com:50000/SALES:user=etl;",))
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "The wizard's Db2 driver (IBM CLI) is not set up for Kerberos: it would need a system-wide "

@@ -31,7 +31,7 @@ from backend.connectors.sql import Driver
 from backend.core import RunContext
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import URIFacts
+from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -48,6 +48,16 @@ class CreateMsSQLConnector(ConnectorModel):
     include_views: bool | None = Field(default=False, title="Include Views")
 
 
+class SQLServerURIs(URIDialect):
+    """``jdbc:sqlserver://host:port;databaseName=sales;user=etl;``: ``;key=value`` settings after the host."""
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        parts = cut(rest)
+        parts.hostport, _, settings = parts.hostport.partition(";")
+        parts.add_parameters(settings, ";")
+        return parts
+
+
 class MsSQL(TDSConnector):
     type_name = "MsSQLConnector"
     label = "SQL Server"
@@ -58,7 +68,9 @@ class MsSQL(TDSConnector):
                "host": "sql.example.com", "port": 1433, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "7.4"  # SQL Server 2012 and later; older servers answer with the version they speak
     # Form facts (GET …/forms/, backend.uri): jdbc:sqlserver://host:port;databaseName=sales;user=etl;
-    uri = URIFacts(schemes=("mssql", "sqlserver", "jdbc:sqlserver"), example="mssql://etl@sql.example.com:1433/sales")
+    uri = URIFacts(schemes=("mssql", "sqlserver", "jdbc:sqlserver"), example="mssql://etl@sql.example.com:1433/sales",
+                   dialect=SQLServerURIs(),
+                   spellings=("jdbc:sqlserver://sql.example.com:1433;databaseName=sales;user=etl",))
     hooks = frozenset({"SSHTunnel", "SSL"})
     # Kerberos: FreeTDS here is built with GSSAPI (Trusted_Connection=yes, ServerSPN), but it takes
     # its credentials from the process environment (KRB5CCNAME), so it would have to run in the

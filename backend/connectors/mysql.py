@@ -87,7 +87,9 @@ class MySQLMariaDB(SQLConnector):
                "host": "db.example.com", "port": 3306, "database": "sales", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri).
     uri = URIFacts(schemes=("mysql", "mariadb", "jdbc:mysql", "jdbc:mariadb"),
-                   example="mysql://etl@db.example.com:3306/sales")
+                   example="mysql://etl@db.example.com:3306/sales",
+                   spellings=("jdbc:mysql://db.example.com:3306/sales?user=etl",
+                              "jdbc:mariadb://db.example.com:3306/sales?user=etl"))
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "MySQL and MariaDB drivers here have no Kerberos (GSSAPI) login; use a password or a client certificate."

@@ -29,7 +29,7 @@ from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import FieldFacts, URIFacts
+from backend.formfacts import FieldFacts, URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -197,6 +197,29 @@ def _closed(task: asyncio.Task[Any]) -> None:
         task.exception()  # a failed polite close is of no interest: the socket is gone either way
 
 
+class OracleURIs(URIDialect):
+    """Oracle's own URI forms: the thin driver's credentials before the host
+    (``jdbc:oracle:thin:scott/tiger@//host:1521/svc``, or a bare ``@``) and the old ``host:port:SID``."""
+
+    _THIN_CREDENTIALS = re.compile(r"^(?P<user>[^:?;@/]*)(?:/(?P<password>[^@]*))?@")
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        thin = None if rest.startswith("//") else self._THIN_CREDENTIALS.match(rest)
+        parts = cut(rest[thin.end():] if thin else rest)
+        if thin and parts.user is None:  # a user@ after the // wins over the thin form's
+            parts.user, parts.password = thin.group("user") or None, thin.group("password") or None
+        if not parts.hostport.startswith("["):
+            host, colon, port_sid = parts.hostport.partition(":")
+            port, _, sid = port_sid.partition(":")
+            if sid:
+                parts.hostport = f"{host}{colon}{port}"
+                if not parts.path.strip("/"):
+                    parts.path = "/" + sid
+                    parts.notes.append("The URI names a SID (host:port:SID): the wizard connects by service name, "
+                                       "which is often the same; check it.")
+        return parts
+
+
 class Oracle(SQLConnector):
     type_name = "OracleConnector"
     label = "Oracle"
@@ -214,7 +237,9 @@ class Oracle(SQLConnector):
                                        "checks that it exists."),
     }
     uri = URIFacts(schemes=("oracle", "jdbc:oracle:thin"), example="oracle://etl@oracle.example.com:1521/ORCLPDB1",
-                   query={"service_name": "database", "sid": "database"})
+                   query={"service_name": "database", "sid": "database"}, dialect=OracleURIs(),
+                   spellings=("jdbc:oracle:thin:etl@//oracle.example.com:1521/ORCLPDB1",
+                              "jdbc:oracle:thin:@oracle.example.com:1521/ORCLPDB1?user=etl"))
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "python-oracledb's thin mode has no Kerberos login (only its thick mode, with Oracle Client "

@@ -107,7 +107,8 @@ class PostgreSQL(SQLConnector):
                "host": "db.example.com", "port": 5432, "database": "sales", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): libpq URIs, https://www.postgresql.org/docs/current/libpq-connect.html
     uri = URIFacts(schemes=("postgresql", "postgres", "pgsql", "jdbc:postgresql"),
-                   example="postgresql://etl@db.example.com:5432/sales")
+                   example="postgresql://etl@db.example.com:5432/sales",
+                   spellings=("jdbc:postgresql://db.example.com:5432/sales?user=etl",))
     hooks = frozenset({"SSHTunnel", "SSL", "Kerberos"})
     # https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-SSLMODE
     ssl_modes = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")

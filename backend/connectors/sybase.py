@@ -40,7 +40,8 @@ class Sybase(TDSConnector):
                "host": "ase.example.com", "port": 5000, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "5.0"
     # Form facts (GET …/forms/, backend.uri): jConnect's jdbc:sybase:Tds:host:port/database.
-    uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales")
+    uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales",
+                   spellings=("jdbc:sybase:Tds:ase.example.com:5000/sales?user=etl",))
     hooks = frozenset({"SSHTunnel"})
     hook_notes = {
         "SSL": "FreeTDS cannot open Sybase ASE's SSL (TLS) ports: ASE expects TLS from the first byte, which FreeTDS "
