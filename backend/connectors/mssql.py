@@ -20,13 +20,13 @@ TLS (SQL Server only): ``ssl_mode`` takes SQL Server's own terms, in words peopl
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backend.connectors._tds.connector import RelayedAddress, TDSConnector
+from backend.connectors._tds.connector import RelayedAddress, TDSConnector, TDSModel
 from backend.connectors._tds.odbc import OdbcProtocolDriver, find_odbc_driver
-from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.base import functionality
 from backend.connectors.sql import Driver
 from backend.core import RunContext
 from backend.diagnosis import Failure
@@ -36,7 +36,7 @@ from backend.hooks import tls
 from backend.messages import Code
 
 
-class CreateMsSQLConnector(ConnectorModel):
+class CreateMsSQLConnector(TDSModel):
     connector_type: Literal["MsSQLConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -58,7 +58,7 @@ class SQLServerURIs(URIDialect):
         return parts
 
 
-class MsSQL(TDSConnector):
+class MsSQL(TDSConnector[CreateMsSQLConnector]):
     type_name = "MsSQLConnector"
     label = "SQL Server"
     product = "Microsoft SQL Server"
@@ -95,7 +95,7 @@ class MsSQL(TDSConnector):
         "mssql+pymssql": Driver("pymssql", "pymssql"),
     }
 
-    def check_tls(self, params: Any, ctx: RunContext) -> None:
+    def check_tls(self, params: CreateMsSQLConnector, ctx: RunContext) -> None:
         found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is None:
             return
@@ -121,7 +121,7 @@ class MsSQL(TDSConnector):
     def tls_mode(self, ctx: RunContext) -> str:
         return tls.chosen_mode(tls.material(ctx), with_ca="verify-ca", default="optional")
 
-    def odbc_attributes(self, params: Any, endpoint: RelayedAddress) -> list[tuple[str, str]]:
+    def odbc_attributes(self, params: CreateMsSQLConnector, endpoint: RelayedAddress) -> list[tuple[str, str]]:
         attributes = super().odbc_attributes(params, endpoint)
         if endpoint.odbc is not None and not endpoint.odbc.freetds:
             # Microsoft ODBC Driver 18 keywords

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector
+from backend.connectors.base import functionality
+from backend.connectors.sql import Driver, LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify
 from backend.diagnosis import Failure
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
-class CreatePostgreSQLConnector(ConnectorModel):
+class CreatePostgreSQLConnector(LoginModel):
     connector_type: Literal["PostgreSQLConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -97,7 +97,7 @@ _RULES: tuple[ErrorRule, ...] = (
 )
 
 
-class PostgreSQL(SQLConnector):
+class PostgreSQL(SQLConnector[CreatePostgreSQLConnector]):
     type_name = "PostgreSQLConnector"
     label = "PostgreSQL"
     product = "PostgreSQL"
@@ -120,7 +120,7 @@ class PostgreSQL(SQLConnector):
 
     # --- parameters: the SSL and Kerberos hooks ------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: CreatePostgreSQLConnector, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         hooks = params.hooks_params
         found = tls.prepare(hooks.SSL if hooks else None, ctx, self.ssl_words())
@@ -142,13 +142,13 @@ class PostgreSQL(SQLConnector):
 
     # --- the connection ---------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
+    def url(self, params: CreatePostgreSQLConnector, endpoint: ReachedAddress) -> URL:
         # libpq connects to ``hostaddr`` (the address the policy checked, or the SSH tunnel's
         # local end) and verifies the TLS certificate, and names the Kerberos service, with
         # ``host``: the name the user typed (libpq-connect.html#LIBPQ-PARAMKEYWORDS, hostaddr).
         return super().url(params, endpoint).set(host=endpoint.host)
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: CreatePostgreSQLConnector, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         remaining = ctx.deadline.remaining()
         found = tls.material(ctx)
         login = kerberos.login_of(ctx)
@@ -182,7 +182,7 @@ class PostgreSQL(SQLConnector):
             args["krbsrvname"] = "postgres"  # the server's krb_srvname default
         return args
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: CreatePostgreSQLConnector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         login = kerberos.login_of(ctx)
         if login is None:
@@ -204,7 +204,7 @@ class PostgreSQL(SQLConnector):
             return dict(conn.facts["tls"])
         return _tls_state(conn)
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: CreatePostgreSQLConnector) -> dict[str, Any]:
         if isinstance(conn, kerberos.RemoteSession):
             return dict(conn.call(_remote_inspect, params))
         conn.autocommit = True
@@ -224,7 +224,7 @@ class PostgreSQL(SQLConnector):
                 schema = params.schema_name
         return {"product": "PostgreSQL", "version": version, "user": user, "database": database, "schema": schema}
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: CreatePostgreSQLConnector, endpoint: ReachedAddress) -> Failure:
         return _classify(exc, tls.blame_map(params))
 
     functionalities = (
@@ -354,7 +354,7 @@ def _tls_state(conn: Any, gss: bool = False) -> dict[str, Any]:
     )
 
 
-def _remote_inspect(conn: Any, params: Any) -> dict[str, Any]:
+def _remote_inspect(conn: Any, params: CreatePostgreSQLConnector) -> dict[str, Any]:
     """The test query in the Kerberos worker, plus the principal the server authenticated."""
     server = CONNECTOR.inspect(conn, params)
     with conn.cursor() as cur:

@@ -10,16 +10,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backend.connectors._tds.connector import TDSConnector
+from backend.connectors._tds.connector import TDSConnector, TDSModel
 from backend.connectors._tds.odbc import OdbcProtocolDriver
-from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.base import functionality
 from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.formfacts import URIFacts
 from backend.messages import Code
 
 
-class CreateSybaseConnector(ConnectorModel):
+class CreateSybaseConnector(TDSModel):
     connector_type: Literal["SybaseConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -30,7 +30,7 @@ class CreateSybaseConnector(ConnectorModel):
     protocol: str | None = Field(default="sybase+pyodbc", title="Protocol")
 
 
-class Sybase(TDSConnector):
+class Sybase(TDSConnector[CreateSybaseConnector]):
     type_name = "SybaseConnector"
     label = "Sybase ASE"
     product = "Adaptive Server Enterprise"
