@@ -184,11 +184,11 @@ def _pin(client: Any, pins: Pins) -> None:
     # If that ever changes, refuse to run rather than connect unpinned.
     session = getattr(getattr(client, "_endpoint", None), "http_session", None)
     manager = getattr(session, "_manager", None)
-    if manager is None or not isinstance(getattr(manager, "pool_classes_by_scheme", None), dict):
+    if session is None or manager is None or not isinstance(getattr(manager, "pool_classes_by_scheme", None), dict):
         raise RuntimeError("this botocore version cannot be pinned to the checked address")
     pools = _pinned_pools(pins)
     manager.pool_classes_by_scheme = pools
-    session._pool_classes_by_scheme = pools  # type: ignore[union-attr]
+    session._pool_classes_by_scheme = pools
 
 
 def _planned_url(client: Any, bucket: str, prefix: str) -> str:

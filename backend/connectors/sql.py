@@ -7,7 +7,7 @@ import threading
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from backend.connectors.base import Connector, ConnectorModel, classified
 from backend.core import ReachedAddress, RunContext
@@ -20,6 +20,7 @@ from backend.schemas import ApplicationMessage, SystemMessageKind
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
+    from sqlalchemy.engine.default import DefaultDialect
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,10 @@ class SQLConnector(Connector[DatabaseT]):
         """The dialect, positional and keyword arguments the driver is called with (tested as they are):
         SQLAlchemy's own for :meth:`url`, then :meth:`connect_args`."""
         url = self.url(params, endpoint)
-        dialect_cls = url.get_dialect()
-        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
+        # Every SQLAlchemy dialect is a DefaultDialect (whose constructor takes the DB-API module); get_dialect()
+        # is typed as returning the bare Dialect interface, which has no constructor.
+        dialect_cls = cast("type[DefaultDialect]", url.get_dialect())
+        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())
         cargs, cparams = dialect.create_connect_args(url)
         cparams.update(self.connect_args(params, endpoint, ctx))
         return dialect, tuple(cargs), dict(cparams)
