@@ -13,8 +13,9 @@ Types, defaults, required-ness and choice values are not here: they stay in ``su
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
+from urllib.parse import unquote
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,57 @@ class HookFacts:
     alternatives: tuple[Alternative, ...] = ()
 
 
+class URIError(ValueError):
+    """A URI that cannot be read; ``message`` says what to fix and quotes no value (``backend.uri`` raises it)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class URIParts:
+    """A URI cut into its parts, still percent-encoded: what ``backend.uri`` cuts from
+    ``//user:password@host:port/path?query`` and a connector's :class:`URIDialect` may adjust."""
+
+    hostport: str
+    """``host``, ``host:port`` or ``[IPv6]:port`` (read by ``backend.uri`` once the dialect is done)."""
+    path: str = ""
+    """Everything from the first ``/`` after the host on, ``?query`` aside (``/database``, ``/folder/``)."""
+    user: str | None = None
+    """None: the URI has no ``user@`` (``""``: an empty one)."""
+    password: str | None = None
+    parameters: list[tuple[str, str]] = field(default_factory=list)
+    """``key=value`` parameters, percent-decoded, in the order read: the query's, then the dialect's."""
+    notes: list[str] = field(default_factory=list)
+    """What the reader should know (by name, never a value), e.g. that a SID was read as a service name."""
+
+    def add_parameters(self, text: str, separator: str) -> None:
+        """``a=1&b=2`` (or ``a=1;b=2``) as pairs, percent-decoded; a ``+`` stays a ``+``, as libpq reads it."""
+        pairs = (item.partition("=") for item in text.split(separator))
+        self.parameters.extend((unquote(key), unquote(value)) for key, sep, value in pairs if sep and key)
+
+
+URICut = Callable[[str], URIParts]
+"""``backend.uri``'s generic cut of ``//user:password@host:port/path?query`` (a ``jdbc:`` form may
+leave out the ``//``), handed to a dialect; it raises :class:`URIError` for text it cannot cut."""
+
+
+class URIDialect:
+    """How one connector's URIs depart from ``scheme://user:password@host:port/path?query``.
+
+    ``backend.uri`` finds the connector by the scheme, then calls :meth:`read` with the text after
+    ``scheme:`` (or ``scheme+driver:``) and its generic cut; it maps the parts to fields, reads
+    host and port, checks and coerces the values. A connector module subclasses this for a form
+    of its own (``jdbc:sqlserver://host:port;databaseName=x``, Oracle's ``user/password@host:port:SID``)
+    and declares an instance as ``URIFacts.dialect``; a plugin does the same.
+    """
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        """The parts of ``rest`` (``//user@host:port/db?k=v``, or the dialect's own form); by default the generic cut."""
+        return cut(rest)
+
+
 @dataclass(frozen=True)
 class URIFacts:
     """How a connection URI reads into a connector's body.
@@ -78,6 +130,12 @@ class URIFacts:
     marks the kind (lower case) → the secret field that takes the whole string. ``secret_urls``
     reads an ``https://`` URL whose host ends so (``.blob.core.windows.net``: a SAS URL) whole
     into a secret field.
+
+    ``dialect`` reads the connector's own syntax (its ``jdbc:`` forms: ``;key=value`` after the
+    host, Oracle's thin ``user/password@``…); None: the generic form only. ``spellings`` are
+    ``example`` written in the connector's other forms (each of its ``jdbc:`` schemes at least):
+    each must read as ``example`` does, which ``tests/test_completeness.py`` checks, so a form
+    whose dialect is missing is named.
     """
 
     schemes: tuple[str, ...]
@@ -87,6 +145,8 @@ class URIFacts:
     query: Mapping[str, str] = field(default_factory=dict)
     connection_strings: Mapping[str, str] = field(default_factory=dict)
     secret_urls: Mapping[str, str] = field(default_factory=dict)
+    dialect: URIDialect | None = None
+    spellings: tuple[str, ...] = ()
 
 
 SERVER_PARTS: Mapping[str, str] = {

@@ -101,7 +101,7 @@ def uri_facts(connector: Connector) -> URIFacts | None:
     scheme = default.split("+", 1)[0].lower()
     parts = _present(SERVER_PARTS, fields)
     example = _example(connector, scheme, parts)
-    return URIFacts(schemes=(scheme, f"jdbc:{scheme}"), example=example, parts=parts)
+    return URIFacts(schemes=(scheme, f"jdbc:{scheme}"), example=example, parts=parts, spellings=(f"jdbc:{example}",))
 
 
 def _present(parts: Mapping[str, str], fields: Mapping[str, FieldInfo]) -> dict[str, str]:

@@ -1,15 +1,18 @@
 """Read a connection URI (or an Azure connection string) into a partial ``Create…Connector`` body.
 
 Every scheme, part and parameter name comes from the registry (each connector's ``uri`` facts,
-:func:`backend.forms.uri_facts`): this module holds no table of its own, so a new connector
-module is read as soon as it exists. Pure — no I/O, no settings — so that the UI can parse a
+:func:`backend.forms.uri_facts`), and so does every syntax of a connector's own (its
+``URIFacts.dialect``, a :class:`backend.formfacts.URIDialect`): this module holds the generic
+machinery only — finding the connector by its scheme, cutting ``//user:password@host:port/path?query``,
+reading host and port, mapping parts and parameters to fields and coercing them — and no table
+or form of any connector, so a new connector module (or a plugin's) is read as soon as it exists. Pure — no I/O, no settings — so that the UI can parse a
 pasted URI in its own process (the password in it never travels to the server and back) and the
 command line can read ``--uri``.
 
 Forms read: ``scheme[+driver]://user:password@host:port/database?key=value`` (percent-encoding,
-``[IPv6]`` hosts), the ``jdbc:`` forms (``jdbc:sqlserver://host:port;databaseName=x;…``,
-``jdbc:oracle:thin:@host:port/service`` and ``…:@host:port:SID``, ``jdbc:db2://host:port/db:key=value;``,
-``jdbc:sybase:Tds:host:port/db``, ``jdbc:databricks://host:443/schema;httpPath=…``), object-store
+``[IPv6]`` hosts), the ``jdbc:`` forms (``jdbc:<subprotocol>:<subname>``: the ``//`` may be left out,
+as in ``jdbc:sybase:Tds:host:port/db``; the connectors' dialects read the rest, e.g.
+``jdbc:sqlserver://host:port;databaseName=x;…`` in ``connectors/mssql.py``), object-store
 URIs (``s3://bucket/folder``, ``abfss://container@account.dfs.core.windows.net/folder``) and
 ``Key=value;…`` connection strings and SAS URLs (``https://account.blob.core.windows.net/…?sig=…``),
 kept whole in the connector's secret field.
@@ -31,28 +34,23 @@ from pydantic.fields import FieldInfo
 from backend.connectors import registry
 from backend.connectors.base import Connector
 from backend.fields import is_secret
-from backend.formfacts import COMMON_QUERY, URIFacts
+from backend.formfacts import COMMON_QUERY, URIDialect, URIError, URIFacts, URIParts
 from backend.forms import display_order, uri_facts
 from backend.schemas import HOOK_MODELS
 
 _SCHEME_LIKE = re.compile(r"^((?:jdbc:)?[A-Za-z][A-Za-z0-9+.\-]{0,30}):", re.I)
 """A scheme, named back in a message (only ``jdbc:`` and one word: a longer ``a:b:`` could be a password)."""
 _DRIVER = re.compile(r"^\+([A-Za-z0-9_]+)")
-_THIN_CREDENTIALS = re.compile(r"^(?P<user>[^:?;@/]*)(?:/(?P<password>[^@]*))?@")
-"""``user/password@`` (or a bare ``@``) before the host, as in ``jdbc:oracle:thin:scott/tiger@//host:1521/svc``."""
 _SPLIT = re.compile(r"^(?P<netloc>[^/?#]*)(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?(?:#.*)?$", re.S)
 _SETTING = re.compile(r"^[A-Za-z][A-Za-z0-9]*\s*=")
 """A ``Key=value;…`` connection string starts like this."""
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
+_GENERIC = URIDialect()
+"""The reading of a connector that declares no dialect of its own."""
 
-class URIError(ValueError):
-    """The text cannot be read; ``message`` says what to fix and quotes no value."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+__all__ = ["ParsedURI", "URIError", "parse_uri"]
 
 
 @dataclass
@@ -164,35 +162,11 @@ class _Parser:
 
     def _split(self, rest: str) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         """The URI's parts (host, account, port, user, password, path, folder) and its parameters."""
-        scheme = self.reader.scheme
-        user = password = None
-        thin = None if rest.startswith("//") else _THIN_CREDENTIALS.match(rest)
-        if thin:  # jdbc:oracle:thin:user/password@//host:port/service
-            user, password = thin.group("user") or None, thin.group("password") or None
-            rest = rest[thin.end():]
-        if rest.startswith("//"):
-            rest = rest[2:]
-        elif not scheme.startswith("jdbc:"):
-            raise URIError(f"After '{scheme}:' a URI goes on with '//', e.g. {self.reader.facts.example}.")
-        split = _SPLIT.match(rest)
-        assert split is not None  # the pattern matches any text
-        netloc, path, query = split.group("netloc"), split.group("path"), split.group("query") or ""
-        if "@" in netloc:
-            userinfo, _, netloc = netloc.rpartition("@")
-            user, _, raw_password = userinfo.partition(":")
-            password = raw_password or None
-        hostport, _, host_props = netloc.partition(";")  # jdbc:sqlserver://host:port;databaseName=…
-        path, _, path_props = path.partition(";")  # jdbc:databricks://host:443/schema;httpPath=…
-        database, colon, db2_props = path.lstrip("/").partition(":")  # jdbc:db2://host:port/DB:currentSchema=X;
-        if colon and "=" in db2_props:
-            path = "/" + database
-        else:
-            db2_props = ""
-        host, port, sid = self._host_port(hostport)
-        if sid is not None and not path.strip("/"):
-            path = "/" + sid
-            self.result.notes.append("The URI names a SID (host:port:SID): the wizard connects by service name, "
-                                     "which is often the same; check it.")
+        dialect = self.reader.facts.dialect or _GENERIC
+        cut = dialect.read(self.reader.scheme, rest, self._cut)
+        self.result.notes.extend(cut.notes)
+        host, port = _host_port(cut.hostport)
+        user, password, path = cut.user, cut.password, cut.path
         parts = {
             "host": unquote(host) if host else None,
             "account": unquote(host).split(".", 1)[0] if host else None,
@@ -202,8 +176,25 @@ class _Parser:
             "path": unquote(path).strip("/") or None,
             "folder": unquote(path) or None,
         }
-        params = _pairs(query, "&") + _pairs(host_props, ";") + _pairs(path_props, ";") + _pairs(db2_props, ";")
-        return parts, params
+        return parts, cut.parameters
+
+    def _cut(self, rest: str) -> URIParts:
+        """``//user:password@host:port/path?query`` cut into its parts (the ``//`` optional in a ``jdbc:`` form)."""
+        scheme = self.reader.scheme
+        if rest.startswith("//"):
+            rest = rest[2:]
+        elif not scheme.startswith("jdbc:"):
+            raise URIError(f"After '{scheme}:' a URI goes on with '//', e.g. {self.reader.facts.example}.")
+        split = _SPLIT.match(rest)
+        assert split is not None  # the pattern matches any text
+        netloc, path, query = split.group("netloc"), split.group("path"), split.group("query") or ""
+        parts = URIParts(netloc, path)
+        if "@" in netloc:
+            userinfo, _, parts.hostport = netloc.rpartition("@")
+            parts.user, _, raw_password = userinfo.partition(":")
+            parts.password = raw_password or None
+        parts.add_parameters(query, "&")
+        return parts
 
     def _fill(self, parts: dict[str, Any]) -> None:
         """Each part to the field the facts give it; the host read as the account, the path as the folder, if so."""
@@ -231,27 +222,6 @@ class _Parser:
                                      f"({', '.join(known)}); the default is kept.")
             return
         self.body["protocol"] = chosen
-
-    def _host_port(self, hostport: str) -> tuple[str | None, int | None, str | None]:
-        """``host``, ``host:port``, ``[::1]:port`` or Oracle's ``host:port:SID``."""
-        if "," in hostport:
-            raise URIError("This URI names several hosts (host1,host2): the wizard tests one at a time; keep one.")
-        sid = None
-        if hostport.startswith("["):
-            host, bracket, after = hostport[1:].partition("]")
-            if not bracket or (after and not after.startswith(":")):
-                raise URIError("An IPv6 address in a URI goes in brackets, e.g. [2001:db8::7]:5432.")
-            port_text = after[1:] if after else ""
-        else:
-            host, _, port_text = hostport.partition(":")
-            port_text, _, sid_text = port_text.partition(":")
-            sid = sid_text or None
-        port = None
-        if port_text:
-            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-                raise URIError("The port in this URI is not a number between 1 and 65535.")
-            port = int(port_text)
-        return host or None, port, sid
 
     def _parameter(self, key: str, value: str) -> None:
         lowered = key.lower()
@@ -288,10 +258,23 @@ class _Parser:
             self.result.password_in_uri = True
 
 
-def _pairs(text: str, separator: str) -> list[tuple[str, str]]:
-    """``a=1&b=2`` (or ``a=1;b=2``) as pairs, percent-decoded; a ``+`` stays a ``+``, as libpq reads it."""
-    pairs = (item.partition("=") for item in text.split(separator))
-    return [(unquote(key), unquote(value)) for key, sep, value in pairs if sep and key]
+def _host_port(hostport: str) -> tuple[str | None, int | None]:
+    """``host``, ``host:port`` or ``[::1]:port``."""
+    if "," in hostport:
+        raise URIError("This URI names several hosts (host1,host2): the wizard tests one at a time; keep one.")
+    if hostport.startswith("["):
+        host, bracket, after = hostport[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            raise URIError("An IPv6 address in a URI goes in brackets, e.g. [2001:db8::7]:5432.")
+        port_text = after[1:] if after else ""
+    else:
+        host, _, port_text = hostport.partition(":")
+    port = None
+    if port_text:
+        if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+            raise URIError("The port in this URI is not a number between 1 and 65535.")
+        port = int(port_text)
+    return host or None, port
 
 
 def _coerce(info: FieldInfo, value: Any, source: str, path: str) -> Any:

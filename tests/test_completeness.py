@@ -10,7 +10,8 @@ from __future__ import annotations
 import inspect
 import re
 import typing
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import pytest
 
@@ -19,10 +20,11 @@ from backend.connectors import registry
 from backend.connectors.base import Connector, ConnectorModel
 from backend.connectors.sql import SQLConnector
 from backend.fields import is_secret, iter_fields
+from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
 from backend.forms import connector_form, target_fields, uri_facts
 from backend.metadata import functionalities, supported_types
 from backend.schemas import FunctionalityName
-from backend.uri import parse_uri
+from backend.uri import URIError, parse_uri
 
 CONNECTORS = sorted(registry())
 SECRET_LOOKING = re.compile(r"password|passphrase|token|secret|account_key|connection_string|(^|_)pkey($|_)")
@@ -118,18 +120,40 @@ def test_secrets_are_marked(name: str) -> None:
             assert info.repr is False, f"{name}.{field}: a secret field needs repr=False"
 
 
-@pytest.mark.parametrize("name", CONNECTORS)
-def test_uri_dialect(name: str) -> None:
-    """A connector reached at a host reads its own URIs: its example URI comes back as its body."""
-    c = connector(name)
+def uri_problems(c: Connector, connectors: Mapping[str, Connector] | None = None) -> list[str]:
+    """What is missing from how ``c`` reads its URIs (``connectors``: what ``parse_uri`` looks in, the registry
+    by default): every ``jdbc:`` scheme it declares must be shown by a spelling of its example, and every
+    spelling must read as the example does, which fails when the form's dialect (``URIFacts.dialect``) is missing."""
+    name = c.type_name
     facts = uri_facts(c)
     if facts is None:
-        assert "host" not in c.model.model_fields, f"{name} has a host but reads no URI (Connector.uri)"
-        return
-    parsed = parse_uri(facts.example)
-    assert parsed.connection["connector_type"] == name
+        return [f"{name} has a host but reads no URI (Connector.uri)"] if "host" in c.model.model_fields else []
+    problems = [f"{name}: the scheme {s!r} is not lower case" for s in facts.schemes if s != s.lower()]
+    expected = parse_uri(facts.example, connectors)
+    if expected.connection["connector_type"] != name or expected.notes:
+        problems.append(f"{name} does not read its own example URI cleanly: {expected.notes}")
     for scheme in facts.schemes:
-        assert scheme == scheme.lower()
+        if scheme.startswith("jdbc:") and not any(s.lower().startswith(f"{scheme}:") for s in facts.spellings):
+            problems.append(f"{name} declares the scheme {scheme!r} but no spelling of its example in it "
+                            f"(URIFacts.spellings)")
+    for spelling in facts.spellings:
+        try:
+            parsed = parse_uri(spelling, connectors)
+        except URIError as exc:
+            problems.append(f"{name} cannot read {spelling!r} ({exc.message}): is its URI dialect "
+                            f"(URIFacts.dialect) missing?")
+            continue
+        if parsed.connection != expected.connection or parsed.notes:
+            problems.append(f"{name} reads {spelling!r} as {parsed.connection} (notes: {parsed.notes}), not as its "
+                            f"example {facts.example!r}: is its URI dialect (URIFacts.dialect) missing?")
+    return problems
+
+
+@pytest.mark.parametrize("name", CONNECTORS)
+def test_uri_dialect(name: str) -> None:
+    """A connector reached at a host reads its own URIs, in each of its forms: its example, and each spelling of
+    it (one per ``jdbc:`` scheme at least) comes back as the same body."""
+    assert uri_problems(connector(name)) == []
 
 
 def test_a_missing_piece_is_reported() -> None:
@@ -152,3 +176,43 @@ def test_a_missing_piece_is_reported() -> None:
     assert bare.examiner_module() == "backend.capabilities.bare"
     with pytest.raises(ModuleNotFoundError):
         examiner(bare)
+
+
+def test_a_connector_without_its_uri_dialect_is_named() -> None:
+    """A ``jdbc:`` form that needs a dialect of its own, declared without one (or not shown at all), is named."""
+
+    class CreateBareConnector(ConnectorModel):
+        connector_type: Literal["BareConnector"]
+        host: str
+        port: int | None = 7707
+        database: str | None = None
+        username: str | None = None
+
+    class SemicolonSettings(URIDialect):
+        def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+            parts = cut(rest)
+            parts.hostport, _, settings = parts.hostport.partition(";")
+            parts.add_parameters(settings, ";")
+            return parts
+
+    class Bare(Connector):
+        type_name = "BareConnector"
+        label = "Bare"
+        position = 10_000
+        model = CreateBareConnector
+        uri = URIFacts(schemes=("bare", "jdbc:bare"), example="bare://etl@bare.example.com:7707/sales",
+                       spellings=("jdbc:bare://bare.example.com:7707;databaseName=sales;user=etl",))
+
+        async def diagnose(self, params: Any, ctx: Any) -> Any:
+            raise NotImplementedError
+
+    bare = Bare()
+    problems = uri_problems(bare, {bare.type_name: bare})
+    assert len(problems) == 1 and "BareConnector cannot read" in problems[0] and "URIFacts.dialect" in problems[0]
+    Bare.uri = URIFacts(schemes=("bare", "jdbc:bare"), example="bare://etl@bare.example.com:7707/sales")
+    assert uri_problems(bare, {bare.type_name: bare}) == [
+        "BareConnector declares the scheme 'jdbc:bare' but no spelling of its example in it (URIFacts.spellings)"]
+    Bare.uri = URIFacts(schemes=("bare", "jdbc:bare"), example="bare://etl@bare.example.com:7707/sales",
+                        dialect=SemicolonSettings(),
+                        spellings=("jdbc:bare://bare.example.com:7707;databaseName=sales;user=etl",))
+    assert uri_problems(bare, {bare.type_name: bare}) == []

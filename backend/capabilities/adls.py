@@ -25,11 +25,11 @@ from backend.capabilities.facts import ACCESS_NAMES, Finding, Findings
 from backend.capabilities.objectstore import Fixes, Refused, StoreOps
 from backend.capabilities.schemas import CapabilityOptions
 from backend.connectors._objectstore import prefix_of
-from backend.connectors.adls import CONNECTOR, parse_connection_string
+from backend.connectors.adls import CONNECTOR, CreateADLSFSConnector, parse_connection_string
 from backend.core import RunContext
 
 
-def sas_permissions(params: Any) -> str | None:
+def sas_permissions(params: CreateADLSFSConnector) -> str | None:
     """The ``sp`` of the SAS the test used; None when it used an account key (full access)."""
     plan = CONNECTOR.plan(params)
     if plan.field == "storage_account_key":
@@ -75,7 +75,7 @@ def from_permissions(sp: str | None, where: str, found: Fixes) -> dict[str, Find
     }
 
 
-async def examine(container: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(container: Any, params: CreateADLSFSConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     plan = CONNECTOR.plan(params)
     prefix = prefix_of(params.remote_path)
     where = f"container {plan.container}, prefix /{prefix}"

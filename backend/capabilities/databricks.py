@@ -25,6 +25,7 @@ from backend.capabilities.facts import Findings
 from backend.capabilities.grants import Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, cursor_rows, first_line, in_deadline
+from backend.connectors.databricks import CreateDatabricksConnector
 from backend.core import RunContext
 
 WHO = "SELECT current_user(), current_catalog()"
@@ -94,7 +95,7 @@ def _literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(session: Any, params: CreateDatabricksConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     """The grants, read on the test's own session (``session.conn``, still open: the run closes it)."""
     schema = options.schema_name or params.database
     return await in_deadline(lambda: _examine(session.conn, params.catalog, schema, options), ctx)

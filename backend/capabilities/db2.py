@@ -26,6 +26,7 @@ from backend.capabilities.facts import Findings
 from backend.capabilities.grants import OWNER, Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline
+from backend.connectors.db2 import CreateDB2Connector
 from backend.core import RunContext
 
 WHO = "SELECT CURRENT SERVER, CURRENT USER FROM SYSIBM.SYSDUMMY1"
@@ -124,7 +125,7 @@ def mapping(grants: Grants) -> Findings:
     return findings_from(grants, NEEDS)
 
 
-async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(session: Any, params: CreateDB2Connector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     return await in_deadline(lambda: _examine(session.conn, params, options), ctx)
 
 
@@ -141,7 +142,7 @@ def _rows(conn: Any, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _examine(conn: Any, params: Any, options: CapabilityOptions) -> Findings:
+def _examine(conn: Any, params: CreateDB2Connector, options: CapabilityOptions) -> Findings:
     wanted = options.schema_name or params.schema_name
     try:
         database, user = (str(v).strip() for v in _rows(conn, WHO)[0])

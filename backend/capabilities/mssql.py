@@ -28,6 +28,7 @@ from backend.capabilities.facts import Findings
 from backend.capabilities.grants import Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline
+from backend.connectors.mssql import CreateMsSQLConnector
 from backend.core import RunContext
 
 WHO = "SELECT USER_NAME(), DB_NAME(), SCHEMA_NAME(), SCHEMA_ID(?)"
@@ -106,11 +107,11 @@ def mapping(grants: Grants) -> Findings:
     return findings_from(grants, NEEDS)
 
 
-async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(session: Any, params: CreateMsSQLConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     return await in_deadline(lambda: _examine(session, params, options), ctx)
 
 
-def _examine(session: Any, params: Any, options: CapabilityOptions) -> Findings:
+def _examine(session: Any, params: CreateMsSQLConnector, options: CapabilityOptions) -> Findings:
     wanted = options.schema_name or params.schema_name
     try:
         user, database, default_schema, found = session.rows(WHO, wanted or "")[0]

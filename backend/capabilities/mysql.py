@@ -37,6 +37,7 @@ from typing import Any
 from backend.capabilities.facts import Finding, Findings, coverage, probe_name
 from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import catalog_refused, cursor_rows, first_line, in_deadline
+from backend.connectors.mysql import CreateMySQLMariaDBConnector
 from backend.core import RunContext
 from backend.diagnosis import Deadline, Failure, run_blocking
 
@@ -125,7 +126,7 @@ class Catalog:
     """MariaDB (``max_statement_time`` bounds each probe statement) rather than MySQL (only lock waits are bounded)."""
 
 
-async def examine(conn: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(conn: Any, params: CreateMySQLMariaDBConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     schema = options.schema_name or params.database
     try:
         catalog = await in_deadline(lambda: read_catalog(conn, schema), ctx)

@@ -33,6 +33,7 @@ from backend.capabilities.facts import Findings
 from backend.capabilities.grants import OWNER, Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, cursor_rows, first_line, in_deadline
+from backend.connectors.oracle import CreateOracleConnector
 from backend.core import RunContext
 
 WHO = "SELECT USER, SYS_CONTEXT('USERENV', 'DB_NAME') FROM DUAL"
@@ -111,7 +112,7 @@ def mapping(grants: Grants) -> Findings:
     return findings_from(grants, NEEDS)
 
 
-async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(session: Any, params: CreateOracleConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     conn = session.conn
     wanted = options.schema_name or params.schema_name
     try:

@@ -34,6 +34,7 @@ from typing import Any
 from backend.capabilities.facts import ACCESS_NAMES, CAPABILITY_NAMES, Finding, Findings, coverage, listed, probe_name
 from backend.capabilities.schemas import CapabilityOptions, CapabilityStatus
 from backend.capabilities.sqlcommon import catalog_refused, cursor_rows, first_line, in_deadline, quoted
+from backend.connectors.postgresql import CreatePostgreSQLConnector
 from backend.core import RunContext
 from backend.diagnosis import Deadline
 
@@ -93,7 +94,7 @@ class Catalog:
     """(table, sequence, UPDATE allowed) for every identity/serial sequence."""
 
 
-async def examine(conn: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(conn: Any, params: CreatePostgreSQLConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     if not hasattr(conn, "cursor"):
         # A Kerberos login: the connection lives in its worker process (backend/hooks/kerberos.py),
         # with that login's credentials; the same examination runs there, on that connection.
@@ -101,7 +102,7 @@ async def examine(conn: Any, params: Any, options: CapabilityOptions, ctx: RunCo
     return await in_deadline(lambda: _examine(conn, params, options, ctx.deadline), ctx)
 
 
-def _examine(conn: Any, params: Any, options: CapabilityOptions, deadline: Deadline) -> Findings:
+def _examine(conn: Any, params: CreatePostgreSQLConnector, options: CapabilityOptions, deadline: Deadline) -> Findings:
     import psycopg2
 
     conn.autocommit = True

@@ -26,6 +26,7 @@ from backend.capabilities.facts import Finding, Findings
 from backend.capabilities.objectstore import Fixes, Refused, StoreOps
 from backend.capabilities.schemas import CapabilityOptions
 from backend.connectors._objectstore import prefix_of
+from backend.connectors.s3 import CreateS3FSConnector
 from backend.core import RunContext
 from backend.diagnosis import Deadline, run_blocking
 
@@ -48,7 +49,7 @@ def fixes(bucket: str, prefix: str) -> Fixes:
     )
 
 
-async def examine(client: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(client: Any, params: CreateS3FSConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     prefix = prefix_of(params.remote_path)
     where = f"s3://{params.bucket}/{prefix}"
     findings = Findings(scope=f"bucket {params.bucket}, prefix /{prefix}")

@@ -27,6 +27,7 @@ from backend.capabilities.facts import Finding, Findings
 from backend.capabilities.grants import OWNER, Grants, Need, allowed_or, findings_from
 from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import PROBE_NOT_VERIFIED, catalog_refused, first_line, in_deadline
+from backend.connectors.sybase import CreateSybaseConnector
 from backend.core import RunContext
 
 WHO = "SELECT user_name(), db_name(), user_id(), proc_role('sa_role'), user_id(?)"
@@ -114,11 +115,11 @@ def mapping(grants: Grants) -> Findings:
     return findings_from(grants, NEEDS)
 
 
-async def examine(session: Any, params: Any, options: CapabilityOptions, ctx: RunContext) -> Findings:
+async def examine(session: Any, params: CreateSybaseConnector, options: CapabilityOptions, ctx: RunContext) -> Findings:
     return await in_deadline(lambda: _examine(session, params, options), ctx)
 
 
-def _examine(session: Any, params: Any, options: CapabilityOptions) -> Findings:
+def _examine(session: Any, params: CreateSybaseConnector, options: CapabilityOptions) -> Findings:
     wanted = options.schema_name or params.schema_name
     try:
         user, database, user_id, sa_role, found = session.rows(WHO, wanted or "")[0]

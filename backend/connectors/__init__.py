@@ -20,6 +20,7 @@ import pkgutil
 from functools import lru_cache
 from importlib.metadata import EntryPoint, entry_points
 from types import ModuleType
+from typing import Any
 
 from backend.connectors.base import Connector
 
@@ -29,7 +30,7 @@ ENTRY_POINT_GROUP = "connection_wizard.connectors"
 log = logging.getLogger("wizard.connectors")
 
 
-def _as_connector(found: object) -> Connector | None:
+def _as_connector(found: object) -> Connector[Any] | None:
     """A ``Connector`` instance from what an entry point or a module names (an instance, a class, a module)."""
     if isinstance(found, ModuleType):
         found = getattr(found, "CONNECTOR", None)
@@ -38,9 +39,9 @@ def _as_connector(found: object) -> Connector | None:
     return found if isinstance(found, Connector) else None
 
 
-def in_tree() -> list[Connector]:
+def in_tree() -> list[Connector[Any]]:
     """The connectors of this package's own modules (private ``_`` modules and packages skipped)."""
-    found: list[Connector] = []
+    found: list[Connector[Any]] = []
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_") or info.name in ("base", "sql"):
             continue
@@ -50,9 +51,9 @@ def in_tree() -> list[Connector]:
     return found
 
 
-def plugins() -> list[Connector]:
+def plugins() -> list[Connector[Any]]:
     """The connectors installed packages declare in :data:`ENTRY_POINT_GROUP`."""
-    found: list[Connector] = []
+    found: list[Connector[Any]] = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         connector = _load(point)
         if connector is not None:
@@ -60,7 +61,7 @@ def plugins() -> list[Connector]:
     return found
 
 
-def _load(point: EntryPoint) -> Connector | None:
+def _load(point: EntryPoint) -> Connector[Any] | None:
     try:
         loaded = point.load()
     except Exception as exc:  # noqa: BLE001 - a broken plugin package is logged and left out, never fatal
@@ -75,9 +76,9 @@ def _load(point: EntryPoint) -> Connector | None:
 
 
 @lru_cache
-def registry() -> dict[str, Connector]:
+def registry() -> dict[str, Connector[Any]]:
     """``connector_type`` → connector: the spec's in its order, then the plugins' (by ``position``)."""
-    found: dict[str, Connector] = {}
+    found: dict[str, Connector[Any]] = {}
     for connector in [*sorted(in_tree(), key=lambda c: c.position), *sorted(plugins(), key=lambda c: c.position)]:
         if connector.type_name in found:
             log.error("connector %s of %s left out: %s already names a connector", connector.type_name,
@@ -87,5 +88,5 @@ def registry() -> dict[str, Connector]:
     return found
 
 
-def get(connector_type: str) -> Connector | None:
+def get(connector_type: str) -> Connector[Any] | None:
     return registry().get(connector_type)

@@ -180,7 +180,7 @@ def pinned_resolver(pins: Pins) -> Any:
     return PinnedResolver()
 
 
-class ADLS(Connector):
+class ADLS(Connector[CreateADLSFSConnector]):
     type_name = "ADLSFSConnector"
     label = "Azure Data Lake Storage"
     position = 8
@@ -224,7 +224,7 @@ class ADLS(Connector):
     hook_notes = hook_notes("Azure Storage")
     stage_names = ("parameters", "dns", "tcp", "tls", "authentication", "container", "path")
 
-    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
+    async def diagnose(self, params: CreateADLSFSConnector, ctx: RunContext) -> ApplicationMessage:
         import aiohttp
         from azure.core.pipeline.transport import AioHttpTransport
 
@@ -310,7 +310,7 @@ class ADLS(Connector):
 
     # --- parameters -------------------------------------------------------------------------
 
-    def plan(self, params: Any) -> Plan:
+    def plan(self, params: CreateADLSFSConnector) -> Plan:
         self.check_hooks(params)
         check_destination_only(params, self.label)
         container = (params.storage_container_name or "").strip()

@@ -6,7 +6,7 @@ import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -44,8 +44,12 @@ class ConnectorModel(BaseModel):
         connector_type: str  # so that the field order of every model stays the spec's
 
 
-class Connector(ABC):
-    """One kind of connection. Subclass it in a module of its own under ``backend/connectors/``."""
+ModelT = TypeVar("ModelT", bound=ConnectorModel)
+"""A connector's request model: ``class PostgreSQL(SQLConnector[CreatePostgreSQLConnector])``."""
+
+
+class Connector(ABC, Generic[ModelT]):
+    """One kind of connection, over its request model. Subclass it in a module of its own under ``backend/connectors/``."""
 
     type_name: ClassVar[str]
     """The ``connector_type`` discriminator, e.g. ``PostgreSQLConnector``."""
@@ -53,7 +57,8 @@ class Connector(ABC):
     """The plain name people know, e.g. ``PostgreSQL``."""
     position: ClassVar[int]
     """Place in the spec's ``CreateConnectorSchema.oneOf``."""
-    model: ClassVar[type[ConnectorModel]]
+    model: type[ModelT]
+    """The ``Create…Connector`` model (a class attribute: a ClassVar cannot name the type variable)."""
     source: ClassVar[bool] = True
     """Usable as a source (read from). Every connector is usable as a destination."""
     hooks: ClassVar[frozenset[str]] = frozenset()
@@ -127,7 +132,7 @@ class Connector(ABC):
 
     # --- the test ---------------------------------------------------------------------------
 
-    async def run(self, params: ConnectorModel, ctx: RunContext) -> ApplicationMessage:
+    async def run(self, params: ModelT, ctx: RunContext) -> ApplicationMessage:
         """Diagnose ``params`` stage by stage; always return one verdict, never raise."""
         d = ctx.diagnosis
         try:
@@ -146,7 +151,7 @@ class Connector(ABC):
             )
 
     @abstractmethod
-    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
+    async def diagnose(self, params: ModelT, ctx: RunContext) -> ApplicationMessage:
         """Run every stage; raise :class:`Failure` to stop with a verdict."""
 
     # --- shared checks ----------------------------------------------------------------------

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector, in_background
+from backend.connectors.base import functionality
+from backend.connectors.sql import DatabaseModel, Driver, SQLConnector, in_background
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import Alternative, FieldFacts, Option, URIFacts
+from backend.formfacts import Alternative, FieldFacts, Option, URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
-class CreateDatabricksConnector(ConnectorModel):
+class CreateDatabricksConnector(DatabaseModel):
     connector_type: Literal["DatabricksConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     catalog: str = Field(min_length=1, title="Catalog")
@@ -86,7 +86,17 @@ class _Session:
         in_background("wizard-databricks-close", self.conn.close)
 
 
-class Databricks(SQLConnector):
+class DatabricksURIs(URIDialect):
+    """``jdbc:databricks://host:443/default;httpPath=…;UID=token;PWD=…``: ``;key=value`` settings after the schema."""
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        parts = cut(rest)
+        parts.path, _, settings = parts.path.partition(";")
+        parts.add_parameters(settings, ";")
+        return parts
+
+
+class Databricks(SQLConnector[CreateDatabricksConnector]):
     type_name = "DatabricksConnector"
     label = "Databricks"
     product = "Databricks SQL"
@@ -116,7 +126,9 @@ class Databricks(SQLConnector):
                    parts={"host": "host", "port": "port", "user": "", "password": "token", "path": "database"},
                    query={"http_path": "cluster_path", "httppath": "cluster_path", "schema": "database",
                           "connschema": "database", "conncatalog": "catalog", "pwd": "token",
-                          "uid": "", "transportmode": "", "ssl": "", "authmech": ""})
+                          "uid": "", "transportmode": "", "ssl": "", "authmech": ""},
+                   dialect=DatabricksURIs(),
+                   spellings=("jdbc:databricks://adb-1234567890123456.7.azuredatabricks.net:443/default;ConnCatalog=main",))
     hooks = frozenset({"SSL"})
     hook_notes = {
         "SSHTunnel": "Databricks is reached over HTTPS by the workspace's host name, and its certificate is checked "
@@ -135,7 +147,7 @@ class Databricks(SQLConnector):
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: CreateDatabricksConnector, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         host = params.host.strip()
         if "://" in host or "/" in host or any(c.isspace() for c in host):
@@ -150,7 +162,7 @@ class Databricks(SQLConnector):
 
     # --- the connection -----------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
+    def url(self, params: CreateDatabricksConnector, endpoint: ReachedAddress) -> URL:
         # databricks-sqlalchemy's URL: databricks://token:<token>@<host>?http_path=…&catalog=…&schema=…
         # (https://github.com/databricks/databricks-sqlalchemy#connection-string). The host name,
         # not the checked address: TLS verifies the certificate against it.
@@ -165,10 +177,10 @@ class Databricks(SQLConnector):
             query={"http_path": http_path(params), "catalog": params.catalog, "schema": params.database},
         )
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: CreateDatabricksConnector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         return _Session(super().connect(params, endpoint, ctx))
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: CreateDatabricksConnector, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         remaining = max(1.0, ctx.deadline.remaining())
         args: dict[str, Any] = {
             "_port": endpoint.port,
@@ -197,7 +209,7 @@ class Databricks(SQLConnector):
 
     # --- the test query -----------------------------------------------------------------------
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: CreateDatabricksConnector) -> dict[str, Any]:
         # The session stays open: live capabilities read the grants on it next, and the run's
         # clean-up closes it (in the background) whatever happens.
         session: _Session = conn
@@ -223,7 +235,7 @@ class Databricks(SQLConnector):
 
     # --- errors -------------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: CreateDatabricksConnector, endpoint: ReachedAddress) -> Failure:
         path_field = _path_field(params)
         for err in exception_chain(exc):
             http_code = _http_code(err)
@@ -290,7 +302,7 @@ class Databricks(SQLConnector):
     )
 
 
-def http_path(params: Any) -> str:
+def http_path(params: CreateDatabricksConnector) -> str:
     """The HTTP path of the SQL warehouse (``warehouse_id``) or of the cluster (``cluster_path``): exactly one."""
     warehouse = (params.warehouse_id or "").strip()
     cluster = (params.cluster_path or "").strip()
@@ -312,7 +324,7 @@ def http_path(params: Any) -> str:
     return cluster if cluster.startswith("/") else "/" + cluster
 
 
-def _path_field(params: Any) -> str:
+def _path_field(params: CreateDatabricksConnector) -> str:
     return "warehouse_id" if (params.warehouse_id or "").strip() else "cluster_path"
 
 

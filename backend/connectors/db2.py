@@ -34,13 +34,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector, in_background
+from backend.connectors.base import functionality
+from backend.connectors.sql import Driver, LoginModel, SQLConnector, in_background
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, match, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import URIFacts
+from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -53,7 +53,7 @@ def load_driver() -> Any:
     return ibm_db
 
 
-class CreateDB2Connector(ConnectorModel):
+class CreateDB2Connector(LoginModel):
     connector_type: Literal["DB2Connector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -119,7 +119,25 @@ class _Session:
         in_background("wizard-db2-close", ibm_db.close, self.conn)
 
 
-class DB2(SQLConnector):
+class Db2URIs(URIDialect):
+    """``jdbc:db2://host:port/SALES:currentSchema=MART;user=etl;``: ``key=value;`` settings after the
+    database, introduced by a ``:`` (and ``;key=value`` ones)."""
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        parts = cut(rest)
+        path, _, settings = parts.path.partition(";")
+        database, colon, properties = path.lstrip("/").partition(":")
+        if colon and "=" in properties:
+            path = "/" + database
+        else:
+            properties = ""
+        parts.path = path
+        parts.add_parameters(settings, ";")
+        parts.add_parameters(properties, ";")
+        return parts
+
+
+class DB2(SQLConnector[CreateDB2Connector]):
     type_name = "DB2Connector"
     label = "IBM Db2"
     product = "IBM Db2"
@@ -128,7 +146,8 @@ class DB2(SQLConnector):
     example = {"connector_type": "DB2Connector",
                "host": "db2.example.com", "port": 50000, "database": "SALES", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): jdbc:db2://host:port/database:currentSchema=X;user=Y;
-    uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES")
+    uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES",
+                   dialect=Db2URIs(), spellings=("jdbc:db2://db2.example.com:50000/SALES:user=etl;",))
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "The wizard's Db2 driver (IBM CLI) is not set up for Kerberos: it would need a system-wide "
@@ -151,7 +170,7 @@ class DB2(SQLConnector):
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: CreateDB2Connector, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         try:
             load_driver()  # the bundled clidriver must load, not just be present
@@ -179,7 +198,7 @@ class DB2(SQLConnector):
 
     # --- the connection -----------------------------------------------------------------------
 
-    async def open_connection(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    async def open_connection(self, params: CreateDB2Connector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         found = tls.material(ctx)
         state = tls.state(False)
         if found is not None and _mode(found) != "disable":
@@ -188,12 +207,12 @@ class DB2(SQLConnector):
         session.tls = state
         return session
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: CreateDB2Connector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         ibm_db = load_driver()
 
         return _Session(ibm_db.connect(self.connection_string(params, endpoint, ctx), "", ""))
 
-    def connection_string(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> str:
+    def connection_string(self, params: CreateDB2Connector, endpoint: ReachedAddress, ctx: RunContext) -> str:
         """The CLI connection string (``;`` in a value was refused at the parameters stage)."""
         url = self.url(params, endpoint)
         keywords: dict[str, Any] = {
@@ -207,7 +226,7 @@ class DB2(SQLConnector):
         }
         return "".join(f"{key}={value};" for key, value in keywords.items())
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: CreateDB2Connector, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         seconds = max(1, math.ceil(ctx.deadline.remaining()))
         args: dict[str, Any] = {
             # https://www.ibm.com/docs/en/db2/11.5?topic=keywords-connecttimeout and -receivetimeout
@@ -226,7 +245,7 @@ class DB2(SQLConnector):
 
     # --- the test query -----------------------------------------------------------------------
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: CreateDB2Connector) -> dict[str, Any]:
         ibm_db = load_driver()
 
         session: _Session = conn
@@ -256,7 +275,7 @@ class DB2(SQLConnector):
 
     # --- errors -------------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: CreateDB2Connector, endpoint: ReachedAddress) -> Failure:
         text = one_line(str(exc)).removeprefix("[IBM][CLI Driver] ")
         sqlcode = _number(r"SQLCODE=(-?\d+)", text)
         if sqlcode is None:

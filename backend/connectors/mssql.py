@@ -20,23 +20,23 @@ TLS (SQL Server only): ``ssl_mode`` takes SQL Server's own terms, in words peopl
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backend.connectors._tds.connector import RelayedAddress, TDSConnector
+from backend.connectors._tds.connector import RelayedAddress, TDSConnector, TDSModel
 from backend.connectors._tds.odbc import OdbcProtocolDriver, find_odbc_driver
-from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.base import functionality
 from backend.connectors.sql import Driver
 from backend.core import RunContext
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import URIFacts
+from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
 
-class CreateMsSQLConnector(ConnectorModel):
+class CreateMsSQLConnector(TDSModel):
     connector_type: Literal["MsSQLConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -48,7 +48,17 @@ class CreateMsSQLConnector(ConnectorModel):
     include_views: bool | None = Field(default=False, title="Include Views")
 
 
-class MsSQL(TDSConnector):
+class SQLServerURIs(URIDialect):
+    """``jdbc:sqlserver://host:port;databaseName=sales;user=etl;``: ``;key=value`` settings after the host."""
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        parts = cut(rest)
+        parts.hostport, _, settings = parts.hostport.partition(";")
+        parts.add_parameters(settings, ";")
+        return parts
+
+
+class MsSQL(TDSConnector[CreateMsSQLConnector]):
     type_name = "MsSQLConnector"
     label = "SQL Server"
     product = "Microsoft SQL Server"
@@ -58,7 +68,9 @@ class MsSQL(TDSConnector):
                "host": "sql.example.com", "port": 1433, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "7.4"  # SQL Server 2012 and later; older servers answer with the version they speak
     # Form facts (GET …/forms/, backend.uri): jdbc:sqlserver://host:port;databaseName=sales;user=etl;
-    uri = URIFacts(schemes=("mssql", "sqlserver", "jdbc:sqlserver"), example="mssql://etl@sql.example.com:1433/sales")
+    uri = URIFacts(schemes=("mssql", "sqlserver", "jdbc:sqlserver"), example="mssql://etl@sql.example.com:1433/sales",
+                   dialect=SQLServerURIs(),
+                   spellings=("jdbc:sqlserver://sql.example.com:1433;databaseName=sales;user=etl",))
     hooks = frozenset({"SSHTunnel", "SSL"})
     # Kerberos: FreeTDS here is built with GSSAPI (Trusted_Connection=yes, ServerSPN), but it takes
     # its credentials from the process environment (KRB5CCNAME), so it would have to run in the
@@ -83,7 +95,7 @@ class MsSQL(TDSConnector):
         "mssql+pymssql": Driver("pymssql", "pymssql"),
     }
 
-    def check_tls(self, params: Any, ctx: RunContext) -> None:
+    def check_tls(self, params: CreateMsSQLConnector, ctx: RunContext) -> None:
         found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is None:
             return
@@ -109,7 +121,7 @@ class MsSQL(TDSConnector):
     def tls_mode(self, ctx: RunContext) -> str:
         return tls.chosen_mode(tls.material(ctx), with_ca="verify-ca", default="optional")
 
-    def odbc_attributes(self, params: Any, endpoint: RelayedAddress) -> list[tuple[str, str]]:
+    def odbc_attributes(self, params: CreateMsSQLConnector, endpoint: RelayedAddress) -> list[tuple[str, str]]:
         attributes = super().odbc_attributes(params, endpoint)
         if endpoint.odbc is not None and not endpoint.odbc.freetds:
             # Microsoft ODBC Driver 18 keywords

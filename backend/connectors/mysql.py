@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector, close_quietly
+from backend.connectors.base import functionality
+from backend.connectors.sql import Driver, LoginModel, SQLConnector, close_quietly
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, one_line
 from backend.diagnosis import Deadline, Failure
@@ -24,7 +24,7 @@ from backend.messages import Code
 from backend.netprobe import is_ip
 
 
-class CreateMySQLMariaDBConnector(ConnectorModel):
+class CreateMySQLMariaDBConnector(LoginModel):
     connector_type: Literal["MySQLMariaDBConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -77,7 +77,7 @@ _TLS_TEXT: tuple[ErrorRule, ...] = (
 _CERTIFICATE_ALERTS = ("ALERT_UNKNOWN_CA", "ALERT_BAD_CERTIFICATE", "CERTIFICATE_REQUIRED", "ALERT_CERTIFICATE")
 
 
-class MySQLMariaDB(SQLConnector):
+class MySQLMariaDB(SQLConnector[CreateMySQLMariaDBConnector]):
     type_name = "MySQLMariaDBConnector"
     label = "MySQL / MariaDB"
     product = "MySQL"
@@ -87,7 +87,9 @@ class MySQLMariaDB(SQLConnector):
                "host": "db.example.com", "port": 3306, "database": "sales", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri).
     uri = URIFacts(schemes=("mysql", "mariadb", "jdbc:mysql", "jdbc:mariadb"),
-                   example="mysql://etl@db.example.com:3306/sales")
+                   example="mysql://etl@db.example.com:3306/sales",
+                   spellings=("jdbc:mysql://db.example.com:3306/sales?user=etl",
+                              "jdbc:mariadb://db.example.com:3306/sales?user=etl"))
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "MySQL and MariaDB drivers here have no Kerberos (GSSAPI) login; use a password or a client certificate."
@@ -107,7 +109,7 @@ class MySQLMariaDB(SQLConnector):
 
     # --- parameters: the SSL hook ------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: CreateMySQLMariaDBConnector, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is None:
@@ -125,7 +127,7 @@ class MySQLMariaDB(SQLConnector):
 
     # --- the connection ---------------------------------------------------------------------
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: CreateMySQLMariaDBConnector, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         seconds = max(1, math.ceil(ctx.deadline.remaining()))
         # connect_timeout alone does not bound a server that accepts and never speaks:
         # the handshake read needs read_timeout too (PyMySQL and mysqlclient alike).
@@ -135,10 +137,10 @@ class MySQLMariaDB(SQLConnector):
             args["local_infile"] = False  # a server could otherwise read the wizard's files
         return args
 
-    def _driver(self, params: Any) -> str:
+    def _driver(self, params: CreateMySQLMariaDBConnector) -> str:
         return self.protocols[params.protocol or "mysql+mysqldb"].module
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: CreateMySQLMariaDBConnector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         driver = self._driver(params)
         if driver not in ("MySQLdb", "pymysql"):
             return super().connect(params, endpoint, ctx)
@@ -160,7 +162,7 @@ class MySQLMariaDB(SQLConnector):
             raise _not_supported()
         return conn
 
-    def _refine(self, exc: Exception, params: Any, endpoint: ReachedAddress, ctx: RunContext, cparams: dict[str, Any],
+    def _refine(self, exc: Exception, params: CreateMySQLMariaDBConnector, endpoint: ReachedAddress, ctx: RunContext, cparams: dict[str, Any],
                 found: tls.TLSMaterial | None, mode: str, opener: Callable[..., Any]) -> Failure:
         """The verdict of a failed login, with the TLS questions a driver error number cannot answer."""
         failure = self.classify(exc, params, endpoint)
@@ -210,7 +212,7 @@ class MySQLMariaDB(SQLConnector):
         state = getattr(conn, "wizard_tls", None)
         return dict(state) if state is not None else _session_tls(conn)
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: CreateMySQLMariaDBConnector) -> dict[str, Any]:
         cur = conn.cursor()
         try:
             cur.execute("SELECT VERSION(), CURRENT_USER(), DATABASE()")
@@ -221,7 +223,7 @@ class MySQLMariaDB(SQLConnector):
         product = "MariaDB" if "mariadb" in version.lower() else "MySQL"
         return {"product": product, "version": version.split("-")[0], "user": str(user), "database": database}
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: CreateMySQLMariaDBConnector, endpoint: ReachedAddress) -> Failure:
         number = _errno_of(exc)
         text = one_line(str(exc.args[1]) if len(exc.args) > 1 else str(exc))
         # PyMySQL keeps the OSError it wrapped (original_exception, or the exception being handled)

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector
+from backend.connectors.base import functionality
+from backend.connectors.sql import Driver, LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis import Failure
 from backend.fields import SECRET
-from backend.formfacts import FieldFacts, URIFacts
+from backend.formfacts import FieldFacts, URICut, URIDialect, URIFacts, URIParts
 from backend.hooks import tls
 from backend.messages import Code
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
-class CreateOracleConnector(ConnectorModel):
+class CreateOracleConnector(LoginModel):
     connector_type: Literal["OracleConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -197,7 +197,30 @@ def _closed(task: asyncio.Task[Any]) -> None:
         task.exception()  # a failed polite close is of no interest: the socket is gone either way
 
 
-class Oracle(SQLConnector):
+class OracleURIs(URIDialect):
+    """Oracle's own URI forms: the thin driver's credentials before the host
+    (``jdbc:oracle:thin:scott/tiger@//host:1521/svc``, or a bare ``@``) and the old ``host:port:SID``."""
+
+    _THIN_CREDENTIALS = re.compile(r"^(?P<user>[^:?;@/]*)(?:/(?P<password>[^@]*))?@")
+
+    def read(self, scheme: str, rest: str, cut: URICut) -> URIParts:
+        thin = None if rest.startswith("//") else self._THIN_CREDENTIALS.match(rest)
+        parts = cut(rest[thin.end():] if thin else rest)
+        if thin and parts.user is None:  # a user@ after the // wins over the thin form's
+            parts.user, parts.password = thin.group("user") or None, thin.group("password") or None
+        if not parts.hostport.startswith("["):
+            host, colon, port_sid = parts.hostport.partition(":")
+            port, _, sid = port_sid.partition(":")
+            if sid:
+                parts.hostport = f"{host}{colon}{port}"
+                if not parts.path.strip("/"):
+                    parts.path = "/" + sid
+                    parts.notes.append("The URI names a SID (host:port:SID): the wizard connects by service name, "
+                                       "which is often the same; check it.")
+        return parts
+
+
+class Oracle(SQLConnector[CreateOracleConnector]):
     type_name = "OracleConnector"
     label = "Oracle"
     product = "Oracle Database"
@@ -214,7 +237,9 @@ class Oracle(SQLConnector):
                                        "checks that it exists."),
     }
     uri = URIFacts(schemes=("oracle", "jdbc:oracle:thin"), example="oracle://etl@oracle.example.com:1521/ORCLPDB1",
-                   query={"service_name": "database", "sid": "database"})
+                   query={"service_name": "database", "sid": "database"}, dialect=OracleURIs(),
+                   spellings=("jdbc:oracle:thin:etl@//oracle.example.com:1521/ORCLPDB1",
+                              "jdbc:oracle:thin:@oracle.example.com:1521/ORCLPDB1?user=etl"))
     hooks = frozenset({"SSHTunnel", "SSL"})
     hook_notes = {
         "Kerberos": "python-oracledb's thin mode has no Kerberos login (only its thick mode, with Oracle Client "
@@ -233,7 +258,7 @@ class Oracle(SQLConnector):
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: CreateOracleConnector, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         found = tls.prepare(params.hooks_params.SSL if params.hooks_params else None, ctx, self.ssl_words())
         if found is not None and self._protocol(params) != DEFAULT_PROTOCOL:
@@ -241,7 +266,7 @@ class Oracle(SQLConnector):
                           fields={tls.FIELD: f"Use the protocol {DEFAULT_PROTOCOL} for SSL/TLS."})
 
     @staticmethod
-    def _protocol(params: Any) -> str:
+    def _protocol(params: CreateOracleConnector) -> str:
         return str(params.protocol or DEFAULT_PROTOCOL)
 
     @staticmethod
@@ -253,7 +278,7 @@ class Oracle(SQLConnector):
 
     # --- the connection -----------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
+    def url(self, params: CreateOracleConnector, endpoint: ReachedAddress) -> URL:
         # SQLAlchemy takes a URL's database for a SID; the spec's database is the service name.
         from sqlalchemy.engine import URL
 
@@ -266,7 +291,7 @@ class Oracle(SQLConnector):
             query={"service_name": params.database},
         )
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: CreateOracleConnector, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         if self._protocol(params) != DEFAULT_PROTOCOL:
             return {}  # cx_Oracle has no connect timeout: the deadline is kept by run_blocking alone
         url = self.url(params, endpoint)
@@ -288,7 +313,7 @@ class Oracle(SQLConnector):
             args["ssl_server_dn_match"] = False  # the name is checked by the context, on the user's host name
         return args
 
-    async def open_connection(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    async def open_connection(self, params: CreateOracleConnector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         mode = self._mode(ctx)
         if self._protocol(params) != DEFAULT_PROTOCOL:
             conn = await super().open_connection(params, endpoint, ctx)
@@ -314,7 +339,7 @@ class Oracle(SQLConnector):
 
     # --- the test query -----------------------------------------------------------------------
 
-    async def run_query(self, conn: Any, params: Any, ctx: RunContext) -> dict[str, Any]:
+    async def run_query(self, conn: Any, params: CreateOracleConnector, ctx: RunContext) -> dict[str, Any]:
         session: _Session = conn
         if not session.asynchronous:
             return await super().run_query(session.conn, params, ctx)
@@ -337,7 +362,7 @@ class Oracle(SQLConnector):
             pass
         return facts
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: CreateOracleConnector) -> dict[str, Any]:
         """The same queries for a blocking (cx_Oracle) connection, in run_blocking's thread."""
 
         async def fetch(sql: str, binds: dict[str, str]) -> Any:
@@ -352,7 +377,7 @@ class Oracle(SQLConnector):
 
     # --- errors -------------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: CreateOracleConnector, endpoint: ReachedAddress) -> Failure:
         chain = exception_chain(exc)
         for err in chain:
             if isinstance(err, ssl.SSLCertVerificationError):
@@ -425,7 +450,7 @@ _BANNER = "SELECT banner FROM v$version WHERE banner LIKE 'Oracle%'"
 _SCHEMA = "SELECT username FROM all_users WHERE username IN (:name, UPPER(:name))"
 
 
-async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version: str | None, params: Any) -> dict[str, Any]:
+async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version: str | None, params: CreateOracleConnector) -> dict[str, Any]:
     user, db_name, service, schema = await fetch(_WHO, {})
     banner: str | None = None
     try:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from backend.connectors.base import ConnectorModel, functionality
-from backend.connectors.sql import Driver, SQLConnector
+from backend.connectors.base import functionality
+from backend.connectors.sql import Driver, LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify
 from backend.diagnosis import Failure
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
 
 
-class CreatePostgreSQLConnector(ConnectorModel):
+class CreatePostgreSQLConnector(LoginModel):
     connector_type: Literal["PostgreSQLConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -97,7 +97,7 @@ _RULES: tuple[ErrorRule, ...] = (
 )
 
 
-class PostgreSQL(SQLConnector):
+class PostgreSQL(SQLConnector[CreatePostgreSQLConnector]):
     type_name = "PostgreSQLConnector"
     label = "PostgreSQL"
     product = "PostgreSQL"
@@ -107,7 +107,8 @@ class PostgreSQL(SQLConnector):
                "host": "db.example.com", "port": 5432, "database": "sales", "username": "etl", "password": "example-password"}
     # Form facts (GET …/forms/, backend.uri): libpq URIs, https://www.postgresql.org/docs/current/libpq-connect.html
     uri = URIFacts(schemes=("postgresql", "postgres", "pgsql", "jdbc:postgresql"),
-                   example="postgresql://etl@db.example.com:5432/sales")
+                   example="postgresql://etl@db.example.com:5432/sales",
+                   spellings=("jdbc:postgresql://db.example.com:5432/sales?user=etl",))
     hooks = frozenset({"SSHTunnel", "SSL", "Kerberos"})
     # https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNECT-SSLMODE
     ssl_modes = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -119,7 +120,7 @@ class PostgreSQL(SQLConnector):
 
     # --- parameters: the SSL and Kerberos hooks ------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: CreatePostgreSQLConnector, ctx: RunContext) -> None:
         super().check_parameters(params, ctx)
         hooks = params.hooks_params
         found = tls.prepare(hooks.SSL if hooks else None, ctx, self.ssl_words())
@@ -141,13 +142,13 @@ class PostgreSQL(SQLConnector):
 
     # --- the connection ---------------------------------------------------------------------
 
-    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
+    def url(self, params: CreatePostgreSQLConnector, endpoint: ReachedAddress) -> URL:
         # libpq connects to ``hostaddr`` (the address the policy checked, or the SSH tunnel's
         # local end) and verifies the TLS certificate, and names the Kerberos service, with
         # ``host``: the name the user typed (libpq-connect.html#LIBPQ-PARAMKEYWORDS, hostaddr).
         return super().url(params, endpoint).set(host=endpoint.host)
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: CreatePostgreSQLConnector, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         remaining = ctx.deadline.remaining()
         found = tls.material(ctx)
         login = kerberos.login_of(ctx)
@@ -181,7 +182,7 @@ class PostgreSQL(SQLConnector):
             args["krbsrvname"] = "postgres"  # the server's krb_srvname default
         return args
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: CreatePostgreSQLConnector, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         login = kerberos.login_of(ctx)
         if login is None:
@@ -203,7 +204,7 @@ class PostgreSQL(SQLConnector):
             return dict(conn.facts["tls"])
         return _tls_state(conn)
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: CreatePostgreSQLConnector) -> dict[str, Any]:
         if isinstance(conn, kerberos.RemoteSession):
             return dict(conn.call(_remote_inspect, params))
         conn.autocommit = True
@@ -223,7 +224,7 @@ class PostgreSQL(SQLConnector):
                 schema = params.schema_name
         return {"product": "PostgreSQL", "version": version, "user": user, "database": database, "schema": schema}
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: CreatePostgreSQLConnector, endpoint: ReachedAddress) -> Failure:
         return _classify(exc, tls.blame_map(params))
 
     functionalities = (
@@ -353,7 +354,7 @@ def _tls_state(conn: Any, gss: bool = False) -> dict[str, Any]:
     )
 
 
-def _remote_inspect(conn: Any, params: Any) -> dict[str, Any]:
+def _remote_inspect(conn: Any, params: CreatePostgreSQLConnector) -> dict[str, Any]:
     """The test query in the Kerberos worker, plus the principal the server authenticated."""
     server = CONNECTOR.inspect(conn, params)
     with conn.cursor() as cur:

@@ -125,7 +125,7 @@ def configured_endpoint() -> tuple[str, str] | None:
     return None
 
 
-def _no_region_redirect(params: Any, context: dict[str, Any], **_: Any) -> None:
+def _no_region_redirect(params: CreateS3FSConnector, context: dict[str, Any], **_: Any) -> None:
     """Switch off botocore's S3 region redirector for this request.
 
     botocore silently re-sends a request answered "wrong region" to the bucket's real region
@@ -184,11 +184,11 @@ def _pin(client: Any, pins: Pins) -> None:
     # If that ever changes, refuse to run rather than connect unpinned.
     session = getattr(getattr(client, "_endpoint", None), "http_session", None)
     manager = getattr(session, "_manager", None)
-    if manager is None or not isinstance(getattr(manager, "pool_classes_by_scheme", None), dict):
+    if session is None or manager is None or not isinstance(getattr(manager, "pool_classes_by_scheme", None), dict):
         raise RuntimeError("this botocore version cannot be pinned to the checked address")
     pools = _pinned_pools(pins)
     manager.pool_classes_by_scheme = pools
-    session._pool_classes_by_scheme = pools  # type: ignore[union-attr]
+    session._pool_classes_by_scheme = pools
 
 
 def _planned_url(client: Any, bucket: str, prefix: str) -> str:
@@ -207,7 +207,7 @@ def _planned_url(client: Any, bucket: str, prefix: str) -> str:
     raise RuntimeError("botocore did not prepare a request")
 
 
-class S3(Connector):
+class S3(Connector[CreateS3FSConnector]):
     type_name = "S3FSConnector"
     label = "Amazon S3"
     position = 9
@@ -237,7 +237,7 @@ class S3(Connector):
     hook_notes = hook_notes("S3")
     stage_names = ("parameters", "dns", "tcp", "tls", "authentication", "bucket", "path")
 
-    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
+    async def diagnose(self, params: CreateS3FSConnector, ctx: RunContext) -> ApplicationMessage:
         d = ctx.diagnosis
         prefix = prefix_of(params.remote_path)
         configured = configured_endpoint()
@@ -301,7 +301,7 @@ class S3(Connector):
 
     # --- parameters -------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, configured: tuple[str, str] | None) -> None:
+    def check_parameters(self, params: CreateS3FSConnector, configured: tuple[str, str] | None) -> None:
         self.check_hooks(params)
         check_destination_only(params, self.label)
         missing = {
@@ -329,7 +329,7 @@ class S3(Connector):
                 # No field of the request is to blame: the body says what is wrong, not "the fields named".
                 raise Failure(Code.INVALID_PARAMETERS, misread, stage="parameters", body=misread)
 
-    def client(self, params: Any, configured: tuple[str, str] | None, ctx: RunContext) -> Any:
+    def client(self, params: CreateS3FSConnector, configured: tuple[str, str] | None, ctx: RunContext) -> Any:
         from botocore.config import Config
 
         remaining = max(0.05, ctx.deadline.remaining())
@@ -357,10 +357,10 @@ class S3(Connector):
 
     # --- errors -----------------------------------------------------------------------------
 
-    def _translated(self, fn: Any, params: Any, endpoint: StorageEndpoint | None) -> Any:
+    def _translated(self, fn: Any, params: CreateS3FSConnector, endpoint: StorageEndpoint | None) -> Any:
         return classified(fn, lambda exc: self.classify(exc, params, endpoint))
 
-    def classify(self, exc: BaseException, params: Any, endpoint: StorageEndpoint | None) -> Failure:
+    def classify(self, exc: BaseException, params: CreateS3FSConnector, endpoint: StorageEndpoint | None) -> Failure:
         from botocore.exceptions import (
             ClientError,
             ConnectTimeoutError,
@@ -395,7 +395,7 @@ class S3(Connector):
         return Failure(Code.UNEXPECTED_ERROR, f"The request to {endpoint.display} failed ({type(exc).__name__}).",
                        stage=first)
 
-    def _client_error(self, exc: Any, params: Any, endpoint: StorageEndpoint) -> Failure:
+    def _client_error(self, exc: Any, params: CreateS3FSConnector, endpoint: StorageEndpoint) -> Failure:
         response = exc.response or {}
         error = response.get("Error", {}) or {}
         code = str(error.get("Code") or "")

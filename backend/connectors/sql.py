@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib.util
 import threading
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
-from backend.connectors.base import Connector, classified
+from backend.connectors.base import Connector, ConnectorModel, classified
 from backend.core import ReachedAddress, RunContext
 from backend.diagnosis import Failure, run_blocking
 from backend.fields import PropertyDict
@@ -20,6 +20,7 @@ from backend.schemas import ApplicationMessage, SystemMessageKind
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
+    from sqlalchemy.engine.default import DefaultDialect
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,30 @@ class Driver:
             return False
 
 
-class SQLConnector(Connector):
-    """A database reached over TCP by a DB-API driver."""
+class DatabaseModel(ConnectorModel):
+    """What the shared SQL diagnosis reads of every database model: where the server is, by which protocol."""
+
+    if TYPE_CHECKING:  # each model declares them in the spec's field order; declared here for the type checker only
+        host: str
+        port: int | None
+        protocol: str | None
+        database: str
+
+
+class LoginModel(DatabaseModel):
+    """A database model with a user name and password login (every one but Databricks, which takes a token)."""
+
+    if TYPE_CHECKING:  # as above
+        username: str
+        password: str
+
+
+DatabaseT = TypeVar("DatabaseT", bound=DatabaseModel)
+T = TypeVar("T")
+
+
+class SQLConnector(Connector[DatabaseT]):
+    """A database reached over TCP by a DB-API driver, over its model: ``SQLConnector[CreatePostgreSQLConnector]``."""
 
     protocols: ClassVar[dict[str, Driver]]
     """Every protocol this connector knows, the spec's default first."""
@@ -67,7 +90,7 @@ class SQLConnector(Connector):
 
     # --- the stages -------------------------------------------------------------------------
 
-    async def diagnose(self, params: Any, ctx: RunContext) -> ApplicationMessage:
+    async def diagnose(self, params: DatabaseT, ctx: RunContext) -> ApplicationMessage:
         d = ctx.diagnosis
 
         async def parameters() -> None:
@@ -124,7 +147,7 @@ class SQLConnector(Connector):
         accepted = self.ssl_words().accepted if "SSL" in self.hooks else ()
         return next((word for word in ("verify-full", "verify-ca") if word in accepted), None)
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: DatabaseT, ctx: RunContext) -> None:
         self.check_hooks(params)
         protocol = params.protocol or self.model.model_fields["protocol"].default
         driver = self.protocols.get(protocol)
@@ -144,7 +167,7 @@ class SQLConnector(Connector):
                 body=f"{missing} Pick another protocol, or ask your administrator to install it.",
             )
 
-    async def reach(self, params: Any, ctx: RunContext) -> ReachedAddress:
+    async def reach(self, params: DatabaseT, ctx: RunContext) -> ReachedAddress:
         """The dns, tcp and ssh stages: where the driver should connect, directly or through a tunnel."""
         port = params.port or self.default_port
         tunnel = params.hooks_params.SSHTunnel if params.hooks_params else None
@@ -157,7 +180,7 @@ class SQLConnector(Connector):
 
     # --- what each database fills in --------------------------------------------------------
 
-    async def open_connection(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    async def open_connection(self, params: DatabaseT, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         """The login: :meth:`connect` in its own thread, bounded by the deadline (a late connection is closed).
 
         Override it for a driver whose blocking connect cannot be bounded, e.g. with its asyncio API.
@@ -170,44 +193,47 @@ class SQLConnector(Connector):
             cleanup=close_quietly,
         )
 
-    async def run_query(self, conn: Any, params: Any, ctx: RunContext) -> dict[str, Any]:
+    async def run_query(self, conn: Any, params: DatabaseT, ctx: RunContext) -> dict[str, Any]:
         """The test query: :meth:`inspect` in its own thread, bounded by the deadline."""
         return await run_blocking(lambda: self.inspect(conn, params), ctx.deadline, "the test query", stage="query")
 
-    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
+    def url(self, params: DatabaseT, endpoint: ReachedAddress) -> URL:
         """The SQLAlchemy URL (never string formatting: any character in a password works)."""
         from sqlalchemy.engine import URL
 
+        login = params if isinstance(params, LoginModel) else None
         return URL.create(
             params.protocol or self.model.model_fields["protocol"].default,
-            username=params.username,
-            password=params.password,
+            username=login.username if login else None,
+            password=login.password if login else None,
             host=endpoint.address,
             port=endpoint.port,
             database=params.database,
         )
 
-    def driver_call(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    def driver_call(self, params: DatabaseT, endpoint: ReachedAddress, ctx: RunContext) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
         """The dialect, positional and keyword arguments the driver is called with (tested as they are):
         SQLAlchemy's own for :meth:`url`, then :meth:`connect_args`."""
         url = self.url(params, endpoint)
-        dialect_cls = url.get_dialect()
-        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())  # type: ignore[call-arg]
+        # Every SQLAlchemy dialect is a DefaultDialect (whose constructor takes the DB-API module); get_dialect()
+        # is typed as returning the bare Dialect interface, which has no constructor.
+        dialect_cls = cast("type[DefaultDialect]", url.get_dialect())
+        dialect = dialect_cls(dbapi=dialect_cls.import_dbapi())
         cargs, cparams = dialect.create_connect_args(url)
         cparams.update(self.connect_args(params, endpoint, ctx))
         return dialect, tuple(cargs), dict(cparams)
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: DatabaseT, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         """Open a DB-API connection the way SQLAlchemy would, without an engine's extra round trips."""
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         return dialect.connect(*cargs, **cparams)
 
     @abstractmethod
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: DatabaseT, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         """Driver arguments: deadlines first, then TLS."""
 
     @abstractmethod
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: DatabaseT) -> dict[str, Any]:
         """Run the test query; return what was verified (product, version, user, database, schema)."""
 
     def tls_state(self, conn: Any) -> dict[str, Any]:
@@ -215,7 +241,7 @@ class SQLConnector(Connector):
         return {"enabled": None}
 
     @abstractmethod
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: DatabaseT, endpoint: ReachedAddress) -> Failure:
         """Turn a driver error into a verdict, from SQLSTATE, error numbers and exception types."""
 
     def success_body(self, server: dict[str, Any], tls: dict[str, Any], endpoint: ReachedAddress, ctx: RunContext) -> str:
@@ -236,7 +262,8 @@ class SQLConnector(Connector):
         return "".join(parts)
 
 
-def _translated(fn: Any, connector: SQLConnector, params: Any, endpoint: ReachedAddress) -> Any:
+def _translated(fn: Callable[[], Awaitable[T]], connector: SQLConnector[DatabaseT], params: DatabaseT,
+                endpoint: ReachedAddress) -> Callable[[], Awaitable[T]]:
     return classified(fn, lambda exc: connector.classify(exc, params, endpoint))
 
 

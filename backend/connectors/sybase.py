@@ -10,16 +10,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from backend.connectors._tds.connector import TDSConnector
+from backend.connectors._tds.connector import TDSConnector, TDSModel
 from backend.connectors._tds.odbc import OdbcProtocolDriver
-from backend.connectors.base import ConnectorModel, functionality
+from backend.connectors.base import functionality
 from backend.diagnosis import Failure
 from backend.fields import SECRET
 from backend.formfacts import URIFacts
 from backend.messages import Code
 
 
-class CreateSybaseConnector(ConnectorModel):
+class CreateSybaseConnector(TDSModel):
     connector_type: Literal["SybaseConnector"] = Field(title="Connector Type")
     host: str = Field(min_length=1, title="Host")
     database: str = Field(min_length=1, title="Database")
@@ -30,7 +30,7 @@ class CreateSybaseConnector(ConnectorModel):
     protocol: str | None = Field(default="sybase+pyodbc", title="Protocol")
 
 
-class Sybase(TDSConnector):
+class Sybase(TDSConnector[CreateSybaseConnector]):
     type_name = "SybaseConnector"
     label = "Sybase ASE"
     product = "Adaptive Server Enterprise"
@@ -40,7 +40,8 @@ class Sybase(TDSConnector):
                "host": "ase.example.com", "port": 5000, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "5.0"
     # Form facts (GET …/forms/, backend.uri): jConnect's jdbc:sybase:Tds:host:port/database.
-    uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales")
+    uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales",
+                   spellings=("jdbc:sybase:Tds:ase.example.com:5000/sales?user=etl",))
     hooks = frozenset({"SSHTunnel"})
     hook_notes = {
         "SSL": "FreeTDS cannot open Sybase ASE's SSL (TLS) ports: ASE expects TLS from the first byte, which FreeTDS "

@@ -416,7 +416,7 @@ def open_session(
     session = RemoteSession(process, parent, deadline, what)
     try:
         session.facts = session._reply("authentication")
-    except BaseException:
+    except BaseException:  # whatever ends the wait (a cancel included): end the worker process, re-raise
         session.kill()
         raise
     return session

@@ -333,7 +333,7 @@ def open_tunnel(plan: Plan, address: str, host: str, port: int, deadline: Deadli
                 stage="ssh",
             ) from None
         return forwarder
-    except BaseException:
+    except BaseException:  # whatever ends the setup (a cancel included): close what was opened, re-raise
         if forwarder is not None:
             close_tunnel(forwarder)
         transport.close()

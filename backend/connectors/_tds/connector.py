@@ -6,7 +6,7 @@ import errno
 import math
 from abc import abstractmethod
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from backend.connectors._tds.errors import (
     HANDSHAKE_BROKEN,
@@ -29,7 +29,7 @@ from backend.connectors._tds.errors import (
 from backend.connectors._tds.freetds import freetds_config
 from backend.connectors._tds.odbc import OdbcDriver, OdbcProtocolDriver, odbc_connection_string, odbc_url
 from backend.connectors._tds.relay import ENCRYPT_NOT_SUP, ENCRYPT_OFF, ENCRYPT_ON, ENCRYPT_REQ, LOOPBACK, TDSRelay
-from backend.connectors.sql import SQLConnector
+from backend.connectors.sql import LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.diagnosis import Failure
 from backend.hooks import tls
@@ -86,14 +86,24 @@ class Session:
             pass
 
 
-class TDSConnector(SQLConnector):
+class TDSModel(LoginModel):
+    """What the TDS diagnosis reads of the SQL Server and Sybase ASE models beyond a login."""
+
+    if TYPE_CHECKING:  # each model declares it in the spec's field order; declared here for the type checker only
+        schema_name: str | None
+
+
+TDST = TypeVar("TDST", bound=TDSModel)
+
+
+class TDSConnector(SQLConnector[TDST]):
     """What SQL Server and Sybase ASE share: FreeTDS, the relay, the classification of TDS errors."""
 
     tds_version: ClassVar[str]
 
     # --- parameters ---------------------------------------------------------------------------
 
-    def check_parameters(self, params: Any, ctx: RunContext) -> None:
+    def check_parameters(self, params: TDST, ctx: RunContext) -> None:
         self.check_hooks(params)
         protocol = params.protocol or self.model.model_fields["protocol"].default
         driver = self.protocols.get(protocol)
@@ -109,7 +119,7 @@ class TDSConnector(SQLConnector):
         super().check_parameters(params, ctx)
         self.check_tls(params, ctx)
 
-    def check_tls(self, params: Any, ctx: RunContext) -> None:
+    def check_tls(self, params: TDST, ctx: RunContext) -> None:
         """Sybase has no SSL hook (``hooks``); SQL Server overrides this."""
 
     def tls_mode(self, ctx: RunContext) -> str:
@@ -117,7 +127,7 @@ class TDSConnector(SQLConnector):
 
     # --- reaching the server ------------------------------------------------------------------
 
-    async def reach(self, params: Any, ctx: RunContext) -> ReachedAddress:
+    async def reach(self, params: TDST, ctx: RunContext) -> ReachedAddress:
         endpoint = await super().reach(params, ctx)
         relay = TDSRelay(endpoint.address, endpoint.port, ctx.deadline)
         ctx.stack.callback(relay.close)
@@ -161,7 +171,7 @@ class TDSConnector(SQLConnector):
 
     # --- the arguments of each driver ---------------------------------------------------------
 
-    def odbc_attributes(self, params: Any, endpoint: RelayedAddress) -> list[tuple[str, str]]:
+    def odbc_attributes(self, params: TDST, endpoint: RelayedAddress) -> list[tuple[str, str]]:
         """Connection-string attributes for pyodbc (FreeTDS: the server is the config section)."""
         assert endpoint.odbc is not None
         if endpoint.odbc.freetds:
@@ -173,11 +183,11 @@ class TDSConnector(SQLConnector):
         return [*where, ("UID", params.username), ("PWD", params.password), ("Database", params.database),
                 ("APP", APP_NAME)]
 
-    def odbc_string(self, params: Any, endpoint: RelayedAddress) -> str:
+    def odbc_string(self, params: TDST, endpoint: RelayedAddress) -> str:
         assert endpoint.odbc is not None
         return odbc_connection_string(self.odbc_attributes(params, endpoint), endpoint.odbc, frozenset({"PWD"}))
 
-    def url(self, params: Any, endpoint: ReachedAddress) -> URL:
+    def url(self, params: TDST, endpoint: ReachedAddress) -> URL:
         assert isinstance(endpoint, RelayedAddress) and endpoint.relay is not None
         protocol = params.protocol or self.model.model_fields["protocol"].default
         if endpoint.odbc is not None:
@@ -188,7 +198,7 @@ class TDSConnector(SQLConnector):
         return URL.create(protocol, username=params.username, password=params.password,
                           host=endpoint.section, port=endpoint.relay.port, database=params.database)
 
-    def connect_args(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
+    def connect_args(self, params: TDST, endpoint: ReachedAddress, ctx: RunContext) -> dict[str, Any]:
         seconds = self.driver_seconds(ctx)
         if isinstance(endpoint, RelayedAddress) and endpoint.odbc is not None:
             # pyodbc's timeout is the ODBC login timeout (SQL_ATTR_LOGIN_TIMEOUT)
@@ -197,7 +207,7 @@ class TDSConnector(SQLConnector):
         return {"login_timeout": seconds, "timeout": seconds, "appname": APP_NAME, "autocommit": True,
                 "tds_version": self.tds_version}
 
-    def connect(self, params: Any, endpoint: ReachedAddress, ctx: RunContext) -> Any:
+    def connect(self, params: TDST, endpoint: ReachedAddress, ctx: RunContext) -> Any:
         assert isinstance(endpoint, RelayedAddress)
         dialect, cargs, cparams = self.driver_call(params, endpoint, ctx)
         driver = "pyodbc" if endpoint.odbc is not None else "pymssql"
@@ -213,7 +223,7 @@ class TDSConnector(SQLConnector):
 
     # --- the verdicts -------------------------------------------------------------------------
 
-    def classify(self, exc: BaseException, params: Any, endpoint: ReachedAddress) -> Failure:
+    def classify(self, exc: BaseException, params: TDST, endpoint: ReachedAddress) -> Failure:
         """A driver error of the test query (login errors go through :meth:`refine`)."""
         if isinstance(exc, Failure):
             return exc
@@ -261,7 +271,7 @@ class TDSConnector(SQLConnector):
             return _handshake_failure(self.label, text)
         return Failure(Code.UNEXPECTED_ERROR, text, stage="authentication")
 
-    def refine(self, exc: BaseException, params: Any, endpoint: RelayedAddress) -> Failure:
+    def refine(self, exc: BaseException, params: TDST, endpoint: RelayedAddress) -> Failure:
         """The verdict of a failed connection: the driver's numbers first, then what the relay saw.
 
         FreeTDS reports a refused TLS negotiation, a failed certificate check and a server that
@@ -383,7 +393,7 @@ class TDSConnector(SQLConnector):
     schema_sql: ClassVar[str]
     """One value for the schema name (``?``): NULL when the database has no such schema for this login."""
 
-    def inspect(self, conn: Any, params: Any) -> dict[str, Any]:
+    def inspect(self, conn: Any, params: TDST) -> dict[str, Any]:
         version_text, user, database, schema = self.fetch_one(conn, self.facts_sql)
         if params.schema_name:
             (found,) = self.fetch_one(conn, self.schema_sql, params.schema_name)

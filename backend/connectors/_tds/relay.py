@@ -144,10 +144,10 @@ class TDSRelay:
         first_upstream: socket.socket | None = None
         accepted = 0
         try:
-            selector.register(self._listener, selectors.EVENT_READ)
+            selector.register(self._listener, selectors.EVENT_READ, data=self._listener)
             while not self._closed.is_set():
                 for key, _ in selector.select(timeout=0.2):
-                    sock: socket.socket = key.fileobj  # type: ignore[assignment]
+                    sock: socket.socket = key.data  # what was registered (key.fileobj is typed as any file-like)
                     if sock is self._listener:
                         client, _ = self._listener.accept()
                         accepted += 1
@@ -159,8 +159,8 @@ class TDSRelay:
                             s.settimeout(max(0.1, self._deadline.remaining()))
                             self._track(s)
                         peers[client], peers[upstream] = upstream, client
-                        selector.register(client, selectors.EVENT_READ)
-                        selector.register(upstream, selectors.EVENT_READ)
+                        selector.register(client, selectors.EVENT_READ, data=client)
+                        selector.register(upstream, selectors.EVENT_READ, data=upstream)
                         if first_client is None:
                             first_client, first_upstream = client, upstream
                         continue
