@@ -61,8 +61,9 @@ PEM_KEY = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         ("token eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl in the log", "eyJzdWIiOiJ4In0"),
         ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG"),
         ("passphrase: correct horse", "correct"),
-        (f"bad key {PEM_KEY} end", PEM_KEY.splitlines()[1]),
-        (f"truncated {PEM_KEY[:120]}", PEM_KEY.splitlines()[1][:40]),
+        pytest.param(f"bad key {PEM_KEY} end", PEM_KEY.splitlines()[1], id="pem-key"),
+        # The key is made per process: ids of its own keep the collection the same in every process (xdist).
+        pytest.param(f"truncated {PEM_KEY[:120]}", PEM_KEY.splitlines()[1][:40], id="truncated-pem-key"),
     ],
 )
 def test_credential_patterns_are_masked_without_knowing_the_secret(text: str, secret: str) -> None:
