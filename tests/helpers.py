@@ -92,6 +92,19 @@ def assert_within(started: float, promised_s: float, what: str = "the call") -> 
     return elapsed
 
 
+class FakeClock:
+    """A monotonic clock that moves only when the test says so (``clock.advance(s)``)."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def in_flight(client: httpx.Client) -> int:
     """The server's own count of tests in flight (the ``wizard_tests_in_flight`` gauge of ``/api/metrics``)."""
     text = client.get("/api/metrics").text

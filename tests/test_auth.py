@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import time_machine
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
@@ -30,8 +31,10 @@ from tests.helpers import (
     AUDIENCE,
     ISSUER,
     Captured,
+    FakeClock,
     JWKSServer,
     Keys,
+    assert_within,
     auth_settings,
     bearer,
     claims,
@@ -262,8 +265,9 @@ def test_login_throttle_ends_after_the_window(tmp_path: Path) -> None:
         for _ in range(2):
             client.post(AUTH, json={"username": ADMIN, "password": "wrong"})
         assert client.post(AUTH, json={"username": ADMIN, "password": ADMIN_PASSWORD}).status_code == 429
-        time.sleep(2.2)
-        login(client)
+        # The throttle counts on the wall clock (time.time, the limits library's): move it past the window.
+        with time_machine.travel(time.time() + 2.2, tick=True):
+            login(client)
 
 
 # --- CSRF -------------------------------------------------------------------------------------
@@ -463,20 +467,24 @@ def test_jwks_is_cached_and_refetched_for_new_keys_at_most_every_few_seconds(
     with app_client(oidc_settings(tmp_path, jwks)) as client:
         verifier = client.app.state.auth.verifier  # type: ignore[attr-defined]
         assert 1 <= verifier.refresh_interval_s <= 10
-        verifier.refresh_interval_s = 0.5  # shorter, for the test
+        clock = FakeClock()
+        verifier.clock = clock  # the cache's time is the test's: exact, whatever the machine's load
         for _ in range(5):
             assert client.get(SUPPORTED, headers=bearer(sign(keys.rsa, "rsa-1"))).status_code == 200
         assert jwks.fetches == 1
         # Unknown key ids: within the interval, no fetch at all; after it, one fetch for a burst.
         assert client.get(SUPPORTED, headers=bearer(sign(keys.other, "made-up"))).status_code == 401
         assert jwks.fetches == 1
-        time.sleep(0.6)
+        clock.advance(verifier.refresh_interval_s - 0.1)
+        assert client.get(SUPPORTED, headers=bearer(sign(keys.other, "made-up-early"))).status_code == 401
+        assert jwks.fetches == 1, "not before the interval"
+        clock.advance(0.1)
         for n in range(5):
             assert client.get(SUPPORTED, headers=bearer(sign(keys.other, f"made-up-{n}"))).status_code == 401
         assert jwks.fetches == 2
         # The issuer rotates its keys: after the interval, a token with the new kid passes.
         jwks.keys.append(keys.jwk(keys.other, "rsa-2", "RS256"))
-        time.sleep(0.6)
+        clock.advance(verifier.refresh_interval_s)
         assert client.get(SUPPORTED, headers=bearer(sign(keys.other, "rsa-2"))).status_code == 200
         assert client.get(SUPPORTED, headers=bearer(sign(keys.other, "rsa-2"))).status_code == 200
         assert jwks.fetches == 3
@@ -508,9 +516,9 @@ def test_silent_jwks_endpoint_is_bounded_by_a_deadline(tmp_path: Path, keys: Key
         started = time.monotonic()
         response = client.get(SUPPORTED, headers=bearer(sign(keys.rsa, "rsa-1")))
         assert_401(response)
-        # The 1 s fetch deadline, plus slack for a loaded machine (the first fetch also imports its
-        # HTTP client); a silent endpoint without the deadline would hold the request far longer.
-        assert time.monotonic() - started < 2.5
+        # The 1 s fetch deadline (a silent endpoint without it would hold the request for the
+        # client's own timeout); the wall bound leaves room for a loaded machine.
+        assert_within(started, 1.0, "a bearer request on a silent key endpoint")
         assert "could not be fetched" in response.json()["body"]
 
 

@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger("wizard.auth")
@@ -40,8 +41,11 @@ class OIDCVerifier:
         refresh_interval_s: float = 5.0,
         max_age_s: float = 3600.0,
         leeway_s: int = 30,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.issuer, self.audience, self.jwks_url = issuer, audience, jwks_url
+        self.clock = clock
+        """What the cache's ages and the refresh interval are measured with (a test's own clock)."""
         self.fetch_timeout_s = fetch_timeout_s
         self.refresh_interval_s = refresh_interval_s
         self.max_age_s = max_age_s
@@ -105,7 +109,7 @@ class OIDCVerifier:
     # --- the keys -----------------------------------------------------------------------------
 
     async def _key(self, kid: str | None) -> dict[str, Any]:
-        now = time.monotonic()
+        now = self.clock()
         stale = now - self._fetched_at > self.max_age_s
         known = kid in self._keys or (kid is None and len(self._keys) == 1)
         pending = self._pending
@@ -125,7 +129,7 @@ class OIDCVerifier:
     async def _refresh(self) -> None:
         import httpx
 
-        self._last_attempt = time.monotonic()
+        self._last_attempt = self.clock()
         self.fetches += 1
         try:
             async with httpx.AsyncClient(timeout=self.fetch_timeout_s, follow_redirects=False) as client:
@@ -148,4 +152,4 @@ class OIDCVerifier:
             kid = jwk.get("kid")
             keys[kid if isinstance(kid, str) else None] = jwk
         self._keys = keys
-        self._fetched_at = time.monotonic()
+        self._fetched_at = self.clock()
