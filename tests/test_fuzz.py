@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,29 +49,42 @@ CONFIG = SchemathesisConfig.from_dict(
 )
 
 
-@pytest.fixture(scope="module")
-def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The app under fuzzing, with a store of its own (made when the first case runs, not at import)."""
-    store = tmp_path_factory.mktemp("fuzz-store")
-    return create_app(
-        make_settings(
-            auth_enabled=True,
-            database_url=f"sqlite:///{store}/wizard.db",
-            admin_password=PASSWORD,
-            test_timeout_s=0.5,
-            allowed_targets="127.0.0.0/8,::1",
-            test_rate_per_minute=100_000,
-            files_dir=str(store),
-        )
+def fuzz_settings(store: Path) -> Any:
+    return make_settings(
+        auth_enabled=True,
+        database_url=f"sqlite:///{store}/wizard.db",
+        admin_password=PASSWORD,
+        test_timeout_s=0.5,
+        allowed_targets="127.0.0.0/8,::1",
+        test_rate_per_minute=100_000,
+        files_dir=str(store),
     )
 
 
+class ServedLater:
+    """The ASGI app the cases are sent to: the fixture's app, made when the first case runs (the
+    document is read at import, from an app that is never started: nothing is made on disk then)."""
+
+    app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.app is not None, "the app under fuzzing is made by the fuzzed_app fixture"
+        await self.app(scope, receive, send)
+
+
+SERVED = ServedLater()
+_document = create_app(fuzz_settings(Path("never-started"))).openapi()
+_loaded = schemathesis.openapi.from_dict(_document, config=CONFIG)
+_loaded.app = SERVED
+schema = _loaded.exclude(operation_id="auth_destroy")
+
+
 @pytest.fixture(scope="module")
-def api_schema(fuzzed_app: Any) -> Any:
-    return schemathesis.openapi.from_asgi("/api/schema/", fuzzed_app, config=CONFIG).exclude(operation_id="auth_destroy")
-
-
-schema = schemathesis.pytest.from_fixture("api_schema")
+def fuzzed_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The app under fuzzing, with a store of its own."""
+    SERVED.app = create_app(fuzz_settings(tmp_path_factory.mktemp("fuzz-store")))
+    yield SERVED.app
+    SERVED.app = None
 
 
 @pytest.fixture(scope="module")
