@@ -72,6 +72,19 @@ class Settings(BaseSettings):
     )
     log_format: str = Field("text", pattern="^(text|json)$", description="`text` or `json` (one JSON object per line).")
 
+    # Connection health over time (docs/design.md, "Connection health over time"; backend/monitor).
+    history_days: int = Field(90, ge=1, le=3650, description="Days the tests of saved connections are kept (pruned by the scheduler).")
+    alert_webhook_url: str | None = Field(
+        None, repr=False, description="Where a change of a connection's state is POSTed (JSON with a Slack-compatible `text`); unset: no alerts."
+    )
+    monitor_enabled: bool = Field(True, description="Run the scheduler of monitored connections in this process.")
+    monitor_poll_s: float = Field(5.0, gt=0, le=300, description="How often the scheduler looks for due tests.")
+    monitor_lease_s: float = Field(
+        60.0, gt=0, le=3600, description="How long a claimed scheduled test is this process's (at least the test deadline + 5 s); "
+        "a process that dies leaves it to another after it."
+    )
+    alert_attempts: int = Field(6, ge=1, le=50, description="Attempts to deliver one alert (backoff 1, 2, 4 … s, at most 5 min).")
+
 
 @lru_cache
 def get_settings() -> Settings:

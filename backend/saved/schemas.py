@@ -34,6 +34,14 @@ Name = Annotated[str, AfterValidator(_check_name), Field(title="Name", examples=
 Description = Annotated[str | None, AfterValidator(_check_description), Field(title="Description")]
 
 
+class Monitor(BaseModel):
+    """``monitor``: test the connection every so many minutes (docs/design.md, "Connection health over time")."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    every_minutes: int = Field(ge=1, le=1440, title="Every (minutes)", description="1 to 1440")
+
+
 class SavedConnectionCreate(BaseModel):
     """``POST /api/v1/database_connections/``: a name, a description, and a ``Create…Connector`` body."""
 
@@ -42,6 +50,7 @@ class SavedConnectionCreate(BaseModel):
     name: Name
     description: Description = None
     connection: CreateConnectorSchema  # type: ignore[valid-type]
+    monitor: Monitor | None = None
 
 
 class SavedConnectionUpdate(BaseModel):
@@ -52,6 +61,8 @@ class SavedConnectionUpdate(BaseModel):
     name: Name | None = None
     description: Description = None
     connection: CreateConnectorSchema | None = None  # type: ignore[valid-type]
+    monitor: Monitor | None = None
+    """Null turns monitoring off; left out keeps it."""
 
 
 class LastTest(BaseModel):
@@ -76,6 +87,7 @@ class SavedConnection(BaseModel):
     created_at: str = Field(description="ISO 8601, UTC")
     updated_at: str = Field(description="ISO 8601, UTC")
     last_test: LastTest | None
+    monitor: Monitor | None = Field(description="Null: not monitored")
 
 
 class SavedConnectionPage(BaseModel):

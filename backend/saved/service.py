@@ -25,13 +25,14 @@ from backend.messages import Code
 from backend.models import parse_connector
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
 from backend.saved.masking import masked, merge, unmasked
-from backend.saved.schemas import LastTest, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
+from backend.saved.schemas import LastTest, Monitor, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
 from backend.schemas import ApplicationMessage
 from backend.settings import Settings
 from backend.storecall import call_store, first_line
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.auth import AuthService
+    from backend.monitor.history import HistoryStore, Transition
     from backend.saved.store import SavedStore, Stored
 
 log = logging.getLogger("wizard.saved")
@@ -101,6 +102,9 @@ class SavedConnections:
         self._store: SavedStore | None = None
         self._keys: KeyRing | None = None
         self._lock = threading.Lock()
+        self._history: HistoryStore | None = None
+        self.observers: list[Callable[[Transition], None]] = []
+        """Told each change of state a kept test made (the alerts; backend/monitor). Called in the recording thread."""
 
     # --- the store and the keys, opened on first use --------------------------------------------
 
@@ -113,6 +117,17 @@ class SavedConnections:
                 auth_store = self._auth.store
                 self._store = SavedStore(auth_store.engine, auth_store.create)
             return self._store
+
+    @property
+    def history(self) -> HistoryStore:
+        """The kept tests and health of saved connections (backend/monitor/history.py)."""
+        store = self.store
+        with self._lock:
+            if self._history is None:
+                from backend.monitor.history import HistoryStore
+
+                self._history = HistoryStore(store.engine, self._auth.store.create)
+            return self._history
 
     @property
     def keys(self) -> KeyRing:
@@ -172,6 +187,7 @@ class SavedConnections:
             created_at=iso(stored.created_at),
             updated_at=iso(stored.updated_at),
             last_test=LastTest(**stored.last_test) if stored.last_test else None,
+            monitor=Monitor(every_minutes=stored.monitor_every_minutes) if stored.monitor_every_minutes else None,
         )
 
     def get(self, owner: str, connection_id: str) -> SavedConnection:
@@ -194,7 +210,10 @@ class SavedConnections:
             raise invalid_parameters_error(result.errors)
         tokens = {path: self.keys.encrypt(value) for path, value in result.new.items()}
         try:
-            stored = self.store.create(owner, body.name, body.description, result.public, tokens)
+            stored = self.store.create(
+                owner, body.name, body.description, result.public, tokens,
+                monitor_every_minutes=body.monitor.every_minutes if body.monitor else None,
+            )
         except DuplicateName:
             raise invalid_parameters_error({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
         return self.view(stored)
@@ -228,6 +247,8 @@ class SavedConnections:
                 set_description="description" in given,
                 public=public,
                 tokens=tokens,
+                monitor_every_minutes=body.monitor.every_minutes if body.monitor else None,
+                set_monitor="monitor" in given,
             )
         except DuplicateName:
             raise invalid_parameters_error({"name": [f"You already have a saved connection named '{body.name}'."]}) from None
@@ -249,12 +270,21 @@ class SavedConnections:
 
     # --- testing -------------------------------------------------------------------------------
 
-    def load(self, owner: str, connection_id: str) -> Loaded:
-        """The connection with its secrets decrypted, to test (404, or 409 if the key changed)."""
+    def load(self, owner: str, connection_id: str, trigger: str | None = None) -> Loaded:
+        """The connection with its secrets decrypted, to test (404, or 409 if the key changed).
+
+        With ``trigger`` (a test, not capabilities), a secret no key decrypts is kept in the history
+        as a ``CANNOT_DECRYPT`` error before the 409.
+        """
         stored = self.store.get(owner, connection_id)
         if stored is None:
             raise not_found()
-        return self._loaded(stored)
+        try:
+            return self._loaded(stored)
+        except APIError as exc:
+            if trigger is not None and exc.status == 409:
+                self.keep_undecryptable(stored, trigger)
+            raise
 
     def load_by_name(self, owner: str, name: str) -> Loaded | None:
         """The same, found by name (the command line's ``--saved NAME``); None if the owner has none of that name."""
@@ -279,19 +309,45 @@ class SavedConnections:
             raise invalid_parameters_error({f"connection.{path}": texts for path, texts in found.items()}) from None
         return Loaded(stored, model)
 
-    def record(self, loaded: Loaded, message: ApplicationMessage) -> None:
-        """Keep a verdict as the connection's ``last_test`` (unless it was changed while the test ran)."""
+    def record(self, loaded: Loaded, message: ApplicationMessage, trigger: str = "user", at: float | None = None) -> None:
+        """Keep a verdict as the connection's ``last_test`` (unless it was changed while the test ran),
+        and in its history (``trigger``: user, schedule, cli). A history that cannot be written is
+        logged and changes nothing else: the test ran, its verdict stands."""
+        from backend.monitor.history import Verdict
+
         payload = message.payload if isinstance(message.payload, dict) else {}
         elapsed = payload.get("elapsed_ms")
+        now = datetime.now(tz=UTC).timestamp() if at is None else at
         last = LastTest(
             code=message.code,
             kind=message.kind.value if message.kind is not None else None,
             title=message.title,
-            at=iso(datetime.now(tz=UTC).timestamp()),
+            at=iso(now),
             elapsed_ms=int(elapsed) if isinstance(elapsed, (int, float)) else None,
         )
         stored = loaded.stored
         self.store.record_test(stored.owner, stored.id, stored.updated_at, last.model_dump())
+        self._keep(stored, Verdict.of(message), trigger, now)
+
+    def keep_undecryptable(self, stored: Stored, trigger: str, at: float | None = None) -> None:
+        """Keep a test that could not run because no key decrypts a stored secret (``CANNOT_DECRYPT``)."""
+        from backend.monitor.history import CANNOT_DECRYPT, Verdict
+
+        verdict = Verdict(CANNOT_DECRYPT, "error", DECRYPT_TITLE, None, [], None)
+        self._keep(stored, verdict, trigger, datetime.now(tz=UTC).timestamp() if at is None else at)
+
+    def _keep(self, stored: Stored, verdict: Any, trigger: str, at: float) -> None:
+        try:
+            transition = self.history.keep(stored.id, stored.owner, stored.name, verdict, trigger, at)
+        except Exception as exc:  # noqa: BLE001 - the verdict stands whatever the history does
+            log.error("the test of a saved connection could not be kept in its history: %s", _first(exc, self.settings))
+            return
+        if transition is not None:
+            for observer in list(self.observers):
+                try:
+                    observer(transition)
+                except Exception as exc:  # noqa: BLE001 - an alert never changes a verdict
+                    log.error("an observer of state changes failed: %s", type(exc).__name__)
 
     # --- administration (``python -m backend secrets rotate``) --------------------------------------
 
@@ -323,6 +379,12 @@ class SavedConnections:
         except _RotationAborted:
             return 0, unreadable
         return changed, []
+
+
+def _first(exc: BaseException, settings: Settings) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return first_line(exc, settings) if isinstance(exc, SQLAlchemyError) else type(exc).__name__
 
 
 class _RotationAborted(Exception):

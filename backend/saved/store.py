@@ -55,6 +55,7 @@ saved_connections = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("last_test", Text, nullable=True),
+    Column("monitor_every_minutes", Integer, nullable=True),  # revision 0003_monitoring (backend/monitor)
     UniqueConstraint("owner", "name", name="uq_wizard_saved_connections_owner_name"),
 )
 
@@ -81,6 +82,8 @@ class Stored:
     created_at: float
     updated_at: float
     last_test: dict[str, Any] | None
+    monitor_every_minutes: int | None = None
+    """``monitor.every_minutes`` (null: not monitored)."""
 
     @classmethod
     def of(cls, row: Row[Any]) -> Stored:
@@ -95,6 +98,7 @@ class Stored:
             created_at=row.created_at,
             updated_at=row.updated_at,
             last_test=json.loads(row.last_test) if row.last_test else None,
+            monitor_every_minutes=row.monitor_every_minutes,
         )
 
 
@@ -118,7 +122,13 @@ class SavedStore:
         return (saved_connections.c.owner == owner) & (saved_connections.c.id == connection_id)
 
     def create(
-        self, owner: str, name: str, description: str | None, public: dict[str, Any], tokens: dict[str, str]
+        self,
+        owner: str,
+        name: str,
+        description: str | None,
+        public: dict[str, Any],
+        tokens: dict[str, str],
+        monitor_every_minutes: int | None = None,
     ) -> Stored:
         self._ensure()
         now = time.time()
@@ -133,6 +143,7 @@ class SavedStore:
             "created_at": now,
             "updated_at": now,
             "last_test": None,
+            "monitor_every_minutes": monitor_every_minutes,
         }
         try:
             with self.engine.begin() as conn:
@@ -142,7 +153,7 @@ class SavedStore:
             raise DuplicateName(name) from None  # a race with the check: the constraint decides
         return Stored(id=values["id"], owner=owner, name=name, description=description,
                       connector_type=public["connector_type"], public=public, secrets=tokens,
-                      created_at=now, updated_at=now, last_test=None)
+                      created_at=now, updated_at=now, last_test=None, monitor_every_minutes=monitor_every_minutes)
 
     def _check_name(self, conn: Connection, owner: str, name: str, except_id: str | None) -> None:
         """Refuse a duplicate before the constraint does (an IntegrityError aborts a PostgreSQL transaction)."""
@@ -195,6 +206,8 @@ class SavedStore:
         set_description: bool = False,
         public: dict[str, Any] | None = None,
         tokens: dict[str, str] | None = None,
+        monitor_every_minutes: int | None = None,
+        set_monitor: bool = False,
     ) -> Stored | None:
         """Change what is given, in one transaction; a new connection body clears ``last_test``. None: no such row."""
         if not ID_PATTERN.fullmatch(connection_id):
@@ -205,6 +218,8 @@ class SavedStore:
             values["name"] = name
         if set_description:
             values["description"] = description
+        if set_monitor:
+            values["monitor_every_minutes"] = monitor_every_minutes
         if public is not None and tokens is not None:
             values.update(
                 connector_type=public["connector_type"], connection=_dump(public), secrets=_dump(tokens), last_test=None
