@@ -25,6 +25,7 @@ from backend.errors import APIError
 from backend.fields import secret_values
 from backend.forms import target_fields
 from backend.messages import Code
+from backend.monitor.expiry import forecast
 from backend.ops.metrics import Metrics
 from backend.policy import TargetPolicy
 from backend.ratelimit import UserRateLimit
@@ -80,6 +81,8 @@ class ConnectionTester:
         self.rate = UserRateLimit(settings.test_rate_per_minute, settings.rate_limit_storage_url)
         self._lock = threading.Lock()
         self._in_flight = 0
+        self.clock: Callable[[], float] = time.time
+        """Wall-clock time for the expiry forecasts (backend/monitor/expiry.py); tests inject their own."""
 
     @property
     def in_flight(self) -> int:
@@ -170,7 +173,7 @@ class ConnectionTester:
                     on_connected=on_connected,
                 )
                 message = await connector.run(params, ctx)
-                clean = sanitised(message, mask())
+                clean = forecast(sanitised(message, mask()), self.clock())
                 code = clean.code
                 return clean
         except asyncio.CancelledError:

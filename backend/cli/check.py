@@ -239,7 +239,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     owner = owner_of(user)
     try:
         saved = SavedConnections(settings, AuthService(settings))
-        loaded = saved.load_by_name(owner, name)
+        loaded = saved.load_by_name(owner, name, trigger="cli")
     except APIError as exc:  # 409: the key changed; 422: a body this version no longer accepts
         raise BadInput(exc.body, exc.details) from None
     except Exception as exc:  # noqa: BLE001 - the store's driver, its URL, its file: said without the URL
@@ -248,7 +248,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     if loaded is None:
         raise BadInput(f"{owner} has no saved connection named '{name}'.", {"saved": ["No saved connection "
                                                                                      "of this name."]})
-    return loaded.model, lambda message: saved.record(loaded, message)
+    return loaded.model, lambda message: saved.record(loaded, message, trigger="cli")
 
 
 def _invalid(exc: BadInput) -> ApplicationMessage:

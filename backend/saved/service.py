@@ -279,17 +279,21 @@ class SavedConnections:
         stored = self.store.get(owner, connection_id)
         if stored is None:
             raise not_found()
+        return self.load_stored(stored, trigger)
+
+    def load_by_name(self, owner: str, name: str, trigger: str | None = None) -> Loaded | None:
+        """The same, found by name (the command line's ``--saved NAME``); None if the owner has none of that name."""
+        stored = self.store.get_by_name(owner, name)
+        return self.load_stored(stored, trigger) if stored is not None else None
+
+    def load_stored(self, stored: Stored, trigger: str | None = None) -> Loaded:
+        """A row read already, ready to test (see :meth:`load`)."""
         try:
             return self._loaded(stored)
         except APIError as exc:
             if trigger is not None and exc.status == 409:
                 self.keep_undecryptable(stored, trigger)
             raise
-
-    def load_by_name(self, owner: str, name: str) -> Loaded | None:
-        """The same, found by name (the command line's ``--saved NAME``); None if the owner has none of that name."""
-        stored = self.store.get_by_name(owner, name)
-        return self._loaded(stored) if stored is not None else None
 
     def _loaded(self, stored: Stored) -> Loaded:
         values: dict[str, str] = {}
