@@ -252,7 +252,7 @@ def at(days: float) -> str:
 @pytest.mark.parametrize("days,warned", [(13.99, True), (14, True), (14.01, False), (0.5, True), (400, False)])
 def test_a_password_within_14_days_is_a_warning(days: float, warned: bool) -> None:
     message = expiry.forecast(success({"server": {"password_expires_at": at(days)}, "tls": {"enabled": False}}), NOW)
-    assert message.payload["server"]["expires"] == [  # type: ignore[index]
+    assert message.payload["server"]["expires"] == [
         {"what": "password", "at": at(days).replace(".000000", ""), "days_left": int(days)}
     ]
     assert message.code == "CONNECTION_SUCCESSFUL"
@@ -265,7 +265,7 @@ def test_a_password_within_14_days_is_a_warning(days: float, warned: bool) -> No
 def test_a_certificate_warns_only_where_it_is_verified(verified: bool) -> None:
     tls = {"enabled": True, "verified": verified, "not_after": at(10)}
     message = expiry.forecast(success({"server": {}, "tls": tls}), NOW)
-    assert message.payload["server"]["expires"] == [  # type: ignore[index]
+    assert message.payload["server"]["expires"] == [
         {"what": "tls_certificate", "at": at(10), "days_left": 10}
     ]
     assert (message.kind == SystemMessageKind.warning) is verified
