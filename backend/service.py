@@ -99,6 +99,22 @@ class ConnectionTester:
         with self._lock:
             self._in_flight -= 1
 
+    def try_admit(self) -> bool:
+        """Take a slot if one is free, else False (no 503, no rejection counted): the scheduler of
+        monitored connections waits for a slot rather than push out a user's test (backend/monitor)."""
+        with self._lock:
+            if self._in_flight >= self.settings.max_concurrent_tests:
+                return False
+            self._in_flight += 1
+            return True
+
+    async def run_admitted(self, params: ConnectorModel, user: str | None) -> ApplicationMessage:
+        """Run a test :meth:`try_admit` admitted, not counted against ``user``'s rate (audited as theirs); releases the slot."""
+        try:
+            return await self._run(params, user)
+        finally:
+            self._release()
+
     async def _enter(self, user: str | None) -> None:
         """The per-user rate (429), then the in-flight limit (503); admitted, the caller must release."""
         if user is not None:

@@ -1,0 +1,151 @@
+"""Alerts: each change of a connection's state POSTed once to ``WIZARD_ALERT_WEBHOOK_URL``.
+
+The body is JSON ``{"text", "connection": {"id", "name"}, "state", "previous_state",
+"verdict": {"code", "title"}, "at"}``; ``text`` (one plain sentence) makes it a Slack-compatible
+incoming webhook. No secret is ever in it: the name is the user's label, the title a sanitised
+verdict title. Each alert is also a log line and a count (``wizard_alerts_total{state}``).
+
+Delivery never blocks a test: the recorder only puts the alert in a queue of its own; a worker task
+sends the alerts in order, each retried with exponential backoff (1, 2, 4 … s, at most 5 min,
+``WIZARD_ALERT_ATTEMPTS`` attempts), every attempt bounded by a 5 s deadline. The webhook is an
+operator's setting, not a user's target: the target policy does not apply to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Gauge
+
+from backend.ops.metrics import Metrics
+from backend.saved.service import iso
+from backend.settings import Settings
+
+if TYPE_CHECKING:
+    from backend.monitor.history import Transition
+
+STATES = ("ok", "warning", "failing", "unknown")
+
+log = logging.getLogger("wizard.alerts")
+
+ATTEMPT_TIMEOUT_S = 5.0
+MAX_BACKOFF_S = 300.0
+
+
+def sentence(t: Transition) -> str:
+    """The alert's one plain sentence."""
+    name = f"'{t.name}'"
+    if t.state == "failing":
+        return f"Connection {name} is failing: {t.title} ({t.code})."
+    if t.state == "warning":
+        return f"Connection {name} works, with a warning: {t.title}."
+    if t.previous_state == "failing":
+        return f"Connection {name} is back: {t.title}."
+    return f"Connection {name} is OK again: {t.title}."
+
+
+def body_of(t: Transition) -> dict[str, Any]:
+    return {
+        "text": sentence(t),
+        "connection": {"id": t.connection_id, "name": t.name},
+        "state": t.state,
+        "previous_state": t.previous_state,
+        "verdict": {"code": t.code, "title": t.title},
+        "at": iso(t.at),
+    }
+
+
+class MonitorMetrics:
+    """``wizard_alerts_total{state}`` and ``wizard_monitored_connections{state}``, in the app's registry."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.alerts = Counter("wizard_alerts", "Alerts of a change of state, by the new state.", ["state"],
+                              registry=metrics.registry)
+        self.monitored = Gauge("wizard_monitored_connections", "Monitored connections, by state.", ["state"],
+                               registry=metrics.registry)
+        for state in ("ok", "warning", "failing"):
+            self.alerts.labels(state=state)
+        for state in STATES:
+            self.monitored.labels(state=state).set(0)
+
+    def set_states(self, counts: dict[str, int]) -> None:
+        for state, count in counts.items():
+            self.monitored.labels(state=state).set(count)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Alerts:
+    """The alert queue and its sender (one per app)."""
+
+    def __init__(self, settings: Settings, metrics: MonitorMetrics, *, sleep: Sleep = asyncio.sleep) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.sleep = sleep
+        self.delivered = 0
+        self.failed = 0
+        self._queue: asyncio.Queue[dict[str, Any]] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue = asyncio.Queue()
+        self._task = self._loop.create_task(self._worker(), name="wizard-alerts")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    def notify(self, t: Transition) -> None:
+        """A change of state (any thread): logged, counted, queued for the webhook. Never blocks."""
+        self.metrics.alerts.labels(state=t.state).inc()
+        log.warning("connection %s (%s) is now %s (was %s): %s", t.connection_id, t.name, t.state, t.previous_state,
+                    t.code)
+        if not self.settings.alert_webhook_url or self._loop is None or self._queue is None:
+            return
+        body = body_of(t)
+        queue = self._queue
+        try:
+            self._loop.call_soon_threadsafe(queue.put_nowait, body)
+        except RuntimeError:  # the loop closed: the process is stopping
+            log.error("an alert could not be queued: the process is stopping")
+
+    async def _worker(self) -> None:
+        import httpx
+
+        assert self._queue is not None
+        async with httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S, follow_redirects=False) as client:
+            while True:
+                body = await self._queue.get()
+                await self._deliver(client, body)
+
+    async def _deliver(self, client: Any, body: dict[str, Any]) -> None:
+        url = self.settings.alert_webhook_url
+        assert url is not None
+        for attempt in range(self.settings.alert_attempts):
+            reason = ""
+            try:
+                response = await client.post(url, json=body)
+                if 200 <= response.status_code < 300:
+                    self.delivered += 1
+                    return
+                reason = f"HTTP {response.status_code}"
+            except Exception as exc:  # noqa: BLE001 - any failure is retried
+                reason = type(exc).__name__
+            if attempt + 1 < self.settings.alert_attempts:
+                wait = min(MAX_BACKOFF_S, 2.0**attempt)
+                log.warning("the alert webhook failed (%s); trying again in %g s", reason, wait)
+                await self.sleep(wait)
+            else:
+                log.error("the alert webhook failed (%s) %d times; the alert of %s is dropped", reason,
+                          self.settings.alert_attempts, body["connection"]["id"])
+        self.failed += 1
