@@ -376,7 +376,7 @@ def test_a_claim_held_by_a_dead_process_is_taken_over_after_its_lease(tmp_path: 
             "username": "u", "password": "Pw-Lease-1"}
     with monitored_app(settings, clock) as (client, survivor):
         cid = save(client, body, every=5)
-        app = client.app  # type: ignore[attr-defined]
+        app: Any = client.app
         dead = Scheduler(settings, app.state.saved, app.state.service, clock=clock)
         dead.claims.sync(clock())
         assert dead.claims.claim(cid, clock(), clock() + dead.lease_s, dead.me)  # claimed, then the process died
