@@ -60,19 +60,24 @@ def body_of(t: Transition) -> dict[str, Any]:
 
 
 class MonitorMetrics:
-    """``wizard_alerts_total{state}`` and ``wizard_monitored_connections{state}``, in the app's registry."""
+    """``wizard_alerts_total{state}``, ``wizard_monitored_connections{state}`` and ``wizard_monitor_passes_total``,
+    in the app's registry."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.alerts = Counter("wizard_alerts", "Alerts of a change of state, by the new state.", ["state"],
                               registry=metrics.registry)
         self.monitored = Gauge("wizard_monitored_connections", "Monitored connections, by state.", ["state"],
                                registry=metrics.registry)
+        self.passes = Counter("wizard_monitor_passes", "Passes of this process's scheduler of monitored connections.",
+                              registry=metrics.registry)
         for state in ("ok", "warning", "failing"):
             self.alerts.labels(state=state)
         for state in STATES:
             self.monitored.labels(state=state).set(0)
 
     def set_states(self, counts: dict[str, int]) -> None:
+        """At each pass of the scheduler: the monitored connections per state."""
+        self.passes.inc()
         for state, count in counts.items():
             self.monitored.labels(state=state).set(count)
 
