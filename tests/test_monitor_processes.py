@@ -27,8 +27,8 @@ from backend.main import create_app
 from tests.conftest import DB, make_settings
 from tests.servers.api import APIProcess
 from tests.servers.common import LOOPBACK
+from tests.servers.monitor import Forwarder
 from tests.servers.postgres import SUPERPASS, SUPERUSER
-from tests.test_monitor import Forwarder
 
 SAVED = "/api/v1/database_connections/"
 KEY = Fernet.generate_key().decode()

@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.monitor.schedule import Due
 from backend.monitor.tables import health
 from backend.saved.store import saved_connections
+
+
+@dataclass(frozen=True)
+class Due:
+    connection_id: str
+    owner: str
+    next_due: float
+    every_minutes: int
+
+
+def next_due_after(due: float, every_minutes: int, now: float) -> float:
+    """The first due time of the series ``due + k * interval`` that is after ``now`` (missed ones skipped)."""
+    interval = every_minutes * 60.0
+    if now < due:
+        return due
+    return due + interval * (math.floor((now - due) / interval) + 1)
 
 
 class Claims:

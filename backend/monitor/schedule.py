@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import secrets
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from backend.settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
-    from backend.monitor.claims import Claims
+    from backend.monitor.claims import Claims, Due
     from backend.saved.service import SavedConnections
     from backend.service import ConnectionTester
 
@@ -47,22 +45,6 @@ log = logging.getLogger("wizard.monitor")
 
 PRUNE_EVERY_S = 3600.0
 LEASE_MARGIN_S = 5.0
-
-
-@dataclass(frozen=True)
-class Due:
-    connection_id: str
-    owner: str
-    next_due: float
-    every_minutes: int
-
-
-def next_due_after(due: float, every_minutes: int, now: float) -> float:
-    """The first due time of the series ``due + k * interval`` that is after ``now`` (missed ones skipped)."""
-    interval = every_minutes * 60.0
-    if now < due:
-        return due
-    return due + interval * (math.floor((now - due) / interval) + 1)
 
 
 class Scheduler:
@@ -194,6 +176,7 @@ class Scheduler:
         from starlette.concurrency import run_in_threadpool
 
         from backend.errors import APIError
+        from backend.monitor.claims import next_due_after
 
         message = None
         admitted = True
