@@ -32,6 +32,7 @@ from backend.settings import Settings
 from tests.conftest import DB, make_settings
 from tests.helpers import ADMIN_PASSWORD, login
 from tests.servers.common import LOOPBACK
+from tests.servers.monitor import Receiver
 from tests.servers.postgres import PostgresServer
 
 SAVED = "/api/v1/database_connections/"
@@ -368,10 +369,18 @@ def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str
                           cwd=REPO, timeout=120)
 
 
-def test_check_all_tests_every_connection_of_a_user(tmp_path: Path, postgres: DB, closed_port: int) -> None:
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made = Receiver()
+    yield made
+    made.close()
+
+
+def test_check_all_tests_every_connection_of_a_user(tmp_path: Path, postgres: DB, closed_port: int,
+                                                    receiver: Receiver) -> None:
     url = f"sqlite:///{tmp_path}/store/wizard.db"
     env = {"WIZARD_DATABASE_URL": url, "WIZARD_SECRET_KEY": KEY_A, "WIZARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
-           "WIZARD_TEST_TIMEOUT_S": "3"}
+           "WIZARD_TEST_TIMEOUT_S": "3", "WIZARD_ALERT_WEBHOOK_URL": receiver.url}
     empty = cli(["check", "--all", "--json"], env)
     assert empty.returncode == 0, empty.stderr
     assert json.loads(empty.stdout) == {"results": [], "failed": 0}
@@ -393,6 +402,9 @@ def test_check_all_tests_every_connection_of_a_user(tmp_path: Path, postgres: DB
     assert failing.returncode == 1
     assert "good: CONNECTION_SUCCESSFUL" in failing.stdout and "bad: PORT_CLOSED" in failing.stdout
     assert "1 of 2 connected" in failing.stdout
+    # The first test of "bad" failed: alerted as the server would (once; "good" stayed ok).
+    assert [(a["connection"]["name"], a["previous_state"], a["state"]) for a in receiver.posts] == [
+        ("bad", "unknown", "failing")]
     assert postgres.password not in failing.stdout + failing.stderr
     saved_test = cli(["test", "--saved", "good"], env)
     assert saved_test.returncode == 0, saved_test.stderr

@@ -3,7 +3,8 @@
 For cron jobs and CI that run without the server (docs/design.md, "Connection health over time").
 Each test is the API's own (:class:`backend.service.ConnectionTester`, the ``WIZARD_*`` settings),
 several at once (at most ``WIZARD_MAX_CONCURRENT_TESTS``); each verdict becomes the connection's
-``last_test`` and is kept in its history as ``trigger: "cli"``, as ``{id}/test/`` keeps a user's.
+``last_test`` and is kept in its history as ``trigger: "cli"``, as ``{id}/test/`` keeps a user's;
+a change of state it makes is alerted (``WIZARD_ALERT_WEBHOOK_URL``) as the server would.
 A connection whose secret no key decrypts is reported (and kept) as ``CANNOT_DECRYPT``.
 
 Output: one line per connection, then a summary; with ``--json`` one object
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     _quiet_logs()
     try:
         saved, rows = _connections(args.user, settings)
+        changes: list[Any] = []
+        saved.observers.append(changes.append)  # a change of state is alerted as the server would
         results = asyncio.run(check_all(saved, rows, settings))
     except CannotRun as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: the tests were cancelled and cleaned up\n")
         return 130
+    if changes:
+        from backend.monitor.alerts import deliver_now
+
+        deliver_now(settings, changes)
     failed = sum(1 for r in results if r["code"] != SUCCESS)
     if args.json:
         sys.stdout.write(json.dumps({"results": results, "failed": failed}, ensure_ascii=False) + "\n")

@@ -154,3 +154,36 @@ class Alerts:
                 log.error("the alert webhook failed (%s) %d times; the alert of %s is dropped", reason,
                           self.settings.alert_attempts, body["connection"]["id"])
         self.failed += 1
+
+
+def deliver_now(settings: Settings, transitions: list[Transition], sleep: Callable[[float], None] | None = None) -> int:
+    """For the command line (no server, no queue of its own): log each change, POST it (at most 3
+    attempts, backoff 1, 2 s); how many were delivered. Never raises."""
+    import time
+
+    import httpx
+
+    pause = sleep or time.sleep
+    delivered = 0
+    for t in transitions:
+        log.warning("connection %s (%s) is now %s (was %s): %s", t.connection_id, t.name, t.state, t.previous_state,
+                    t.code)
+        url = settings.alert_webhook_url
+        if not url:
+            continue
+        attempts = min(3, settings.alert_attempts)
+        for attempt in range(attempts):
+            try:
+                response = httpx.post(url, json=body_of(t), timeout=ATTEMPT_TIMEOUT_S, follow_redirects=False)
+                if 200 <= response.status_code < 300:
+                    delivered += 1
+                    break
+                reason = f"HTTP {response.status_code}"
+            except Exception as exc:  # noqa: BLE001 - any failure is retried
+                reason = type(exc).__name__
+            if attempt + 1 < attempts:
+                pause(2.0**attempt)
+            else:
+                log.error("the alert webhook failed (%s) %d times; the alert of %s is dropped", reason, attempts,
+                          t.connection_id)
+    return delivered
