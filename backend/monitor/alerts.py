@@ -94,43 +94,49 @@ class Alerts:
         self.sleep = sleep
         self.delivered = 0
         self.failed = 0
-        self._queue: asyncio.Queue[dict[str, Any]] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
+        # One worker per event loop that started the app (a test may run one app's lifespan twice);
+        # alerts go to the newest one still running.
+        self._workers: dict[asyncio.AbstractEventLoop, tuple[asyncio.Queue[dict[str, Any]], asyncio.Task[None]]] = {}
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._queue = asyncio.Queue()
-        self._task = self._loop.create_task(self._worker(), name="wizard-alerts")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        with self._lock:
+            self._workers[loop] = (queue, loop.create_task(self._worker(queue), name="wizard-alerts"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        with self._lock:
+            found = self._workers.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            found[1].cancel()
+            await asyncio.gather(found[1], return_exceptions=True)
 
     def notify(self, t: Transition) -> None:
         """A change of state (any thread): logged, counted, queued for the webhook. Never blocks."""
         self.metrics.alerts.labels(state=t.state).inc()
         log.warning("connection %s (%s) is now %s (was %s): %s", t.connection_id, t.name, t.state, t.previous_state,
                     t.code)
-        if not self.settings.alert_webhook_url or self._loop is None or self._queue is None:
+        if not self.settings.alert_webhook_url:
             return
         body = body_of(t)
-        queue = self._queue
+        with self._lock:
+            workers = [(loop, queue) for loop, (queue, _) in self._workers.items() if not loop.is_closed()]
+        if not workers:
+            log.error("an alert could not be queued: the process is stopping")
+            return
+        loop, queue = workers[-1]
         try:
-            self._loop.call_soon_threadsafe(queue.put_nowait, body)
-        except RuntimeError:  # the loop closed: the process is stopping
+            loop.call_soon_threadsafe(queue.put_nowait, body)
+        except RuntimeError:  # the loop closed meanwhile: the process is stopping
             log.error("an alert could not be queued: the process is stopping")
 
-    async def _worker(self) -> None:
+    async def _worker(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
         import httpx
 
-        assert self._queue is not None
         async with httpx.AsyncClient(timeout=ATTEMPT_TIMEOUT_S, follow_redirects=False) as client:
             while True:
-                body = await self._queue.get()
+                body = await queue.get()
                 await self._deliver(client, body)
 
     async def _deliver(self, client: Any, body: dict[str, Any]) -> None:

@@ -71,8 +71,8 @@ class Scheduler:
         self.passes = 0
         self._claims: Claims | None = None
         self._pruned_at: float | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._timers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        self._wakes: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
         self._starved = False
         """The last pass left due tests for want of a slot: look again as soon as one comes free."""
 
@@ -92,35 +92,48 @@ class Scheduler:
     # --- the timer ---------------------------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._forever(), name="wizard-monitor")
+        """Start looking for due tests on the running loop (one timer per loop that starts the app)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._timers:
+            self._timers[loop] = loop.create_task(self._forever(), name="wizard-monitor")
 
     async def stop(self) -> None:
         """Stop looking for due tests; the tests running end with their verdicts (within their deadline)."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self.running:
-            await asyncio.gather(*self.running, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        timer = self._timers.pop(loop, None)
+        if timer is not None:
+            timer.cancel()
+            await asyncio.gather(timer, return_exceptions=True)
+        mine = [task for task in self.running if task.get_loop() is loop]
+        if mine:
+            await asyncio.gather(*mine, return_exceptions=True)
 
     async def _forever(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a store that fails now is tried again next time
-                log.error("the scheduler of monitored connections failed a pass: %s", _reason(exc, self.settings))
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.settings.monitor_poll_s)
-            except TimeoutError:
-                pass
+        wake = self._wakes.setdefault(asyncio.get_running_loop(), asyncio.Event())
+        try:
+            while True:
+                try:
+                    await self.tick()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a store that fails now is tried again next time
+                    log.error("the scheduler of monitored connections failed a pass: %s", _reason(exc, self.settings))
+                wake.clear()
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=self.settings.monitor_poll_s)
+                except TimeoutError:
+                    pass
+        finally:
+            self._wakes.pop(asyncio.get_running_loop(), None)
 
     def wake(self) -> None:
-        """Look for due tests now (a slot came free)."""
-        self._wake.set()
+        """Look for due tests now (a slot came free); called on the loop whose timer should look."""
+        try:
+            event = self._wakes.get(asyncio.get_running_loop())
+        except RuntimeError:
+            return
+        if event is not None:
+            event.set()
 
     # --- one pass ----------------------------------------------------------------------------------
 
