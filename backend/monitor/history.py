@@ -1,8 +1,11 @@
 """Every kept test of a saved connection, the state it leads to, and the health answer.
 
 ``keep`` writes one history row and moves the connection's health row (``state``, ``since``,
-``last_success_at``, the newest known expiries) in ONE transaction, and returns the change of
-state it made, if any (what an alert is sent for). Every method is blocking: call it in a thread.
+``last_success_at``, the newest known expiries, the p50/p95 of ``elapsed_ms`` over the 7 days
+before this test) in ONE transaction, and returns the change of state it made, if any (what an
+alert is sent for). ``health/`` reads those rows: one join, never a scan of the history (the
+percentiles are those of the 7 days up to each connection's newest kept test; none when that
+test is older than 7 days). Every method is blocking: call it in a thread.
 """
 
 from __future__ import annotations
@@ -119,7 +122,18 @@ class HistoryStore:
                 query = query.with_for_update()
             row = conn.execute(query).first()
             success = verdict.code == Code.CONNECTION_SUCCESSFUL
-            values: dict[str, Any] = {"state": state}
+            # The 7 days' percentiles as of this test, from this connection's kept tests (indexed:
+            # connection_id, at): health/ then reads them instead of scanning every kept test.
+            elapsed = sorted(
+                int(ms) for (ms,) in conn.execute(
+                    select(history.c.elapsed_ms).where(
+                        history.c.connection_id == connection_id, history.c.at >= at - WEEK_S, history.c.at <= at,
+                        history.c.elapsed_ms.is_not(None),
+                    )
+                )
+            )
+            values: dict[str, Any] = {"state": state, "tested_at": at, "elapsed_ms_p50": percentile(elapsed, 50),
+                                      "elapsed_ms_p95": percentile(elapsed, 95)}
             if success:
                 values["last_success_at"] = at
                 values["expires"] = _dump(verdict.expires) if verdict.expires is not None else None
@@ -175,22 +189,16 @@ class HistoryStore:
             rows = conn.execute(
                 select(
                     s.c.id, s.c.name, s.c.connector_type, s.c.monitor_every_minutes, s.c.last_test,
-                    health.c.state, health.c.since, health.c.last_success_at, health.c.expires,
+                    health.c.state, health.c.since, health.c.last_success_at, health.c.expires, health.c.tested_at,
+                    health.c.elapsed_ms_p50, health.c.elapsed_ms_p95,
                 )
                 .select_from(s.outerjoin(health, health.c.connection_id == s.c.id))
                 .where(s.c.owner == owner)
                 .order_by(s.c.created_at.desc(), s.c.seq.desc())
             ).all()
-            timings: dict[str, list[int]] = {}
-            for cid, elapsed in conn.execute(
-                select(history.c.connection_id, history.c.elapsed_ms).where(
-                    history.c.owner == owner, history.c.at >= now - WEEK_S, history.c.elapsed_ms.is_not(None)
-                )
-            ):
-                timings.setdefault(cid, []).append(int(elapsed))
         found = []
         for r in rows:
-            elapsed = sorted(timings.get(r.id, []))
+            recent = r.tested_at is not None and r.tested_at >= now - WEEK_S  # else no kept test in 7 days
             found.append(
                 {
                     "id": r.id,
@@ -201,8 +209,8 @@ class HistoryStore:
                     "since": r.since if r.state and r.state != "unknown" else None,
                     "last_test": json.loads(r.last_test) if r.last_test else None,
                     "last_success_at": r.last_success_at,
-                    "elapsed_ms_p50": percentile(elapsed, 50),
-                    "elapsed_ms_p95": percentile(elapsed, 95),
+                    "elapsed_ms_p50": r.elapsed_ms_p50 if recent else None,
+                    "elapsed_ms_p95": r.elapsed_ms_p95 if recent else None,
                     "expires": expiry.refreshed(json.loads(r.expires) if r.expires else None, now),
                 }
             )

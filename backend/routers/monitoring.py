@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
 from backend.deps import OwnerDep, SavedDep
 from backend.monitor.schemas import ConnectionHealth, HealthList, HistoryEntry, HistoryPage
@@ -27,15 +27,19 @@ router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connec
     responses=UNAVAILABLE,
     summary="Every saved connection of the caller: its state, since when, timings and expiries",
 )
-async def health(saved: SavedDep, owner: OwnerDep) -> HealthList:
+async def health(saved: SavedDep, owner: OwnerDep) -> Response:
     now = time.time()
-    rows = await saved.call(lambda: saved.history.health_of(owner, now))
-    results = []
-    for row in rows:
-        row["since"] = iso(row["since"]) if row["since"] is not None else None
-        row["last_success_at"] = iso(row["last_success_at"]) if row["last_success_at"] is not None else None
-        results.append(ConnectionHealth.model_validate(row))
-    return HealthList(results=results)
+
+    def read() -> bytes:
+        results = []
+        for row in saved.history.health_of(owner, now):
+            row["since"] = iso(row["since"]) if row["since"] is not None else None
+            row["last_success_at"] = iso(row["last_success_at"]) if row["last_success_at"] is not None else None
+            results.append(ConnectionHealth.model_validate(row))
+        # Validated once here and serialised at once (a fleet's worth of rows: not validated twice).
+        return HealthList(results=results).model_dump_json().encode()
+
+    return Response(await saved.call(read), media_type="application/json")
 
 
 @router.get(

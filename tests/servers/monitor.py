@@ -38,10 +38,16 @@ class Forwarder:
         threading.Thread(target=self._accept, args=(sock,), daemon=True).start()
 
     def _accept(self, sock: socket.socket) -> None:
-        while True:
+        sock.settimeout(0.1)
+        while self._sock is sock:
             try:
                 conn, _ = sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
+                return
+            if self._sock is not sock:  # refused meanwhile: this listener is gone
+                conn.close()
                 return
             self.accepted += 1
             self._conns.append(conn)
@@ -69,9 +75,12 @@ class Forwarder:
 
     def refuse(self) -> None:
         """Nothing listens any more: connections are refused (the database's port is broken)."""
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            # shutdown first: a thread blocked in accept() would otherwise keep the port listening.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
         self._drop()
 
     def forward(self) -> None:

@@ -3,7 +3,8 @@
 - ``wizard_saved_connections.monitor_every_minutes``: null (not monitored) or 1–1440.
 - ``wizard_test_history``: every kept test of a saved connection (deleted with it).
 - ``wizard_connection_health``: per tested or monitored connection its state, since when, the last
-  success, the newest known expiries, and the schedule (``next_due``, the claim's lease).
+  success, the newest known expiries, the 7 days' p50/p95 as of its newest test, and the schedule
+  (``next_due``, the claim's lease).
 
 Revision ID: 0003_monitoring
 Revises: 0002_saved_connections
@@ -52,6 +53,9 @@ def upgrade() -> None:
         sa.Column("since", sa.Float, nullable=True),
         sa.Column("last_success_at", sa.Float, nullable=True),
         sa.Column("expires", sa.Text, nullable=True),
+        sa.Column("tested_at", sa.Float, nullable=True),
+        sa.Column("elapsed_ms_p50", sa.Integer, nullable=True),
+        sa.Column("elapsed_ms_p95", sa.Integer, nullable=True),
         sa.Column("next_due", sa.Float, nullable=True),
         sa.Column("lease_until", sa.Float, nullable=True),
         sa.Column("lease_by", sa.String(200), nullable=True),
