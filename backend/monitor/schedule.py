@@ -38,7 +38,8 @@ from backend.settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.monitor.claims import Claims, Due
-    from backend.saved.service import SavedConnections
+    from backend.saved.service import Loaded, SavedConnections
+    from backend.schemas import ApplicationMessage
     from backend.service import ConnectionTester
 
 log = logging.getLogger("wizard.monitor")
@@ -185,37 +186,56 @@ class Scheduler:
             await asyncio.gather(*list(self.running), return_exceptions=True)
 
     async def _test(self, due: Due, claimed_at: float) -> None:
-        """Run one claimed test (its slot already taken) as the owner; keep it; move the schedule on."""
+        """Run one claimed test (its slot already taken) as the owner; keep it; move the schedule on.
+
+        Two trips to a thread: reading and decrypting the connection, then keeping the verdict and
+        moving ``next_due`` on (by the interval as it is now; in a write guarded by the lease).
+        """
         from starlette.concurrency import run_in_threadpool
 
         from backend.errors import APIError
         from backend.monitor.claims import next_due_after
 
-        message = None
+        every = due.every_minutes
+        moved = False
+
+        def prepare() -> Loaded | None:
+            nonlocal every
+            stored = self.saved.store.get(due.owner, due.connection_id)
+            if stored is None or stored.monitor_every_minutes is None:
+                return None  # deleted, or monitoring turned off, since: nothing to test
+            every = stored.monitor_every_minutes
+            try:
+                return self.saved.load_stored(stored, "schedule")
+            except APIError:
+                return None  # kept as CANNOT_DECRYPT (or a body this version no longer reads)
+
+        def move_on() -> None:
+            nonlocal moved
+            moved = True
+            self.claims.finish(due.connection_id, self.me, next_due_after(due.next_due, every, self.clock()))
+
+        def keep(loaded: Loaded, message: ApplicationMessage) -> None:
+            self.saved.record(loaded, message, "schedule", self.clock())
+            move_on()
+
         admitted = True
         try:
-            stored = await run_in_threadpool(self.saved.store.get, due.owner, due.connection_id)
-            if stored is None or stored.monitor_every_minutes is None:
-                return  # deleted, or monitoring turned off, since: nothing to test
-            try:
-                loaded = await run_in_threadpool(self.saved.load_stored, stored, "schedule")
-            except APIError:
-                return  # kept as CANNOT_DECRYPT (or a body this version no longer reads)
-            admitted = False  # run_admitted releases the slot from here on
-            message = await self.tester.run_admitted(loaded.model, due.owner)
-            await run_in_threadpool(self.saved.record, loaded, message, "schedule", self.clock())
+            loaded = await run_in_threadpool(prepare)
+            if loaded is not None:
+                admitted = False  # run_admitted releases the slot from here on
+                message = await self.tester.run_admitted(loaded.model, due.owner)
+                await run_in_threadpool(keep, loaded, message)
         except Exception as exc:  # noqa: BLE001 - logged; the schedule moves on
             log.error("a scheduled test failed to run: %s", _reason(exc, self.settings))
         finally:
             if admitted:
                 self.tester._release()
-            try:
-                every = due.every_minutes
-                await run_in_threadpool(
-                    self.claims.finish, due.connection_id, self.me, next_due_after(due.next_due, every, self.clock())
-                )
-            except Exception as exc:  # noqa: BLE001 - the lease runs out; another pass (or process) takes it
-                log.error("a scheduled test could not be moved on: %s", _reason(exc, self.settings))
+            if not moved:
+                try:
+                    await run_in_threadpool(move_on)
+                except Exception as exc:  # noqa: BLE001 - the lease runs out; another pass (or process) takes it
+                    log.error("a scheduled test could not be moved on: %s", _reason(exc, self.settings))
 
 
 def _reason(exc: BaseException, settings: Settings) -> str:
