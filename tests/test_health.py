@@ -417,3 +417,23 @@ def test_check_all_tests_every_connection_of_a_user(tmp_path: Path, postgres: DB
     down = cli(["check", "--all"], {**env, "WIZARD_DATABASE_URL": f"postgresql+psycopg2://u:p@{LOOPBACK}:{closed_port}/x"})
     assert down.returncode == 2 and "cannot be read" in down.stderr and ":p@" not in down.stderr
     assert cli(["check"], env).returncode == 2  # --all is required
+
+
+def test_history_and_health_are_each_owners_alone(tmp_path: Path, closed_port: int) -> None:
+    settings = store_settings(tmp_path, auth_enabled=True, admin_password=ADMIN_PASSWORD)
+    app = create_app(settings)
+    with TestClient(app) as alice, TestClient(app) as bob:
+        alice.headers["X-CSRF-Token"] = login(alice)
+        app.state.auth.store.ensure_user("bob", "Bob-Pw-for-Health-2")
+        bob.headers["X-CSRF-Token"] = login(bob, "bob", "Bob-Pw-for-Health-2")
+        cid = save(alice, refused_body(closed_port), monitor={"every_minutes": 10})["id"]
+        assert test_saved(alice, cid)["code"] == "PORT_CLOSED"
+        assert [r["id"] for r in alice.get(HEALTH).json()["results"]] == [cid]
+        assert bob.get(HEALTH).json() == {"results": []}
+        refused = bob.get(f"{SAVED}{cid}/history/")
+        assert refused.status_code == 404 and refused.json()["code"] == "NOT_FOUND"
+        assert refused.json() == alice.get(f"{SAVED}{'x' * 22}/history/").json()
+        # A larger page is served as the largest, as the list does.
+        served = alice.get(f"{SAVED}{cid}/history/", params={"page_size": 500})
+        assert served.status_code == 200 and served.json()["count"] == 1
+        assert alice.get(f"{SAVED}{cid}/history/", params={"page_size": 0}).status_code == 422
