@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     # Connection health over time (docs/design.md, "Connection health over time"; backend/monitor).
     history_days: int = Field(90, ge=1, le=3650, description="Days the tests of saved connections are kept (pruned by the scheduler).")
     alert_webhook_url: str | None = Field(
-        None, repr=False, description="Where a change of a connection's state is POSTed (JSON with a Slack-compatible `text`); unset: no alerts."
+        None, repr=False, pattern=r"^https?://[^\s]+$", description="Where a change of a connection's state is POSTed (JSON with a Slack-compatible `text`); unset: no alerts."
     )
     monitor_enabled: bool = Field(True, description="Run the scheduler of monitored connections in this process.")
     monitor_poll_s: float = Field(5.0, gt=0, le=300, description="How often the scheduler looks for due tests.")
