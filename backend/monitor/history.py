@@ -99,8 +99,20 @@ class HistoryStore:
     # --- writing -------------------------------------------------------------------------------
 
     def keep(self, connection_id: str, owner: str, name: str, verdict: Verdict, trigger: str, at: float) -> Transition | None:
-        """Keep one test; move the connection's state; the change that deserves an alert, if any."""
+        """Keep one test; move the connection's state; the change that deserves an alert, if any.
+
+        Tried again once when its health row was made meanwhile by another writer (the scheduler
+        turning monitoring on, another process's test): the first insert lost, the update wins.
+        """
+        from sqlalchemy.exc import IntegrityError
+
         self._ensure()
+        try:
+            return self._keep(connection_id, owner, name, verdict, trigger, at)
+        except IntegrityError:
+            return self._keep(connection_id, owner, name, verdict, trigger, at)
+
+    def _keep(self, connection_id: str, owner: str, name: str, verdict: Verdict, trigger: str, at: float) -> Transition | None:
         state = state_of(verdict.code, verdict.kind)
         with self.engine.begin() as conn:
             conn.execute(
