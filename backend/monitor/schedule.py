@@ -6,10 +6,11 @@ on the store, the one thing all processes share (as procrastinate and solid_queu
 
 - ``wizard_connection_health.next_due`` says when a connection's next test is due (set when
   monitoring is turned on: due at once; after each test: the next multiple of its interval after now);
-- a process **claims** a due test with ONE guarded ``UPDATE … SET lease_until, lease_by WHERE
-  connection_id = … AND next_due <= now AND (lease_until IS NULL OR lease_until < now)``: on SQLite
-  writes are serialised, on PostgreSQL the second of two concurrent updates re-reads the row after
-  the first commits and no longer matches, so one claim wins and the other changes no row;
+- a process **claims** the due tests it has free slots for with ONE guarded ``UPDATE … SET
+  lease_until, lease_by WHERE connection_id IN (…) AND next_due <= now AND (lease_until IS NULL OR
+  lease_until < now) RETURNING connection_id``: on SQLite writes are serialised; on PostgreSQL the
+  rows are picked by ``SELECT … FOR UPDATE SKIP LOCKED`` (rows another process is claiming are
+  skipped, and a row changed meanwhile is re-checked), so each due test is won by one process;
 - the winner tests, keeps the verdict (``trigger: "schedule"``) and moves ``next_due`` on, in a write
   guarded by its own ``lease_by``; a process that dies while testing leaves the lease to run out
   (``WIZARD_MONITOR_LEASE_S``, at least the test deadline + 5 s), then another claims the test.
@@ -156,22 +157,29 @@ class Scheduler:
         free = self.share - len(self.running)
         self._starved = free <= 0
         if free > 0:
+            # A slot for each due test first (user tests first: only free ones), then ONE guarded claim.
+            candidates = []
             for due in await run_in_threadpool(claims.due, now, free):
-                if len(self.running) >= self.share or not self.tester.try_admit():
+                if not self.tester.try_admit():
                     self._starved = True
-                    break  # no slot: the rest wait (user tests first)
-                try:
-                    claimed = await run_in_threadpool(claims.claim, due.connection_id, now, now + self.lease_s, self.me)
-                except BaseException:
-                    self.tester._release()
-                    raise
-                if not claimed:
-                    self.tester._release()  # another process was first
-                    continue
-                task = asyncio.get_running_loop().create_task(self._test(due, now), name="wizard-scheduled-test")
-                self.running.add(task)
-                task.add_done_callback(self._done)
-                started += 1
+                    break
+                candidates.append(due)
+            won: set[str] = set()
+            try:
+                if candidates:
+                    won = await run_in_threadpool(
+                        claims.claim_many, [d.connection_id for d in candidates], now, now + self.lease_s, self.me
+                    )
+            finally:
+                for due in candidates:
+                    if due.connection_id not in won:
+                        self.tester._release()  # another process was first (or the claim failed)
+            for due in candidates:
+                if due.connection_id in won:
+                    task = asyncio.get_running_loop().create_task(self._test(due, now), name="wizard-scheduled-test")
+                    self.running.add(task)
+                    task.add_done_callback(self._done)
+                    started += 1
         self.passes += 1
         return started
 
