@@ -105,7 +105,9 @@ class Scheduler:
         timer = self._timers.pop(loop, None)
         if timer is not None:
             timer.cancel()
-            await asyncio.gather(timer, return_exceptions=True)
+            # A pass stuck on a store that does not answer holds its thread until the driver gives
+            # up: the process does not wait for it longer than a test's deadline.
+            await asyncio.wait({timer}, timeout=self.settings.test_timeout_s + 1)
         mine = [task for task in self.running if task.get_loop() is loop]
         if mine:
             await asyncio.gather(*mine, return_exceptions=True)
