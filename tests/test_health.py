@@ -408,6 +408,15 @@ def test_check_all_tests_every_connection_of_a_user(tmp_path: Path, postgres: DB
     assert postgres.password not in failing.stdout + failing.stderr
     saved_test = cli(["test", "--saved", "good"], env)
     assert saved_test.returncode == 0, saved_test.stderr
+    # "bad" repaired, then tested with `test --saved`: its recovery is alerted too.
+    with app_client(settings) as client:
+        headers = {"X-CSRF-Token": login(client)}
+        bad = next(c for c in client.get(SAVED).json()["results"] if c["name"] == "bad")
+        repaired = client.patch(f"{SAVED}{bad['id']}/", json={"connection": postgres.body("PostgreSQLConnector")},
+                                headers=headers)
+        assert repaired.status_code == 200, repaired.text
+    assert cli(["test", "--saved", "bad"], env).returncode == 0
+    assert [(a["connection"]["name"], a["state"]) for a in receiver.posts] == [("bad", "failing"), ("bad", "ok")]
     with app_client(settings) as client:
         headers = {"X-CSRF-Token": login(client)}
         kept = client.get(f"{SAVED}{good['id']}/history/").json()["results"]

@@ -248,7 +248,16 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     if loaded is None:
         raise BadInput(f"{owner} has no saved connection named '{name}'.", {"saved": ["No saved connection "
                                                                                      "of this name."]})
-    return loaded.model, lambda message: saved.record(loaded, message, trigger="cli")
+    changes: list[Any] = []
+    saved.observers.append(changes.append)
+
+    def keep(message: ApplicationMessage) -> None:
+        from backend.monitor.alerts import deliver_now
+
+        saved.record(loaded, message, trigger="cli")  # kept in the history (backend/monitor)
+        deliver_now(settings, changes)  # a change of state is alerted as the server would
+
+    return loaded.model, keep
 
 
 def _invalid(exc: BadInput) -> ApplicationMessage:
