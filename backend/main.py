@@ -19,13 +19,15 @@ from backend.auth import AuthService
 from backend.auth import router as auth_router
 from backend.connectors import registry
 from backend.messages import Code
+from backend.monitor.alerts import Alerts, MonitorMetrics
+from backend.monitor.schedule import Scheduler
 from backend.ops import logs as ops_logs
 from backend.ops import shutdown
 from backend.ops.metrics import Metrics
 from backend.ops.middleware import Operations
 from backend.ops.readiness import READY_DEADLINE_S, StoreProbe
 from backend.policy import TargetPolicy
-from backend.routers import capabilities, database_connections, forms, health, saved
+from backend.routers import capabilities, database_connections, forms, health, monitoring, saved
 from backend.saved.service import SavedConnections
 from backend.secrets import SecretFilter, install_log_scrubbing
 from backend.service import ConnectionTester
@@ -189,9 +191,14 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
         await run_in_threadpool(app.state.saved.startup)  # the store's migrations, the secrets key
         if settings.auth_enabled:
             await run_in_threadpool(auth.startup)  # the first user; its generated password, once
+        app.state.alerts.start()  # connection health over time (backend/monitor)
+        if settings.monitor_enabled:
+            app.state.scheduler.start()
         try:
             yield
         finally:
+            await app.state.scheduler.stop()  # running scheduled tests end with their verdicts
+            await app.state.alerts.stop()
             # In-flight requests have ended (uvicorn waits for them): remove the process's own
             # temp folders now, as atexit never runs after uvicorn re-raises SIGTERM.
             shutdown.run_cleanups()
@@ -211,6 +218,11 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.state.saved = SavedConnections(settings, auth)
     app.state.metrics = metrics
     app.state.readiness = StoreProbe(lambda: storecall.ping(auth.store.engine, READY_DEADLINE_S))
+    # Connection health over time: alerts of state changes, the scheduler of monitored connections.
+    monitor_metrics = MonitorMetrics(metrics)
+    app.state.alerts = Alerts(settings, monitor_metrics)
+    app.state.saved.observers.append(app.state.alerts.notify)
+    app.state.scheduler = Scheduler(settings, app.state.saved, app.state.service, on_pass=monitor_metrics.set_states)
     errors.install(app, registry())
 
     @app.exception_handler(400)
@@ -234,6 +246,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.include_router(database_connections.router)
     app.include_router(forms.router)
     app.include_router(capabilities.router)
+    app.include_router(monitoring.router)  # health/ and {id}/history/ (backend/monitor)
     app.include_router(saved.router)
     playground.install(app)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]

@@ -28,6 +28,7 @@ from backend.diagnosis import Deadline, Diagnosis, Listener, Stage, StageEvent
 from backend.fields import secret_values
 from backend.forms import target_fields
 from backend.messages import Code
+from backend.monitor.expiry import forecast
 from backend.ops.metrics import Metrics
 from backend.policy import TargetPolicy
 from backend.ratelimit import UserRateLimit
@@ -55,6 +56,8 @@ class ConnectionTester:
         self.rate = UserRateLimit(settings.test_rate_per_minute, settings.rate_limit_storage_url)
         self._lock = threading.Lock()
         self._in_flight = 0
+        self.clock: Callable[[], float] = time.time
+        """Wall-clock time for the expiry forecasts (backend/monitor/expiry.py); tests inject their own."""
 
     @property
     def in_flight(self) -> int:
@@ -70,6 +73,22 @@ class ConnectionTester:
     def _release(self) -> None:
         with self._lock:
             self._in_flight -= 1
+
+    def try_admit(self) -> bool:
+        """Take a slot if one is free, else False (no 503, no rejection counted): the scheduler of
+        monitored connections waits for a slot rather than push out a user's test (backend/monitor)."""
+        with self._lock:
+            if self._in_flight >= self.settings.max_concurrent_tests:
+                return False
+            self._in_flight += 1
+            return True
+
+    async def run_admitted(self, params: ConnectorModel, user: str | None) -> ApplicationMessage:
+        """Run a test :meth:`try_admit` admitted, not counted against ``user``'s rate (audited as theirs); releases the slot."""
+        try:
+            return await self._run(params, user)
+        finally:
+            self._release()
 
     async def _enter(self, user: str | None) -> None:
         """The per-user rate (429), then the in-flight limit (503); admitted, the caller must release."""
@@ -145,7 +164,7 @@ class ConnectionTester:
                     on_connected=on_connected,
                 )
                 message = await connector.run(params, ctx)
-                clean = sanitised(message, mask())
+                clean = forecast(sanitised(message, mask()), self.clock())
                 code = clean.code
                 return clean
         except asyncio.CancelledError:

@@ -134,6 +134,24 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(20, ge=1, description=(
         "Failed logins from one client address (whatever the user names) within the window before `429`."))
 
+    # Connection health over time (docs/design.md, "Connection health over time"; backend/monitor).
+    history_days: int = Field(90, ge=1, le=3650, description=(
+        "Days the tests of saved connections are kept in their history (pruned by the scheduler). See "
+        "[Connection health over time](#connection-health-over-time)."))
+    alert_webhook_url: str | None = Field(None, repr=False, pattern=r"^https?://[^\s]+$", description=(
+        "Where each change of a connection's state is POSTed (JSON with a Slack-compatible `text`); unset: no "
+        "webhook (the alert is still logged and counted). An operator's setting: the target policy does not "
+        "apply to it."))
+    monitor_enabled: bool = Field(True, description=(
+        "Run the scheduler of monitored connections in this process (every process may: each due test still "
+        "runs once)."))
+    monitor_poll_s: float = Field(5.0, gt=0, le=300, description="How often the scheduler looks for due tests.")
+    monitor_lease_s: float = Field(60.0, gt=0, le=3600, description=(
+        "How long a claimed scheduled test belongs to the process that claimed it (at least the test deadline "
+        "+ 5 s); a process that dies mid-test leaves it to another after that."))
+    alert_attempts: int = Field(6, ge=1, le=50, description=(
+        "Attempts to deliver one alert (each bounded by 5 s; backoff 1, 2, 4 … s, at most 5 min)."))
+
     # Operations.
     metrics_token: SecretStr | None = Field(None, description=(
         "When set, `GET /api/metrics` requires `Authorization: Bearer <token>`; unset, it is open."))

@@ -294,6 +294,21 @@ class ApiClient:
         response = self._request("POST", f"{BASE}/{quote(connection_id, safe='')}/test/", timeout=self.test_timeout_s)
         return self._test_reply(response)
 
+    # --- connection health over time (components/health.py) ----------------------------------
+
+    def health(self) -> list[dict[str, Any]]:
+        """``GET health/``: every saved connection's state, since when, timings and expiries."""
+        data = self._json(self._request("GET", f"{BASE}/health/"))
+        results = data.get("results") if isinstance(data, dict) else None
+        return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
+    def history(self, connection_id: str, page_size: int = 20) -> list[dict[str, Any]]:
+        """``GET {id}/history/``: a saved connection's newest kept tests."""
+        data = self._json(self._request("GET", f"{BASE}/{quote(connection_id, safe='')}/history/",
+                                        params={"page_size": str(page_size)}))
+        results = data.get("results") if isinstance(data, dict) else None
+        return [r for r in results if isinstance(r, dict)] if isinstance(results, list) else []
+
     # --- saved connections: list, save, delete (components/saved.py, pages/connections.py) -------
 
     def list_saved(self, search: str | None = None, page: int = 1, page_size: int = 50) -> dict[str, Any]:

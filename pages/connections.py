@@ -8,6 +8,7 @@ import streamlit as st
 
 from components.api_client import ApiProblem
 from components.form import escape_md
+from components.health import load_health, render_health
 from components.saved import export_json, last_verdict, target_of
 from components.session import client, require_metadata, show_problem
 
@@ -77,6 +78,7 @@ def delete(item: dict[str, Any]) -> None:
     st.session_state[FLASH] = ("success", f"Deleted **{escape_md(item['name'])}**.")
 
 
+health = load_health(api)  # state, since, expiries, monitor (components/health.py)
 for item in items:
     connection_id = str(item["id"])
     with st.container(border=True, key=f"saved-{connection_id}"):
@@ -88,6 +90,7 @@ for item in items:
         when.markdown(last_verdict(item))
         if item.get("description"):
             st.caption(escape_md(str(item["description"])))
+        render_health(api, item, health.get(connection_id))
         test_col, edit_col, delete_col = st.columns(3, vertical_alignment="center")
         test_col.button("Test again" if item.get("last_test") else "Test", key=f"test-{connection_id}",
                         icon=":material/play_arrow:", on_click=test_again, args=(item,), width="stretch")

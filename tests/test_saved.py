@@ -56,7 +56,8 @@ CANARY = "Saved-Canary-Pw-5e21"
 SSH_CANARY = "Saved-Ssh-Canary-9b07"
 REPO = Path(__file__).resolve().parents[1]
 KEY_A, KEY_B, KEY_C = (Fernet.generate_key().decode() for _ in range(3))
-SAVED_FIELDS = {"id", "name", "description", "connector_type", "connection", "owner", "created_at", "updated_at", "last_test", "version"}
+SAVED_FIELDS = {"id", "name", "description", "connector_type", "connection", "owner", "created_at", "updated_at", "last_test",
+                "version", "monitor"}
 
 
 @pytest.fixture(scope="module")
@@ -406,6 +407,7 @@ def test_the_key_file_is_made_beside_the_database(tmp_path: Path) -> None:
 def test_cli_manages_users_with_passwords_from_stdin(tmp_path: Path) -> None:
     env = {"WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/store/wizard.db", "WIZARD_SECRET_KEY": KEY_A}
     upgraded = cli(["db", "upgrade"], env)
+
     assert upgraded.returncode == 0 and head() in upgraded.stdout
     added = cli(["users", "add", "carol"], env, stdin="Carol-Pw-1\n")
     assert added.returncode == 0, added.stderr

@@ -5,6 +5,7 @@ module is imported only when the parser is built, and each command's handler ret
 process's exit status.
 
 - ``test``: test a connection in-process (:mod:`backend.cli.check`).
+- ``check --all``: test every saved connection of a user now (:mod:`backend.cli.check_all`).
 - ``users``, ``secrets``, ``db``: manage local users, the secrets key and the store's schema
   (:mod:`backend.cli.admin`).
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from backend.settings import Settings
 
-COMMAND_MODULES = ("backend.cli.check", "backend.cli.admin")
+COMMAND_MODULES = ("backend.cli.check", "backend.cli.admin", "backend.cli.check_all")
 
 
 def load_settings() -> Settings | None:

@@ -250,7 +250,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     owner = owner_of(user)
     try:
         saved = SavedConnections(settings, AuthService(settings))
-        loaded = saved.load_by_name(owner, name)
+        loaded = saved.load_by_name(owner, name, trigger="cli")
     except (APIError, SavedError) as exc:  # the key changed; a body this version no longer accepts
         raise BadInput(exc.body, exc.details) from None
     except Exception as exc:  # noqa: BLE001 - the store's driver, its URL, its file: said without the URL
@@ -259,7 +259,16 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     if loaded is None:
         raise BadInput(f"{owner} has no saved connection named '{name}'.", {"saved": ["No saved connection "
                                                                                      "of this name."]})
-    return loaded.model, lambda message: saved.record(loaded, message)
+    changes: list[Any] = []
+    saved.observers.append(changes.append)
+
+    def keep(message: ApplicationMessage) -> None:
+        from backend.monitor.alerts import deliver_now
+
+        saved.record(loaded, message, trigger="cli")  # kept in the history (backend/monitor)
+        deliver_now(settings, changes)  # a change of state is alerted as the server would
+
+    return loaded.model, keep
 
 
 def _invalid(exc: BadInput) -> ApplicationMessage:

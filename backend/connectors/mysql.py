@@ -221,7 +221,11 @@ class MySQLMariaDB(SQLConnector[CreateMySQLMariaDBConnector]):
             cur.close()
         version = str(version)
         product = "MariaDB" if "mariadb" in version.lower() else "MySQL"
-        return {"product": product, "version": version.split("-")[0], "user": str(user), "database": database}
+        found = {"product": product, "version": version.split("-")[0], "user": str(user), "database": database}
+        expires = _password_expiry(conn, product)
+        if expires is not None:
+            found["password_expires_at"] = expires
+        return found
 
     def classify(self, exc: BaseException, params: CreateMySQLMariaDBConnector, endpoint: ReachedAddress) -> Failure:
         number = _errno_of(exc)
@@ -350,13 +354,58 @@ def _session_tls(conn: Any) -> dict[str, Any]:
     """Whether the session is encrypted, as the server sees it (its Ssl_version and Ssl_cipher)."""
     cur = conn.cursor()
     try:
-        cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
+        cur.execute("SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher', 'Ssl_server_not_after')")
         status = {str(k): str(v) for k, v in cur.fetchall()}
     finally:
         cur.close()
     if not status.get("Ssl_version"):
         return tls.state(False)
-    return tls.state(True, version=status["Ssl_version"], cipher=status.get("Ssl_cipher") or None)
+    # The server's certificate's end of validity, as the server reports the one it hands out in the
+    # handshake (OpenSSL's "Dec  5 10:00:00 2026 GMT"): payload.server.expires (backend/monitor).
+    not_after = _openssl_time(status.get("Ssl_server_not_after", ""))
+    extra: dict[str, Any] = {"not_after": not_after} if not_after else {}
+    return tls.state(True, version=status["Ssl_version"], cipher=status.get("Ssl_cipher") or None, **extra)
+
+
+def _openssl_time(text: str) -> str | None:
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.strptime(" ".join(text.split()), "%b %d %H:%M:%S %Y GMT").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    return when.isoformat().replace("+00:00", "Z")
+
+
+# The password's expiry where the server records it and the user may read it (mysql.global_priv on
+# MariaDB 10.4+, mysql.user on MySQL): the last change plus the lifetime (the account's own, else
+# default_password_lifetime; 0: never). Not readable, or no lifetime: left out, never guessed.
+_PASSWORD_EXPIRY = {
+    "MariaDB": "SELECT JSON_VALUE(Priv, '$.password_last_changed'), JSON_VALUE(Priv, '$.password_lifetime'), "
+               "@@default_password_lifetime FROM mysql.global_priv WHERE CONCAT(User, '@', Host) = CURRENT_USER()",
+    "MySQL": "SELECT UNIX_TIMESTAMP(password_last_changed), password_lifetime, @@default_password_lifetime "
+             "FROM mysql.user WHERE CONCAT(User, '@', Host) = CURRENT_USER()",
+}
+
+
+def _password_expiry(conn: Any, product: str) -> str | None:
+    from datetime import UTC, datetime
+
+    cur = conn.cursor()
+    try:
+        cur.execute(_PASSWORD_EXPIRY[product])
+        row = cur.fetchone()
+    except Exception:  # noqa: BLE001 - no SELECT on the mysql schema: unknown
+        return None
+    finally:
+        cur.close()
+    if not row or row[0] is None:
+        return None
+    lifetime = int(row[1]) if row[1] is not None and int(row[1]) >= 0 else int(row[2] or 0)
+    if lifetime <= 0:
+        return None
+    when = datetime.fromtimestamp(float(row[0]) + lifetime * 86400, tz=UTC)
+    return when.isoformat().replace("+00:00", "Z")
 
 
 def _is_libmariadb() -> bool:

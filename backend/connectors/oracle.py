@@ -19,6 +19,7 @@ import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
@@ -334,8 +335,11 @@ class Oracle(SQLConnector[CreateOracleConnector]):
             return tls.state(False)
         obj = session.tls_context.tls_object if session.tls_context else None
         cipher = obj.cipher() if obj is not None else None
+        der = obj.getpeercert(binary_form=True) if obj is not None else None
+        expiry = {"not_after": tls.not_after_of(der)} if der else {}  # payload.server.expires (backend/monitor)
         return tls.state(True, version=obj.version() if obj is not None else None,
-                         cipher=cipher[0] if cipher else None, verified=verified, hostname_verified=hostname_verified)
+                         cipher=cipher[0] if cipher else None, verified=verified, hostname_verified=hostname_verified,
+                         **expiry)
 
     # --- the test query -----------------------------------------------------------------------
 
@@ -466,7 +470,16 @@ async def _facts(fetch: Callable[[str, dict[str, str]], Awaitable[Any]], version
                           fields={"schema_name": "No schema of this name (Oracle folds unquoted names to upper case)."},
                           stage="query")
         schema = row[0]
+    expires: dict[str, str] = {}
+    try:  # the password's expiry, where the profile sets a lifetime (USER_USERS.EXPIRY_DATE; null: none)
+        row = await fetch("SELECT expiry_date FROM user_users", {})
+        if row and row[0] is not None:
+            when = row[0] if row[0].tzinfo is not None else row[0].replace(tzinfo=UTC)
+            expires["password_expires_at"] = when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    except Exception:  # noqa: BLE001 - unknown is left out, never guessed
+        pass
     return {
+        **expires,
         "product": "Oracle Database",
         "version": version,
         "banner": banner,

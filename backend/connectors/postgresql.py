@@ -222,7 +222,14 @@ class PostgreSQL(SQLConnector[CreatePostgreSQLConnector]):
                     raise Failure(Code.PERMISSION_DENIED, f"'{user}' has no USAGE privilege on schema '{params.schema_name}'.",
                                   fields={"schema_name": "This user may not use this schema."}, stage="query")
                 schema = params.schema_name
-        return {"product": "PostgreSQL", "version": version, "user": user, "database": database, "schema": schema}
+            # The password's expiry (VALID UNTIL), readable by every role in pg_roles; none or infinity: left out.
+            cur.execute("SELECT to_char(rolvaliduntil AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM pg_roles "
+                        "WHERE rolname = current_user AND rolvaliduntil IS NOT NULL AND rolvaliduntil <> 'infinity'")
+            valid_until = cur.fetchone()
+        found = {"product": "PostgreSQL", "version": version, "user": user, "database": database, "schema": schema}
+        if valid_until is not None:
+            found["password_expires_at"] = valid_until[0]
+        return found
 
     def classify(self, exc: BaseException, params: CreatePostgreSQLConnector, endpoint: ReachedAddress) -> Failure:
         return _classify(exc, tls.blame_map(params))
@@ -345,12 +352,16 @@ def _tls_state(conn: Any, gss: bool = False) -> dict[str, Any]:
     mode = dsn.get("sslmode", "prefer")
     rootcert = dsn.get("sslrootcert") or ""
     chain = mode in ("verify-ca", "verify-full") or (bool(rootcert) and os.path.isfile(rootcert))
+    from backend.monitor.peercert import libpq_not_after
+
+    not_after = libpq_not_after(conn)  # the handshake's certificate: payload.server.expires (backend/monitor)
     return tls.state(
         True,
         version=info.ssl_attribute("protocol"),
         cipher=info.ssl_attribute("cipher"),
         verified=chain,
         hostname_verified=mode == "verify-full",
+        **({"not_after": not_after} if not_after else {}),
     )
 
 

@@ -512,15 +512,36 @@ def state(
 
 
 def state_of_socket(sock: ssl.SSLSocket | ssl.SSLObject, context: ssl.SSLContext) -> dict[str, Any]:
-    """:func:`state` of a live Python TLS socket, from what its context was set to check."""
+    """:func:`state` of a live Python TLS socket, from what its context was set to check (and the
+    server certificate's end of validity, ``not_after``, as the handshake handed it over)."""
     cipher = sock.cipher()
+    try:
+        der = sock.getpeercert(binary_form=True)
+    except (ValueError, OSError):
+        der = None
+    expiry = {"not_after": not_after_of(der)} if der else {}
     return state(
         True,
         version=sock.version(),
         cipher=cipher[0] if cipher else None,
         verified=context.verify_mode == ssl.CERT_REQUIRED,
         hostname_verified=context.check_hostname,
+        **expiry,
     )
+
+
+def not_after_of(der: bytes | None) -> str | None:
+    """The end of validity (ISO 8601 UTC) of a DER certificate; None when it cannot be read (never guessed).
+
+    ``payload.tls.not_after`` becomes the verdict's ``payload.server.expires`` (backend/monitor/expiry.py).
+    """
+    if not der:
+        return None
+    try:
+        end = x509.load_der_x509_certificate(der).not_valid_after_utc
+    except ValueError:
+        return None
+    return end.isoformat().replace("+00:00", "Z")
 
 
 def describe(found: dict[str, Any]) -> str:

@@ -15,14 +15,16 @@ import re
 
 from starlette.convertors import Convertor, register_url_convertor
 
-RESERVED = ("test", "supported_types", "functionalities", "capabilities", "forms")
+RESERVED = ("test", "supported_types", "functionalities", "capabilities", "forms", "health")
 """First segments of the fixed paths under ``/api/v1/database_connections/`` (tested against the routes)."""
+NEVER_IDS = ("history", "parse_uri")
+"""Other words that are never ids of saved connections (docs/design.md), though no fixed path starts with them."""
 
 SAVED_ID = "saved_id"
 
 
 class SavedIdConvertor(Convertor[str]):
-    regex = "(?!(?:" + "|".join(map(re.escape, RESERVED)) + ")/)[^/]+"
+    regex = "(?!(?:" + "|".join(map(re.escape, (*RESERVED, *NEVER_IDS))) + ")/)[^/]+"
 
     def convert(self, value: str) -> str:
         return value

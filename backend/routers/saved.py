@@ -178,7 +178,7 @@ async def test_saved(
     service: ServiceDep,
     user: UserDep,
 ) -> ApplicationMessage:
-    loaded = await saved.call(lambda: saved.load(owner, id))
+    loaded = await saved.call(lambda: saved.load(owner, id, trigger="user"))
     message = await service.test(loaded.model, user)
     try:
         await saved.call(lambda: saved.record(loaded, message))

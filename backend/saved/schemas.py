@@ -41,6 +41,14 @@ Description = Annotated[
 ]
 
 
+class Monitor(BaseModel):
+    """``monitor``: test the connection every so many minutes (docs/design.md, "Connection health over time")."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+    every_minutes: int = Field(ge=1, le=1440, title="Every (minutes)", description="1 to 1440")
+
+
 class SavedConnectionCreate(BaseModel):
     """``POST /api/v1/database_connections/``: a name, a description, and a ``Create…Connector`` body."""
 
@@ -49,6 +57,7 @@ class SavedConnectionCreate(BaseModel):
     name: Name
     description: Description = None
     connection: CreateConnectorSchema  # type: ignore[valid-type]
+    monitor: Monitor | None = None
 
 
 class SavedConnectionUpdate(BaseModel):
@@ -61,6 +70,8 @@ class SavedConnectionUpdate(BaseModel):
     name: Name | None = Field(default=None, json_schema_extra=optional_not_null)
     description: Description = None
     connection: CreateConnectorSchema | None = Field(default=None, json_schema_extra=optional_not_null)  # type: ignore[valid-type]
+    monitor: Monitor | None = None
+    """Null turns monitoring off; left out keeps it."""
 
 
 class LastTest(BaseModel):
@@ -88,6 +99,7 @@ class SavedConnection(BaseModel):
     version: int = Field(
         description="1 at creation, +1 at each PATCH that changes something; also the ETag (\"<version>\") to send as If-Match"
     )
+    monitor: Monitor | None = Field(description="Null: not monitored")
 
 
 class SavedConnectionPage(BaseModel):

@@ -38,7 +38,7 @@ from backend.core.saved_errors import (
 from backend.models import parse_connector
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
 from backend.saved.masking import masked, merge, unmasked
-from backend.saved.schemas import LastTest, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
+from backend.saved.schemas import LastTest, Monitor, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
 from backend.schemas import ApplicationMessage
 from backend.settings import Settings
 from backend.storecall import call_store, first_line
@@ -46,6 +46,7 @@ from backend.validation import validation_details
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.auth import AuthService
+    from backend.monitor.history import HistoryStore, Transition
     from backend.saved.store import KeyCount, SavedStore, Stored
 
 log = logging.getLogger("wizard.saved")
@@ -100,6 +101,9 @@ class SavedConnections:
         self._store: SavedStore | None = None
         self._keys: KeyRing | None = None
         self._lock = threading.Lock()
+        self._history: HistoryStore | None = None
+        self.observers: list[Callable[[Transition], None]] = []
+        """Told each change of state a kept test made (the alerts; backend/monitor). Called in the recording thread."""
 
     # --- the store and the keys, opened on first use --------------------------------------------
 
@@ -112,6 +116,17 @@ class SavedConnections:
                 auth_store = self._auth.store
                 self._store = SavedStore(auth_store.engine, auth_store.create)
             return self._store
+
+    @property
+    def history(self) -> HistoryStore:
+        """The kept tests and health of saved connections (backend/monitor/history.py)."""
+        store = self.store
+        with self._lock:
+            if self._history is None:
+                from backend.monitor.history import HistoryStore
+
+                self._history = HistoryStore(store.engine, self._auth.store.create)
+            return self._history
 
     @property
     def keys(self) -> KeyRing:
@@ -181,6 +196,7 @@ class SavedConnections:
             updated_at=iso(stored.updated_at),
             last_test=LastTest(**stored.last_test) if stored.last_test else None,
             version=stored.version,
+            monitor=Monitor(every_minutes=stored.monitor_every_minutes) if stored.monitor_every_minutes else None,
         )
 
     def _get(self, owner: str, connection_id: str) -> Stored:
@@ -207,7 +223,10 @@ class SavedConnections:
         keys = self.keys
         tokens = {path: keys.encrypt(value) for path, value in result.new.items()}
         try:
-            stored = self.store.create(owner, body.name, body.description, result.public, tokens, keys.first_id)
+            stored = self.store.create(
+                owner, body.name, body.description, result.public, tokens, keys.first_id,
+                monitor_every_minutes=body.monitor.every_minutes if body.monitor else None,
+            )
         except DuplicateName:
             raise _duplicate(body.name) from None
         return self.view(stored)
@@ -305,14 +324,27 @@ class SavedConnections:
 
     # --- testing -------------------------------------------------------------------------------
 
-    def load(self, owner: str, connection_id: str) -> Loaded:
-        """The connection with its secrets decrypted, to test (NotFound, or CannotDecryptSecrets)."""
-        return self._loaded(self._get(owner, connection_id))
+    def load(self, owner: str, connection_id: str, trigger: str | None = None) -> Loaded:
+        """The connection with its secrets decrypted, to test (NotFound, or CannotDecryptSecrets).
 
-    def load_by_name(self, owner: str, name: str) -> Loaded | None:
+        With ``trigger`` (a test, not capabilities), a secret no key decrypts is kept in the history
+        as a ``CANNOT_DECRYPT`` error before the refusal.
+        """
+        return self.load_stored(self._get(owner, connection_id), trigger)
+
+    def load_by_name(self, owner: str, name: str, trigger: str | None = None) -> Loaded | None:
         """The same, found by name (the command line's ``--saved NAME``); None if the owner has none of that name."""
         stored = self.store.get_by_name(owner, name)
-        return self._loaded(stored) if stored is not None else None
+        return self.load_stored(stored, trigger) if stored is not None else None
+
+    def load_stored(self, stored: Stored, trigger: str | None = None) -> Loaded:
+        """A row read already, ready to test (see :meth:`load`)."""
+        try:
+            return self._loaded(stored)
+        except CannotDecryptSecrets:
+            if trigger is not None:
+                self.keep_undecryptable(stored, trigger)
+            raise
 
     def _loaded(self, stored: Stored) -> Loaded:
         values: dict[str, str] = {}
@@ -332,19 +364,45 @@ class SavedConnections:
             raise InvalidSaved({f"connection.{path}": texts for path, texts in found.items()}) from None
         return Loaded(stored, model)
 
-    def record(self, loaded: Loaded, message: ApplicationMessage) -> None:
-        """Keep a verdict as the connection's ``last_test`` (unless it was changed while the test ran)."""
+    def record(self, loaded: Loaded, message: ApplicationMessage, trigger: str = "user", at: float | None = None) -> None:
+        """Keep a verdict as the connection's ``last_test`` (unless it was changed while the test ran),
+        and in its history (``trigger``: user, schedule, cli). A history that cannot be written is
+        logged and changes nothing else: the test ran, its verdict stands."""
+        from backend.monitor.history import Verdict
+
         payload = message.payload if isinstance(message.payload, dict) else {}
         elapsed = payload.get("elapsed_ms")
+        now = datetime.now(tz=UTC).timestamp() if at is None else at
         last = LastTest(
             code=message.code,
             kind=message.kind.value if message.kind is not None else None,
             title=message.title,
-            at=iso(datetime.now(tz=UTC).timestamp()),
+            at=iso(now),
             elapsed_ms=int(elapsed) if isinstance(elapsed, (int, float)) else None,
         )
         stored = loaded.stored
         self.store.record_test(stored.owner, stored.id, stored.version, last.model_dump())
+        self._keep(stored, Verdict.of(message), trigger, now)
+
+    def keep_undecryptable(self, stored: Stored, trigger: str, at: float | None = None) -> None:
+        """Keep a test that could not run because no key decrypts a stored secret (``CANNOT_DECRYPT``)."""
+        from backend.monitor.history import CANNOT_DECRYPT, Verdict
+
+        verdict = Verdict(CANNOT_DECRYPT, "error", CannotDecryptSecrets.TITLE, None, [], None)
+        self._keep(stored, verdict, trigger, datetime.now(tz=UTC).timestamp() if at is None else at)
+
+    def _keep(self, stored: Stored, verdict: Any, trigger: str, at: float) -> None:
+        try:
+            transition = self.history.keep(stored.id, stored.owner, stored.name, verdict, trigger, at)
+        except Exception as exc:  # noqa: BLE001 - the verdict stands whatever the history does
+            log.error("the test of a saved connection could not be kept in its history: %s", _first(exc, self.settings))
+            return
+        if transition is not None:
+            for observer in list(self.observers):
+                try:
+                    observer(transition)
+                except Exception as exc:  # noqa: BLE001 - an alert never changes a verdict
+                    log.error("an observer of state changes failed: %s", type(exc).__name__)
 
     # --- the keys (start-up, ``python -m backend secrets check|rotate``) -----------------------------
 
@@ -456,3 +514,10 @@ def _check_version(stored: Stored, if_match: IfMatch) -> None:
         return
     if stored.version not in if_match:
         raise PreconditionFailed(stored.version)
+
+
+def _first(exc: BaseException, settings: Settings) -> str:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return first_line(exc, settings) if isinstance(exc, SQLAlchemyError) else type(exc).__name__
+

@@ -64,6 +64,7 @@ saved_connections = Table(
     Column("name_folded", String(400), nullable=False, server_default=""),
     Column("key_id", String(16), nullable=True),
     Column("secret_count", Integer, nullable=False, server_default="0"),
+    Column("monitor_every_minutes", Integer, nullable=True),  # revision 0004_monitoring (backend/monitor)
     UniqueConstraint("owner", "name", name="uq_wizard_saved_connections_owner_name"),
     Index("ix_wizard_saved_connections_owner_created", "owner", "created_at"),  # as migration 0002 made it
     Index("ix_wizard_saved_connections_key_id", "key_id"),  # as migration 0003 made it
@@ -102,6 +103,8 @@ class Stored:
     """The fingerprint of the key that encrypted ``secrets`` (None: not known yet, or no secret)."""
     secrets_text: str = "{}"
     """``secrets`` as stored: what a guarded rewrite of the secrets compares."""
+    monitor_every_minutes: int | None = None
+    """``monitor.every_minutes`` (null: not monitored)."""
 
     @classmethod
     def of(cls, row: Row[Any]) -> Stored:
@@ -119,6 +122,7 @@ class Stored:
             version=row.version,
             key_id=row.key_id,
             secrets_text=row.secrets,
+            monitor_every_minutes=row.monitor_every_minutes,
         )
 
 
@@ -158,6 +162,7 @@ class SavedStore:
         public: dict[str, Any],
         tokens: dict[str, str],
         key_id: str | None,
+        monitor_every_minutes: int | None = None,
     ) -> Stored:
         self._ensure()
         now = time.time()
@@ -176,6 +181,7 @@ class SavedStore:
             "version": 1,
             "key_id": key_id if tokens else None,
             "secret_count": len(tokens),
+            "monitor_every_minutes": monitor_every_minutes,
         }
         try:
             with self.engine.begin() as conn:
@@ -186,7 +192,8 @@ class SavedStore:
         return Stored(id=values["id"], owner=owner, name=name, description=description,
                       connector_type=public["connector_type"], public=public, secrets=tokens,
                       created_at=now, updated_at=now, last_test=None, version=1,
-                      key_id=values["key_id"], secrets_text=values["secrets"])
+                      key_id=values["key_id"], secrets_text=values["secrets"],
+                      monitor_every_minutes=monitor_every_minutes)
 
     def _check_name(self, conn: Connection, owner: str, name: str, except_id: str | None) -> None:
         """Refuse a duplicate before the constraint does (an IntegrityError aborts a PostgreSQL transaction)."""

@@ -57,7 +57,9 @@ class PKI:
             self.clients[name] = self.issue(name, f"/O=Wizard Tests/CN={cn}", usage="clientAuth", signer=signer)
         return self.clients[name]
 
-    def issue(self, name: str, subject: str, *, usage: str, san: str | None = None, signer: str = "ca") -> Pair:
+    def issue(
+        self, name: str, subject: str, *, usage: str, san: str | None = None, signer: str = "ca", days: int | None = None
+    ) -> Pair:
         ca = self.ca if signer == "ca" else self.other_ca
         key, csr, cert, ext = (self.workdir / f"{name}{suffix}" for suffix in (".key", ".csr", ".crt", ".ext"))
         lines = ["basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature,keyAgreement",
@@ -68,7 +70,7 @@ class PKI:
         run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
              "-keyout", str(key), "-out", str(csr), "-subj", subject])
         run(["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca.cert), "-CAkey", str(ca.key),
-             "-CAcreateserial", "-days", _DAYS, "-sha256", "-extfile", str(ext), "-out", str(cert)])
+             "-CAcreateserial", "-days", str(days) if days else _DAYS, "-sha256", "-extfile", str(ext), "-out", str(cert)])
         key.chmod(0o600)
         return Pair(cert, key)
 
