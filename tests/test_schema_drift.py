@@ -15,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine
 
+import backend.monitor.tables  # noqa: F401  - declares the health tables on the saved store's metadata
 from backend import migrations
 from backend.auth import store as auth_store
 from backend.saved import store as saved_store

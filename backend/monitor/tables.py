@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Float, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import Column, Float, ForeignKey, Index, Integer, String, Table, Text
 
 from backend.saved.store import metadata
 
@@ -20,6 +20,9 @@ history = Table(
     Column("elapsed_ms", Integer, nullable=True),
     Column("stages", Text, nullable=False),
     Column("expires", Text, nullable=True),
+    Index("ix_wizard_test_history_connection_at", "connection_id", "at"),
+    Index("ix_wizard_test_history_owner_at", "owner", "at"),
+    Index("ix_wizard_test_history_at", "at"),
 )
 
 health = Table(
@@ -37,4 +40,5 @@ health = Table(
     Column("next_due", Float, nullable=True),
     Column("lease_until", Float, nullable=True),
     Column("lease_by", String(200), nullable=True),
+    Index("ix_wizard_connection_health_next_due", "next_due"),
 )

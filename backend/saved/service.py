@@ -272,6 +272,10 @@ class SavedConnections:
             values["name"] = body.name
         if "description" in given and body.description != stored.description:
             values["description"] = body.description
+        if "monitor" in given:  # null turns monitoring off
+            minutes = body.monitor.every_minutes if body.monitor is not None else None
+            if minutes != stored.monitor_every_minutes:
+                values["monitor_every_minutes"] = minutes
         if "connection" in given and body.connection is not None:
             result = merge(body.connection.root, stored.public, set(stored.secrets), self._unreadable(stored))
             if result.errors:
