@@ -36,7 +36,7 @@ def _body(case: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
     """The body of ``case``, aimed at the suite's server (fixture) that produces its verdict."""
     fixture = request.getfixturevalue
     if case == "mariadb wrong password":
-        return fixture("mariadb").body("MySQLMariaDBConnector", password=WRONG)  # type: ignore[no-any-return]
+        return fixture("mariadb").body("MySQLMariaDBConnector", password=WRONG)
     if case == "TLS required":  # a REQUIRE SSL account, asked without TLS
         return my(fixture("mariadb_tls"), {"ssl_mode": "DISABLED"}, username="tlsonly")
     if case == "TLS certificate invalid":  # the server's certificate checked against an unrelated CA
