@@ -1,4 +1,7 @@
-"""The API's dependencies, in one place."""
+"""The API's dependencies, in one place.
+
+Every dependency is ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, a
+thread hop per dependency per request for what only reads ``app.state``."""
 
 from __future__ import annotations
 
@@ -14,12 +17,12 @@ from backend.service import ConnectionTester
 from backend.settings import Settings
 
 
-def get_service(request: Request) -> ConnectionTester:
+async def get_service(request: Request) -> ConnectionTester:
     service: ConnectionTester = request.app.state.service
     return service
 
 
-def get_auth(request: Request) -> AuthService:
+async def get_auth(request: Request) -> AuthService:
     auth: AuthService = request.app.state.auth
     return auth
 
@@ -33,7 +36,8 @@ async def current_user(request: Request) -> str | None:
     settings: Settings = request.app.state.settings
     if not settings.auth_enabled:
         return None
-    principal = await get_auth(request).require(request)
+    auth: AuthService = request.app.state.auth
+    principal = await auth.require(request)
     return principal.name
 
 
@@ -44,7 +48,7 @@ UserDep = Annotated[str | None, Depends(current_user)]
 # --- saved connections -----------------------------------------------------------------------
 
 
-def get_saved(request: Request) -> SavedConnections:
+async def get_saved(request: Request) -> SavedConnections:
     saved: SavedConnections = request.app.state.saved
     return saved
 
@@ -58,17 +62,17 @@ SavedDep = Annotated[SavedConnections, Depends(get_saved)]
 OwnerDep = Annotated[str, Depends(current_owner)]
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     metrics: Metrics = request.app.state.metrics
     return metrics
 
 
-def get_readiness(request: Request) -> StoreProbe:
+async def get_readiness(request: Request) -> StoreProbe:
     readiness: StoreProbe = request.app.state.readiness
     return readiness
 

@@ -44,7 +44,7 @@ class AuthStatus(BaseModel):
     expires_at: str | None = Field(default=None, title="Expires At", description="When the session or token expires (UTC).")
 
 
-def get_auth(request: Request) -> AuthService:
+async def get_auth(request: Request) -> AuthService:
     auth: AuthService = request.app.state.auth
     return auth
 
