@@ -4,6 +4,9 @@ code the suite's servers can produce here, the wrong passwords (database and SSH
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +14,21 @@ import pytest
 
 from backend.messages import Code
 from tests.conftest import DB, NASTY_PASSWORD
-from tests.test_cli import cli
+from tests.helpers import ROOT
 
 WRONG = "n0t-" + NASTY_PASSWORD[::-1]
 
 
 def run_json(tmp_path: Path, body: dict[str, Any], **wizard: str) -> tuple[int, dict[str, Any], str]:
-    run = cli(tmp_path, "--json", "--body", "-", stdin=json.dumps(body), command=None, **wizard)
+    """``python -m backend test --json --body -`` with ``body`` on standard input, in an environment of its own
+    (no WIZARD_* of the caller's, a TMPDIR and a store in ``tmp_path``, a 3 s deadline unless ``wizard`` says)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    env.update({"TMPDIR": str(tmp_path / "tmp"), "WIZARD_TEST_TIMEOUT_S": "3", "WIZARD_FILES_DIR": str(tmp_path),
+                "WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/wizard.db", "PYTHONPATH": str(ROOT),
+                **{f"WIZARD_{k.upper()}": v for k, v in wizard.items()}})
+    run = subprocess.run([sys.executable, "-m", "backend", "test", "--json", "--body", "-"], input=json.dumps(body),
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert "Traceback" not in run.stderr, run.stderr
     message: dict[str, Any] = json.loads(run.stdout)  # exactly one JSON document
     return run.returncode, message, run.stdout

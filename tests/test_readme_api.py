@@ -27,10 +27,10 @@ from backend.main import create_app
 from tests.conftest import DB
 from tests.helpers import ADMIN_PASSWORD, ROOT, JWKSServer, Keys, oidc_settings, sign
 from tests.servers.api import serve
-from tests.test_readme_commands import ETL_PASSWORD
 
 README = (ROOT / "README.md").read_text()
 EXAMPLE_API = "http://127.0.0.1:8501"
+DB_PASSWORD = "Readme-Api-Db-Pw-7"
 MARK = "@@readme-line-status"
 
 
@@ -159,18 +159,20 @@ LINES: dict[str, Expect] = {
 @pytest.fixture(scope="module")
 def roles(postgres: DB) -> Iterator[DB]:
     """The README's users on the suite's PostgreSQL: ``app`` (database appdb) and ``etl`` (appdb and its
-    own ``sales``, as in tests/test_readme_commands.py, which may have made them first). What this
-    module makes it removes, so that the other module can make it again."""
+    own ``sales``, as in tests/test_readme_commands.py, which may have made ``etl`` first: its password is then
+    set to this module's). What this module makes it removes, so that the other module can make it again."""
     server = postgres.server
     made: list[str] = []
     for role in ("app", "etl"):
         if not _exists(postgres, "SELECT 1 FROM pg_roles WHERE rolname = %s", role):
-            server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{ETL_PASSWORD}'")
+            server.sql(f"CREATE ROLE {role} LOGIN PASSWORD '{DB_PASSWORD}'")
             made.append(role)
+        else:  # made by the other module, which has run: this module's password from now on
+            server.sql(f"ALTER ROLE {role} PASSWORD '{DB_PASSWORD}'")
     if "etl" in made or not _exists(postgres, "SELECT 1 FROM pg_database WHERE datname = %s", "sales"):
         server.sql("CREATE DATABASE sales OWNER etl")
     server.sql("GRANT CONNECT ON DATABASE appdb TO app, etl")
-    yield DB(postgres.host, postgres.port, "etl", ETL_PASSWORD, "sales", server)
+    yield DB(postgres.host, postgres.port, "etl", DB_PASSWORD, "sales", server)
     if "etl" in made:
         server.sql("DROP DATABASE IF EXISTS sales WITH (FORCE)")
     server.sql("REVOKE CONNECT ON DATABASE appdb FROM app, etl")
@@ -224,13 +226,13 @@ def shell(tmp_path: Path, roles: DB, jwks: JWKSServer, keys: Keys) -> Iterator[S
     """The app (a session login and OIDC bearer tokens) on uvicorn, and the environment the README states."""
     settings = oidc_settings(tmp_path, jwks, files_dir=tmp_path / "files")
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
-    env.update(PASSWORD=ADMIN_PASSWORD, DB_PASSWORD=ETL_PASSWORD, JWT=sign(keys.rsa, "rsa-1"), NO_PROXY="*")
+    env.update(PASSWORD=ADMIN_PASSWORD, DB_PASSWORD=DB_PASSWORD, JWT=sign(keys.rsa, "rsa-1"), NO_PROXY="*")
     for proxy in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
         env.pop(proxy, None)
     folder = tmp_path / "work"
     folder.mkdir()
     body = {"connector_type": "PostgreSQLConnector", "host": roles.host, "port": roles.port, "database": "appdb",
-            "username": "app", "password": ETL_PASSWORD}
+            "username": "app", "password": DB_PASSWORD}
     (folder / "body.json").write_text(json.dumps(body))
     with serve(create_app(settings)) as url:
         yield Shell(folder, env, url, roles)
