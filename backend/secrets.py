@@ -241,8 +241,9 @@ class LiveSecrets:
 
 
     def masker(self) -> Masker:
-        """A masker of the live secrets, compiled again only when they change."""
-        values = tuple(self.values())
+        """A masker of the live secrets, compiled again only when the set of them changes (not when another
+        test holds the same values again: a user testing one connection over and over compiles nothing)."""
+        values = tuple(sorted(set(self.values())))
         key, masker = self._masker
         if values != key:
             masker = Masker(values)
