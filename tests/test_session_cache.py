@@ -53,3 +53,50 @@ def test_a_password_change_ends_the_session_in_every_process(tmp_path: Path) -> 
 
 def test_the_cache_is_short() -> None:
     assert 0 < SESSION_CACHE_S <= 5
+
+
+def test_concurrent_requests_of_one_session_share_one_store_lookup(tmp_path: Path) -> None:
+    """A burst of one client's parallel requests on a cold cache asks the store once (its pool is bounded)."""
+    import asyncio
+
+    settings = auth_settings(tmp_path)
+    with TestClient(create_app(settings)) as client:
+        login(client)
+        session_id = client.cookies["sessionid"]
+        auth = client.app.state.auth  # type: ignore[attr-defined]
+        store = auth.store
+        real = store.session
+        calls: list[str] = []
+
+        def counting(sid: str) -> object:
+            calls.append(sid)
+            return real(sid)
+
+        store.session = counting
+        try:
+            async def burst() -> list[object]:
+                return await asyncio.gather(*(auth.session(session_id) for _ in range(20)))
+
+            found = asyncio.run(burst())
+        finally:
+            store.session = real
+        assert len(calls) == 1 and all(s is not None and s.username == ADMIN for s in found)  # type: ignore[attr-defined]
+
+
+def test_a_lookup_begun_before_a_logout_keeps_nothing(tmp_path: Path) -> None:
+    import asyncio
+
+    settings = auth_settings(tmp_path)
+    with TestClient(create_app(settings)) as client:
+        login(client)
+        session_id = client.cookies["sessionid"]
+        auth = client.app.state.auth  # type: ignore[attr-defined]
+
+        async def race() -> object:
+            lookup = asyncio.ensure_future(auth.session(session_id))
+            await asyncio.sleep(0)  # the lookup has started: the store is being asked
+            auth.forget_session(session_id)  # as a logout in this process does, after the store's delete
+            return await lookup
+
+        assert asyncio.run(race()) is None
+        assert session_id not in auth._sessions
