@@ -211,7 +211,7 @@ def run(args: argparse.Namespace, sections: list[Section]) -> list[Section]:
         keep(attempt("1. overhead vs raw drivers",
                      lambda: measure.overhead(main_api, props, [c for c in cases if c.connector in props], reps)))
 
-        step("2. fail-fast, every connector")
+        step("2. fail-fast: starting the API processes of the connectors configured by environment")
         env_apis: dict[tuple[str, str], Api] = {}
         env_ok = True
         for connector in (c for c in props if endpoint_kind(props[c], c) == "env"):
