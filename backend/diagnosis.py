@@ -63,7 +63,7 @@ class Deadline:
         return max(0.0, self.at - time.monotonic())
 
     def elapsed_ms(self) -> int:
-        return int((time.monotonic() - self.started) * 1000)
+        return round((time.monotonic() - self.started) * 1000)  # rounded, not truncated: no half-ms bias
 
     def timeout_failure(self, what: str, stage: str | None = None) -> Failure:
         return Failure(

@@ -11,6 +11,11 @@ is not asked again for :data:`COOL_DOWN_S` (a Redis that swallows packets must n
 to every test): an outage of the rate limiter must not take the wizard down with it. A shared
 storage is asked from a worker thread (:meth:`UserRateLimit.ahit`), so that while it is slow the
 event loop goes on serving every other request.
+
+``memory://`` is counted here, not by ``limits``' ``MemoryStorage``: that one starts a timer
+thread to expire its entries on nearly every hit (a thread start per test, milliseconds on a busy
+machine) and inserts at the front of a list as long as the minute's hits. :class:`LocalWindow` is
+the same moving window, a deque of times per user, and nothing else.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 
 from limits import RateLimitItemPerMinute
 from limits.errors import ConfigurationError, StorageError
@@ -31,6 +37,33 @@ log = logging.getLogger("wizard.ratelimit")
 DEADLINE_S = 1.0
 COOL_DOWN_S = 10.0
 NAMESPACE = "wizard-test-rate"
+
+
+class LocalWindow:
+    """A moving window of ``per_minute`` hits per user, in this process: ``hit(user)`` is 0 when counted,
+    else the seconds until the oldest hit of the window leaves it (nothing counted)."""
+
+    WINDOW_S = 60.0
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def hit(self, user: str) -> int:
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits.get(user)
+            if hits is None:
+                if len(self._hits) > 10_000:  # users who have not tested for a minute: forgotten
+                    self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - self.WINDOW_S}
+                hits = self._hits[user] = deque()
+            while hits and hits[0] <= now - self.WINDOW_S:
+                hits.popleft()
+            if len(hits) >= self.per_minute:
+                return max(1, math.ceil(hits[-self.per_minute] + self.WINDOW_S - now))
+            hits.append(now)
+            return 0
 
 
 class UserRateLimit:
@@ -45,11 +78,14 @@ class UserRateLimit:
         self.storage = _storage(storage_url, options)
         self.shared = not isinstance(self.storage, MemoryStorage)  # counts kept elsewhere: network calls
         self.limiter = MovingWindowRateLimiter(self.storage)
+        self.local = None if self.shared else LocalWindow(per_minute)
         self._last_warning = 0.0
         self._down_until = 0.0
         self._lock = threading.Lock()
 
     def hit(self, user: str) -> int:
+        if self.local is not None:
+            return self.local.hit(user)
         if time.monotonic() < self._down_until:
             return 0  # the storage failed a moment ago: let tests through without waiting on it
         try:

@@ -24,6 +24,7 @@ from typing import Any
 from bench import capabilities as bench_capabilities
 from bench import measure
 from bench import saved as bench_saved
+from bench import server_path as bench_server_path
 from bench.bodies import ENV_ENDPOINTS, Target, build_body, endpoint_kind
 from bench.measure import DB, OverheadCase, Reps
 from bench.procs import REPO, SUPPORTED_TYPES, Api, Env, Server
@@ -72,7 +73,18 @@ interleaved, because the machine is shared and absolute figures are noisy):
 9. **Live capabilities** — `POST capabilities/` vs `POST test/` with the same PostgreSQL and MariaDB connection
    (a schema of 20 tables), interleaved, without the write probe (target ≤ 2×) and with it (target ≤ 3×).
    `python -m bench.capabilities` runs this section alone.
+10. **Server path** — what a request costs the API beyond its own work, next to a bare FastAPI endpoint on the same
+   uvicorn server (the floor: `GET /bench/constant`, `POST /bench/echo` with a small pydantic body), interleaved one
+   request at a time: `GET supported_types/`, `GET {id}/`, and for a successful PostgreSQL `POST test/` the API's time
+   minus `payload.elapsed_ms` (HTTP, auth, validation, rate limit, masking, logging). Target: each median ≤ 2 ms.
+   `python -m bench.server_path` runs this section alone.
 """
+
+
+def _order(title: str) -> tuple[int, str]:
+    """Sections in their number's order (10 after 9), unnumbered ones last."""
+    number = title.split(".", 1)[0]
+    return (int(number), title) if number.isdigit() else (99, title)
 
 
 def log(text: str) -> None:
@@ -116,15 +128,25 @@ def stop_all(procs: list[Server]) -> None:
         proc.stop()
 
 
-def run(args: argparse.Namespace) -> list[Section]:
+def failed_section(title: str, exc: BaseException, procs: list[Server]) -> Section:
+    """A section that could not be measured: what failed, and the last lines of the API processes' logs."""
+    s = Section(f"{title} — **FAILED**")
+    s.note(f"This section stopped with `{type(exc).__name__}: {str(exc)[:500]}`; the other sections ran.")
+    for proc in procs:
+        tail = proc.tail(8).strip()
+        if tail and proc.name.startswith("api"):
+            s.raw += [f"`{proc.name}` log, last lines:", "", "```", tail, "```", ""]
+    return s
+
+
+def run(args: argparse.Namespace, sections: list[Section]) -> list[Section]:
     from tests.servers.common import ClosedPort, SilentListener
     from tests.servers.mariadb import MariaDBServer
     from tests.servers.postgres import PostgresServer
 
     reps = Reps() if not args.quick else Reps(overhead=10, failfast=3, silent_rounds=1, idle_samples=20, load_rounds=1,
                                               limit_rounds=1, rps_rounds=3, rps_window_s=0.5, imports=3, starts=2,
-                                              mixed=100)
-    sections: list[Section] = []
+                                              mixed=100, path=50)
     workdir = Path(tempfile.mkdtemp(prefix="wizard-bench-"))
     env = Env(workdir, auth=args.auth == "on")
     procs: list[Server] = []
@@ -133,14 +155,30 @@ def run(args: argparse.Namespace) -> list[Section]:
     def step(text: str) -> None:
         log(f"[{time.monotonic() - t0:5.1f} s] {text}")
 
+    def keep(section: Section | None) -> None:
+        if section is not None:
+            sections.append(section)
+
+    def attempt(title: str, measure_it: Any) -> Any:
+        """Run one section; a failure is reported as that section's result, and the bench goes on."""
+        step(title)
+        try:
+            return measure_it()
+        except Exception as exc:  # noqa: BLE001 - one section's failure must not lose the others
+            log(f"{title} FAILED: {type(exc).__name__}: {exc}")
+            sections.append(failed_section(title, exc, procs))
+            return None
+
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(stop_all, procs)
 
         # 5 first, while nothing else of the bench runs.
-        step("start-up: imports, uvicorn, streamlit")
-        section, mem_api = measure.startup(env, reps, procs)
-        sections.append(section)
+        started = attempt("5. start-up: imports, uvicorn, streamlit", lambda: measure.startup(env, reps, procs))
+        mem_api = None
+        if started is not None:
+            section, mem_api = started
+            sections.append(section)
 
         step("starting PostgreSQL, MariaDB and two API processes")
         pg_server, maria_server = PostgresServer(), MariaDBServer()
@@ -163,7 +201,6 @@ def run(args: argparse.Namespace) -> list[Section]:
             props: dict[str, Any] = c.get(SUPPORTED_TYPES).json()["write_connectors"]
         step(f"connectors in the registry: {', '.join(props)}")
 
-        step("1. overhead vs raw drivers")
         cases = [
             OverheadCase("PostgreSQL (psycopg2)", "PostgreSQLConnector", pg, {}, measure.raw_postgres(pg)),
             OverheadCase("MariaDB (PyMySQL)", "MySQLMariaDBConnector", maria, {"protocol": "mysql+pymysql"},
@@ -171,9 +208,10 @@ def run(args: argparse.Namespace) -> list[Section]:
             OverheadCase("MariaDB (mysqlclient, the default protocol)", "MySQLMariaDBConnector", maria, {},
                          measure.raw_mysqlclient(maria), judged=False),
         ]
-        sections.append(measure.overhead(main_api, props, [c for c in cases if c.connector in props], reps))
+        keep(attempt("1. overhead vs raw drivers",
+                     lambda: measure.overhead(main_api, props, [c for c in cases if c.connector in props], reps)))
 
-        step("2. fail-fast, every connector")
+        step("2. fail-fast: starting the API processes of the connectors configured by environment")
         env_apis: dict[tuple[str, str], Api] = {}
         env_ok = True
         for connector in (c for c in props if endpoint_kind(props[c], c) == "env"):
@@ -191,43 +229,44 @@ def run(args: argparse.Namespace) -> list[Section]:
             log(f"an API process for {', '.join({c for c, _ in env_apis})} did not start: {exc}")
             env_apis.clear()
         skipped = measure.skip_reasons(props, env_ok)
-        sections.append(asyncio.run(measure.failfast(main_api, env_apis, props, closed_port, silent.port, reps,
-                                                     skipped)))
+        keep(attempt("2. fail-fast, every connector", lambda: asyncio.run(
+            measure.failfast(main_api, env_apis, props, closed_port, silent.port, reps, skipped))))
         for api in env_apis.values():
             api.stop()
 
-        step("3. responsiveness under load, and past the in-flight limit")
         silent_bodies = [build_body(c, props[c], Target(port=silent.port))
                          for c in ("PostgreSQLConnector", "MySQLMariaDBConnector") if c in props]
-        sections.append(asyncio.run(measure.responsiveness(main_api, limited, LIMIT, silent_bodies, reps)))
+        keep(attempt("3. responsiveness under load, and past the in-flight limit", lambda: asyncio.run(
+            measure.responsiveness(main_api, limited, LIMIT, silent_bodies, reps))))
 
-        step("4. metadata endpoints")
-        section = measure.metadata(main_api, next(iter(props)), reps)
-        section.note(f"`backend/metadata.py`: {measure.metadata_cached()}.")
-        sections.append(section)
+        def metadata() -> Section:
+            section = measure.metadata(main_api, next(iter(props)), reps)
+            section.note(f"`backend/metadata.py`: {measure.metadata_cached()}.")
+            return section
 
-        step("7. operations middleware on vs off")
-        sections.append(measure_middleware(env, main_api, reps, procs))
-
-        step("8. saved connections")
+        keep(attempt("4. metadata endpoints", metadata))
         pg_body = {"connector_type": "PostgreSQLConnector", "host": "127.0.0.1", "port": pg.port, "database": pg.database,
                    "username": pg.user, "password": pg.password}
-        sections.append(bench_saved.measure(env, pg_server, pg_body, procs, count=10_000, samples=reps.overhead))
+        keep(attempt("10. server path next to a bare endpoint",
+                     lambda: bench_server_path.measure(main_api, pg_body, reps.path)))
+        keep(attempt("7. operations middleware on vs off", lambda: measure_middleware(env, main_api, reps, procs)))
+        keep(attempt("8. saved connections", lambda: bench_saved.measure(env, pg_server, pg_body, procs, count=10_000,
+                                                                         samples=reps.overhead)))
 
-        step("9. live capabilities")
-        bench_capabilities.seed_postgres(pg_server)
-        bench_capabilities.seed_mariadb(maria_server)
-        sections.append(bench_capabilities.measure(
-            main_api, bench_capabilities.body("PostgreSQLConnector", pg),
-            bench_capabilities.body("MySQLMariaDBConnector", maria, protocol="mysql+pymysql"), reps.overhead))
+        def capabilities() -> Section:
+            bench_capabilities.seed_postgres(pg_server)
+            bench_capabilities.seed_mariadb(maria_server)
+            return bench_capabilities.measure(
+                main_api, bench_capabilities.body("PostgreSQLConnector", pg),
+                bench_capabilities.body("MySQLMariaDBConnector", maria, protocol="mysql+pymysql"), reps.overhead)
 
+        keep(attempt("9. live capabilities", capabilities))
         if mem_api is not None:
-            step("6. memory: two batches of mixed tests")
             bodies = measure.mixed_bodies(props, pg, maria, closed_port, reps.mixed - 5)
-            sections.append(asyncio.run(measure.memory(mem_api, env, bodies, silent_bodies[:1] * 5)))
+            keep(attempt("6. memory: two batches of mixed tests", lambda: asyncio.run(
+                measure.memory(mem_api, env, bodies, silent_bodies[:1] * 5))))
         step("stopping everything")
     step("done")
-    sections.sort(key=lambda s: s.title)
     return sections
 
 
@@ -241,13 +280,25 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _sigterm)
     started = time.time()
     command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    sections: list[Section] = []
+    status = 0
     try:
-        sections = run(args)
+        run(args, sections)
     except KeyboardInterrupt:
         log("interrupted; everything the bench started has been stopped")
-        return 130
+        status = 130
+    except Exception as exc:  # noqa: BLE001 - what was measured is printed, and what stopped the bench said
+        log(f"stopped: {type(exc).__name__}: {exc}")
+        sections.append(failed_section("the bench itself (setting up servers)", exc, []))
+        status = 1
+    if not sections:
+        return status
+    sections.sort(key=lambda s: _order(s.title))
     text = document(sections, started, command)
     print(text)
+    if status:
+        log("the bench did not finish: the sections above are those it measured")
+        return status
     if args.write:
         (REPO / "bench" / "RESULTS.md").write_text(f"# Benchmark results\n\n{MEANING}\n{text}")
         log("wrote bench/RESULTS.md")

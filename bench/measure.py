@@ -61,6 +61,19 @@ class Reps:
     imports: int = 5
     starts: int = 3
     mixed: int = 200
+    path: int = 200
+
+
+def refusal(r: httpx.Response) -> str:
+    """A refused answer as the bench reports it: status, and the ApplicationMessage's code and title (which layer
+    answered, and why), or the start of a body of another kind (e.g. uvicorn's own plain-text 503)."""
+    try:
+        body = r.json()
+    except ValueError:
+        return f"{r.status_code} ({r.headers.get('content-type', '?')}: {r.text[:120]!r})"
+    if isinstance(body, dict) and "code" in body:
+        return f"{r.status_code} {body['code']}: {body.get('title')} — {body.get('body')}"
+    return f"{r.status_code}: {r.text[:200]!r}"
 
 
 # --- 1. overhead --------------------------------------------------------------------------------
@@ -350,7 +363,7 @@ async def _latency(ac: httpx.AsyncClient, path: str) -> float:
     t0 = time.perf_counter()
     r = await ac.get(path)
     if r.status_code != 200:
-        raise RuntimeError(f"GET {path} answered {r.status_code}")
+        raise RuntimeError(f"GET {path} answered {refusal(r)}")
     return time.perf_counter() - t0
 
 
@@ -427,7 +440,7 @@ def _rps(api: Api, clients: Sequence[httpx.Client], path: str, params: Mapping[s
         while time.perf_counter() < end:
             r = c.get(path, params=params)
             if r.status_code != 200:
-                failures.append(f"GET {path} answered {r.status_code}")
+                failures.append(f"GET {path} answered {refusal(r)}")
                 return
             counts[i] += 1
 

@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # --- the command line: ``python -m backend test`` as a subprocess --------------------------------
 
-def cli_env(tmp_path: Path, **wizard: str) -> dict[str, str]:
+def cli_env(tmp_path: Path, **wizard: Any) -> dict[str, str]:
     """The environment of one run: no WIZARD_* of the caller's, a TMPDIR and a store of the test's own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
     tmp = tmp_path / "tmp"
@@ -55,13 +55,13 @@ def cli_env(tmp_path: Path, **wizard: str) -> dict[str, str]:
         "WIZARD_FILES_DIR": str(tmp_path),
         "WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/wizard.db",
         "PYTHONPATH": str(ROOT),
-        **{f"WIZARD_{k.upper()}": v for k, v in wizard.items()},
+        **{f"WIZARD_{k.upper()}": str(v) for k, v in wizard.items()},
     })
     return env
 
 
 def cli(tmp_path: Path, *args: str, stdin: str = "", command: tuple[str, ...] | None = None,
-        **wizard: str) -> subprocess.CompletedProcess[str]:
+        **wizard: Any) -> subprocess.CompletedProcess[str]:
     """Run ``python -m backend test ARGS`` (or ``command test ARGS``, an installed one) to its end."""
     env = cli_env(tmp_path, **wizard)
     if command is not None:

@@ -41,6 +41,7 @@ from tests.helpers import (
     login,
     oidc_settings,
     sign,
+    wait_until,
 )
 from tests.servers.common import LOOPBACK
 from tests.servers.redis import RedisServer
@@ -167,6 +168,9 @@ def test_expired_session_is_refused(tmp_path: Path) -> None:
         store = client.app.state.auth.store  # type: ignore[attr-defined]
         with store.engine.begin() as conn:
             conn.execute(text("UPDATE wizard_sessions SET expires_at = :t"), {"t": time.time() - 1})
+        # Changed behind this process's back (as by another process): seen once the session's cache
+        # entry lapses (SESSION_CACHE_S), then refused and removed.
+        wait_until(lambda: client.get(SUPPORTED).status_code == 401, what="the expired session's refusal")
         assert_401(client.get(SUPPORTED))
         with store.engine.connect() as conn:  # an expired session is removed when it is seen
             assert conn.execute(text("SELECT count(*) FROM wizard_sessions")).scalar() == 0
@@ -364,6 +368,8 @@ def test_store_on_postgresql_is_shared_by_several_processes(postgres: DB, tmp_pa
         assert b.get(SUPPORTED).status_code == 200
         assert b.get(AUTH).json()["csrf_token"] == csrf
         assert a.delete(AUTH, headers={"X-CSRF-Token": csrf}).status_code == 204
+        # b trusts the session it has just seen for SESSION_CACHE_S at most (tests/test_session_cache.py)
+        wait_until(lambda: b.get(SUPPORTED).status_code == 401, what="the logout seen by the other process")
         assert_401(b.get(SUPPORTED))
         # failed logins on one process count on the other (the throttle's counts live in the shared Redis)
         for _ in range(2):

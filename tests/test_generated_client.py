@@ -32,7 +32,8 @@ def live(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def generated(tmp_path: Path, live: str) -> Iterator[Any]:
-    """The client package, generated into tmp_path and put on sys.path for this test only."""
+    """The client package, generated into tmp_path, installed there by pip (``--target``, fetching
+    nothing: ``--no-deps --no-index``), and imported from where pip put it, for this test only."""
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(httpx.get(f"{live}/api/schema/", timeout=10).json()))
     generator = Path(sys.executable).with_name("openapi-python-client")
@@ -42,14 +43,24 @@ def generated(tmp_path: Path, live: str) -> Iterator[Any]:
                          env={**os.environ, "PATH": f"{generator.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Warning" not in run.stdout + run.stderr and "WARNING" not in run.stdout + run.stderr, run.stdout + run.stderr
-    sys.path.insert(0, str(out))
+    site = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--no-build-isolation",
+                              "--no-cache-dir", "--disable-pip-version-check", "--target", str(site), str(out)],
+                             capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                             env={**os.environ, "TMPDIR": str(tmp_path), "PIP_NO_INPUT": "1"})
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert list(site.glob(f"{PACKAGE.replace('_', '[-_]')}-*.dist-info")), "installed as a distribution"
+    shutil.rmtree(out)  # only the installed copy is left to import
+    sys.path.insert(0, str(site))
     try:
-        yield importlib.import_module(PACKAGE)
+        package = importlib.import_module(PACKAGE)
+        assert Path(package.__file__ or "").is_relative_to(site), package.__file__
+        yield package
     finally:
-        sys.path.remove(str(out))
+        sys.path.remove(str(site))
         for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
             del sys.modules[name]
-        shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(site, ignore_errors=True)
 
 
 def test_the_journey_through_the_generated_client(generated: Any, live: str, postgres: DB) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, TypeVar
@@ -19,13 +21,21 @@ from backend.settings import Settings
 from backend.storecall import call_store, first_line
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
-    from backend.auth.store import AuthStore
+    from backend.auth.store import AuthStore, Session
     from backend.ops.metrics import Metrics
 
 log = logging.getLogger("wizard.auth")
 T = TypeVar("T")
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="connection-wizard"'}
+
+SESSION_CACHE_S = 2.0
+"""How long a session found in the store is trusted without asking the store again (per process).
+
+A logout or a password change made through another process (or ``python -m backend users
+set-password``) ends the session here at most this long after; one made through this process ends
+it at once. Only live sessions are kept (an unknown cookie always asks the store)."""
+SESSION_CACHE_MAX = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,14 @@ class AuthService:
             settings.login_window_s,
             settings.rate_limit_storage_url,
         )
+        self._sessions: dict[str, tuple[float, Session]] = {}
+        """session id → (monotonic time until which it is trusted, the session): see SESSION_CACHE_S."""
+        self._lookups: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Task[Session | None]]] = {}
+        """Store lookups in flight, shared by the requests of one session that missed the cache at once."""
+        self._generation = 0
+        """Counts the sessions ended here: a lookup begun before one ended keeps nothing in the cache."""
+        self._ended: dict[str, None] = {}
+        """The latest sessions ended here (a lookup begun before its end answers None for it)."""
         self.trusted_origins = settings.trusted_origins
         oidc = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
         self.verifier = OIDCVerifier(*oidc) if all(oidc) else None  # type: ignore[arg-type]
@@ -111,7 +129,7 @@ class AuthService:
             return await self._bearer(authorization)
         session_id = request.cookies.get(COOKIE)
         if session_id:
-            session = await self.call(lambda: self.store.session(session_id))
+            session = await self.session(session_id)
             if session is not None:
                 return Principal(
                     name=session.username,
@@ -122,6 +140,50 @@ class AuthService:
                     session_id=session_id,
                 )
         return None
+
+    async def session(self, session_id: str) -> Session | None:
+        """The live session of ``session_id``: from this process's cache for SESSION_CACHE_S, else the store.
+
+        Concurrent requests of one session that miss the cache share one store lookup: a burst of a
+        client's parallel requests costs one store call, not one each (the store's pool is bounded).
+        """
+        now = time.monotonic()
+        cached = self._sessions.get(session_id)
+        if cached is not None and now < cached[0] and cached[1].expires_at > time.time():
+            return cached[1]
+        loop = asyncio.get_running_loop()
+        pending = self._lookups.get(session_id)
+        if pending is None or pending[0] is not loop:
+            generation = self._generation
+            task = loop.create_task(self._look_up(session_id, generation))
+            pending = (loop, task)
+            self._lookups[session_id] = pending
+            task.add_done_callback(lambda _: self._lookups.pop(session_id, None) if self._lookups.get(session_id) is pending else None)
+        return await asyncio.shield(pending[1])
+
+    async def _look_up(self, session_id: str, generation: int) -> Session | None:
+        session = await self.call(lambda: self.store.session(session_id))
+        if session is None:
+            self._sessions.pop(session_id, None)
+            return None
+        if generation != self._generation:  # a session ended here while the store was asked: not kept
+            return session if session_id not in self._ended else None
+        now = time.monotonic()
+        if len(self._sessions) >= SESSION_CACHE_MAX:
+            self._sessions = {k: v for k, v in self._sessions.items() if now < v[0]}
+            if len(self._sessions) >= SESSION_CACHE_MAX:
+                self._sessions.clear()
+        self._sessions[session_id] = (now + SESSION_CACHE_S, session)
+        return session
+
+    def forget_session(self, session_id: str) -> None:
+        """Drop a session ended by this process (a logout, a new login) from the cache at once."""
+        self._sessions.pop(session_id, None)
+        self._lookups.pop(session_id, None)
+        self._generation += 1
+        self._ended[session_id] = None
+        while len(self._ended) > 1000:
+            self._ended.pop(next(iter(self._ended)))
 
     async def _bearer(self, authorization: str) -> Principal:
         scheme, _, token = authorization.strip().partition(" ")

@@ -107,6 +107,7 @@ async def auth_create(body: LoginRequest, request: Request, response: Response, 
     previous = request.cookies.get(COOKIE)
     if previous:  # a login always starts a new session: the old id (perhaps planted) is ended
         await auth.call(lambda: store.delete_session(previous))
+        auth.forget_session(previous)
     session_id, expires = await auth.call(lambda: store.create_session(user, settings.session_ttl_s))
     set_cookie(response, request, session_id, settings.session_ttl_s)
     principal = Principal(
@@ -152,6 +153,7 @@ async def auth_destroy(request: Request, auth: AuthDep) -> Response:
     if principal.session_id is not None:
         session_id = principal.session_id
         await auth.call(lambda: auth.store.delete_session(session_id))
+        auth.forget_session(session_id)
         clear_cookie(response, request)
         log.info("user '%s' logged out", principal.name)
     return response
