@@ -16,7 +16,7 @@ from tests.helpers import cli
 WRONG = "n0t-" + NASTY_PASSWORD[::-1]
 
 
-def run_json(tmp_path: Path, body: dict[str, Any], **wizard: str) -> tuple[int, dict[str, Any], str]:
+def run_json(tmp_path: Path, body: dict[str, Any], **wizard: Any) -> tuple[int, dict[str, Any], str]:
     """``python -m backend test --json --body -`` with ``body`` on standard input, in an environment of its own
     (no WIZARD_* of the caller's, a TMPDIR and a store in ``tmp_path``, a 3 s deadline unless ``wizard`` says)."""
     run = cli(tmp_path, "--json", "--body", "-", stdin=json.dumps(body), **wizard)
