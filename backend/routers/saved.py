@@ -7,16 +7,22 @@ Included after the fixed paths (``test/``, ``supported_types/``…) so that they
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, Response
 
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
+from backend.routers.database_connections import NDJSON, STREAM_EXAMPLE, STREAM_LINE, NDJSONStream
 from backend.routers.ids import SAVED_ID
 from backend.saved.schemas import SavedConnection, SavedConnectionCreate, SavedConnectionPage, SavedConnectionUpdate
 from backend.schemas import ApplicationMessage
 
 MAX_PAGE_SIZE = 100
+log = logging.getLogger("wizard.saved")
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 
@@ -130,3 +136,42 @@ async def test_saved(
     message = await service.test(loaded.model, user)
     await saved.call(lambda: saved.record(loaded, message))
     return message
+
+
+# --- the saved connection's test, streamed (DESIGN.md "Endpoints added for the UI and the steward") ---
+
+
+@router.post(
+    "/{id:" + SAVED_ID + "}/test/stream/",
+    operation_id="database_connections_saved_test_stream_create",
+    summary="Test a saved connection, streaming its stages; the verdict becomes its last_test",
+    description="The saved connection's test, streamed exactly as `test/stream/` (no body). "
+    "A stream the client cancels keeps no verdict.",
+    status_code=200,
+    response_class=NDJSONStream,
+    response_description="The stages as they settle, then the verdict (newline-delimited JSON)",
+    responses={
+        200: {"content": {NDJSON: {"itemSchema": STREAM_LINE, "example": STREAM_EXAMPLE}}},
+        **NOT_FOUND,
+        **CANNOT_DECRYPT,
+        429: {"description": "Message: too many tests by this user in a minute", "content": MESSAGE},
+        503: {"description": "Message: too many tests at once, or the store is unavailable", "content": MESSAGE},
+    },
+)
+async def test_saved_stream(id: str, saved: SavedDep, owner: OwnerDep, service: ServiceDep, user: UserDep) -> Response:
+    loaded = await saved.call(lambda: saved.load(owner, id))
+    run = await service.stream(loaded.model, user)
+
+    async def recorded() -> AsyncIterator[bytes]:
+        async for event in run.events():
+            if event.get("event") == "verdict":  # only a stream that ran to its end is kept
+                message = ApplicationMessage.model_validate(event["message"])
+                try:
+                    await saved.call(functools.partial(saved.record, loaded, message))
+                except Exception as exc:  # noqa: BLE001 - the verdict is answered even when it cannot be kept
+                    log.error("the verdict of a streamed saved test could not be kept: %s", type(exc).__name__)
+            yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+    response = NDJSONStream(run)
+    response.body_iterator = recorded()
+    return response
