@@ -24,7 +24,7 @@ from backend.ops.metrics import Metrics
 from backend.ops.middleware import Operations
 from backend.ops.readiness import StoreProbe, ping
 from backend.policy import TargetPolicy
-from backend.routers import capabilities, database_connections, forms, health, saved
+from backend.routers import capabilities, database_connections, forms, health, parse_uri, saved
 from backend.saved.service import SavedConnections
 from backend.secrets import SecretFilter, install_log_scrubbing
 from backend.service import ConnectionTester
@@ -195,6 +195,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.include_router(database_connections.router)
     app.include_router(forms.router)
     app.include_router(capabilities.router)
+    app.include_router(parse_uri.router)
     app.include_router(saved.router)
     playground.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ import re
 
 from starlette.convertors import Convertor, register_url_convertor
 
-RESERVED = ("test", "supported_types", "functionalities", "capabilities", "forms")
+RESERVED = ("test", "supported_types", "functionalities", "capabilities", "forms", "parse_uri")
 """First segments of the fixed paths under ``/api/v1/database_connections/`` (tested against the routes)."""
 
 SAVED_ID = "saved_id"
