@@ -5,7 +5,7 @@ This file plays two parts:
 - ``streamlit run app.py`` finds the ``app = st.App(...)`` assignment below, imports this file as
   the module ``app`` and serves that ASGI app with uvicorn: the Streamlit UI, and the FastAPI
   backend (``backend.main:app``) mounted beside it under ``/api/`` on the same port and origin.
-  Why ``st.App`` rather than uvicorn in a thread: see ``components/embedded.py``.
+  Why ``st.App`` rather than uvicorn in a thread: see ``backend/embed.py``.
 - Streamlit then runs this same file as the UI script (as ``__main__``, once per rerun): the
   navigation between the pages under ``pages/``. The pages reach the API over HTTP only.
 
@@ -60,7 +60,7 @@ if __name__ == "__main__":
 else:
     from streamlit.runtime.pages_manager import PagesManager
 
-    from components.embedded import api_lifespan, api_routes, security_middleware
+    from backend.embed import api_lifespan, api_routes, security_middleware
 
     # The pages are declared with st.navigation above. Without this, Streamlit takes the pages/
     # folder for a v1 multipage app until the first st.navigation call of the process, so a first

@@ -183,9 +183,9 @@ CAPABILITY_TITLES: Mapping[str, Words] = {
                                           "Switch off or drop unique constraints during the load and restore them after."),
     "TRIGGER_MANAGEMENT": Words("Manage triggers", "Switch off triggers during the load so they do not fire for every row."),
     "SCHEMA_MANAGEMENT": Words("Manage tables", "Create or change tables to fit the data."),
-    "HIGH_PERFORMANCE_WRITING": Words("Fast loading", "Load large amounts of data fast, by moving checks such as "
+    "HIGH_PERFORMANCE_WRITING": Words("High performance writing", "Load large amounts of data fast, by moving checks such as "
                                       "indexes, keys and triggers out of the way during the load and putting them back afterwards."),
-    "IDEMPOTENT_WRITING": Words("Repeatable loading", "Write so that running the same load twice leaves the same data, "
+    "IDEMPOTENT_WRITING": Words("Idempotent writing", "Write so that running the same load twice leaves the same data, "
                                 "without duplicates: tables are emptied or replaced first and keys are kept as given."),
     "READ": Words("Read data", "Read the tables and views of the schema."),
     "WRITE": Words("Write data", "Insert and change rows in the schema's tables."),

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.words import CAPABILITY_WORDS, capability_label, readable
+from components.words import capability_label, meaning, plain
 
 CAPABILITY_ORDER = (
     "IDENTITY_WRITING",
@@ -79,7 +79,7 @@ def column_config(frame: pd.DataFrame) -> dict[str, Any]:
     for name in frame.columns:
         if name != OVERALL:
             config[name] = st.column_config.TextColumn(
-                capability_label(name), help=f"{readable(name)}: {CAPABILITY_WORDS.get(name, '')}".rstrip(": ")
+                capability_label(name), help=f"{plain(name)}: {meaning(name)}".rstrip(": ")
             )
     return config
 
@@ -106,10 +106,10 @@ def dependency_dot(functionality: dict[str, Any]) -> str:
     ]
     for cap in functionality.get("capabilities") or []:
         name = str(cap.get("name") or "?")
-        lines.append(f"  {_quote(name)} [label={_quote(readable(name))}];")
+        lines.append(f"  {_quote(name)} [label={_quote(plain(name))}];")
         for dep in cap.get("depends_on") or []:
             lines.append(f"  {_quote(name)} -> {_quote(str(dep))};")
-            lines.append(f"  {_quote(str(dep))} [label={_quote(readable(str(dep)))}];")
+            lines.append(f"  {_quote(str(dep))} [label={_quote(plain(str(dep)))}];")
     lines.append("}")
     return "\n".join(lines)
 
@@ -147,7 +147,7 @@ def render_items(answer: dict[str, Any]) -> None:
         st.markdown(f"**{title}**")
         for item in items:
             status = str(item.get("status") or "unknown")
-            line = (f"{STATUS_ICONS.get(status, STATUS_ICONS['unknown'])} **{escape_md(readable(str(item.get('name'))))}**"
+            line = (f"{STATUS_ICONS.get(status, STATUS_ICONS['unknown'])} **{escape_md(plain(str(item.get('name'))))}**"
                     f" · {STATUS_WORDS.get(status, status)}")
             if item.get("reason"):
                 line += f"  \n:gray[{escape_md(str(item['reason']))}]"

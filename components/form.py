@@ -1,7 +1,7 @@
 """The one generic form renderer: any connector's fields and hooks, from the API's metadata alone.
 
-Widgets are keyed ``w-<connector_type>-<field path with dashes>`` (``w-PostgreSQLConnector-port``,
-``w-PostgreSQLConnector-hooks_params-SSL-ca``), so switching connector switches fields, and the
+Widgets are keyed ``w-<connector_type>-<field path with dashes>`` (``w-<type>-port``,
+``w-<type>-hooks_params-SSL-ca``), so switching connector switches fields, and the
 page, the URI filler and the tests all find a field by its path. Every field sits in a
 container keyed ``fld-…`` with, right under the input, a slot for the test's flag on that field.
 
@@ -39,22 +39,18 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from components.metadata import (
-    Bounds,
     FieldSpec,
     Forms,
     Section,
     connector_hooks,
-    connector_props,
     connector_section,
     hook_section,
 )
+from components.words import stored_mask
 
 UPLOAD_LIMIT = 256 * 1024
-MASK = "**********"
-"""What the API shows for a stored secret (a saved connection's password, key, token…)."""
 STORED = "stored — leave as is to keep"
-"""How the form says it, in a stored secret's field."""
-"""How the API shows a stored secret of a saved connection; sent back unchanged, it keeps the stored value."""
+"""How the form says it, in a stored secret's field (the API's mask, ``forms/`` ``mask``, is in the field)."""
 STAGE_NOW = "0ms"
 """``live`` of text inputs: stage every change in the browser at once (see the module's docstring)."""
 
@@ -225,7 +221,8 @@ def _widget(spec: FieldSpec, connector_type: str) -> Any:
     key = widget_key(connector_type, spec.path)
     st.session_state.setdefault(key, _initial(spec))
     label = _label(spec)
-    stored = st.session_state.get(key) == MASK
+    mask = stored_mask()
+    stored = mask is not None and st.session_state.get(key) == mask
     if spec.kind == "boolean":
         return st.checkbox(label, key=key, persist_state="session")
     if spec.values:
@@ -411,17 +408,15 @@ def render_section(
 def render_form(
     connector_type: str,
     is_source: bool,
-    supported: dict[str, Any],
     forms: Forms,
-    bounds: dict[str, Bounds] | None = None,
     flags: dict[str, list[str]] | None = None,
 ) -> Form:
     """Draw the whole form for ``connector_type`` and return the body it describes."""
     flags = flags or {}
     form = Form(connector_type, {"connector_type": connector_type, "is_source": is_source})
-    render_section(connector_section(forms, supported, connector_type, bounds), connector_type, flags, form, form.body)
+    render_section(connector_section(forms, connector_type), connector_type, flags, form, form.body)
 
-    hooks = connector_hooks(connector_props(supported, connector_type), supported, forms)
+    hooks = connector_hooks(forms, connector_type)
     if hooks:
         st.markdown("##### Connection options")
     chosen: dict[str, dict[str, Any]] = {}
@@ -439,7 +434,7 @@ def render_form(
             continue
         values: dict[str, Any] = {}
         with st.container(border=True, key=f"box-{hook_key(connector_type, hook)}"):
-            render_section(hook_section(forms, supported, connector_type, hook, bounds), connector_type, flags, form, values)
+            render_section(hook_section(forms, connector_type, hook), connector_type, flags, form, values)
         chosen[hook] = values
     if chosen:
         form.body["hooks_params"] = chosen

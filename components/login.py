@@ -2,7 +2,7 @@
 
 The login form is drawn in place of whatever page was asked for, so a link to any page works
 before login too: once logged in, the same address shows the page it names. With the embedded
-API the new session is handed to the browser (see ``components/embedded.py``): a reload or a
+API the new session is handed to the browser (see ``backend/embed.py``): a reload or a
 second tab stays logged in, and logging out ends the session everywhere.
 """
 
@@ -32,7 +32,7 @@ def here() -> str:
 
 def hand_off(ticket: str, next_path: str) -> None:
     """Post the one-time ticket from the browser: the answer sets (or, without a ticket, clears) the session cookie."""
-    from components.embedded import HANDOFF_PATH
+    from backend.embed import HANDOFF_PATH
 
     st.html(
         f'<form id="wizard-session" method="post" action="{HANDOFF_PATH}">'
@@ -48,7 +48,7 @@ def _logged_in() -> None:
     forget_data()
     st.session_state.pop(NEEDS_LOGIN, None)
     if embedded(api) and api.session_id:
-        from components.embedded import issue_ticket
+        from backend.embed import issue_ticket
 
         st.caption("Logged in; opening the page…")
         hand_off(issue_ticket(api.session_id), here())

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from components.form import hook_key, widget_key
-from components.metadata import connector_props
+from components.metadata import Forms, hook_section
 from components.session import RUN_TEST, TEST_RESULT
 
 
@@ -17,10 +15,10 @@ def strictest_mode(values: list[str] | tuple[str, ...]) -> str | None:
     return verifying[-1] if verifying else None
 
 
-def offer_verification(connector_type: str, supported: dict[str, Any]) -> None:
+def offer_verification(connector_type: str, forms: Forms) -> None:
     """A button that switches verification on and tests again (the verdict above, a warning, says why)."""
-    prop = connector_props(supported, connector_type).get("hooks_params.SSL.ssl_mode") or {}
-    mode = strictest_mode(list(prop.get("values") or []))
+    spec = next((s for s in hook_section(forms, connector_type, "SSL").fields if s.name == "ssl_mode"), None)
+    mode = strictest_mode(list(spec.values or []) if spec else [])
     if mode is None:
         return
 

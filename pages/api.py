@@ -8,8 +8,8 @@ import streamlit as st
 
 from components.api_client import ApiProblem
 from components.form import escape_md
-from components.metadata import connector_section, connector_types, endpoints
-from components.session import client, embedded_api_url, metadata, show_problem
+from components.metadata import connector_section, connector_types
+from components.session import api_endpoints, client, embedded_api_url, metadata, show_problem
 from components.snippets import curl_snippet, example_body, python_snippet
 
 
@@ -37,8 +37,7 @@ right.link_button("OpenAPI schema", f"{base}/api/schema/", icon=":material/data_
 
 st.subheader("Endpoints", anchor=False, divider="gray")
 try:
-    # Read once per session with the rest of the metadata; asked again only if that read failed.
-    listed = metadata().endpoints or endpoints(client().openapi())
+    listed = api_endpoints()  # read once per session; asked again only if that read failed
 except ApiProblem as problem:
     show_problem(problem, retry_label="Load again", key="retry-schema")
     listed = []
@@ -78,9 +77,9 @@ else:
     body = {}
     try:
         meta = metadata()
-        types = connector_types(meta.supported, meta.forms, True)
+        types = connector_types(meta.forms, True)
         if types:
-            body = example_body(types[0], connector_section(meta.forms, meta.supported, types[0]).fields)
+            body = example_body(types[0], connector_section(meta.forms, types[0]).fields)
     except ApiProblem:
         pass
     st.caption("Fill the Connect page and your settings appear here. Meanwhile, an example:")

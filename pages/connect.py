@@ -13,8 +13,8 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import ApiProblem, TestReply
-from components.form import MASK, Form, escape_md, fingerprint, fingerprints, hook_key, masked, render_form, widget_key
-from components.metadata import ConnectorInfo, connector_types, path_label
+from components.form import Form, escape_md, fingerprint, fingerprints, hook_key, masked, render_form, widget_key
+from components.metadata import ConnectorInfo, connector_section, connector_types, path_label
 from components.session import RUN_TEST as RUN
 from components.session import TEST_RESULT as RESULT
 from components.session import client, require_metadata, show_problem
@@ -25,7 +25,7 @@ SAVED = "saved_connection"
 CONNECTOR = "connector"
 
 meta = require_metadata()
-supported, forms = meta.supported, meta.forms
+forms = meta.forms
 api = client()
 
 
@@ -34,7 +34,7 @@ def prefill(connection: dict[str, Any]) -> str | None:
     ct = connection.get("connector_type")
     if not isinstance(ct, str) or ct not in forms.connectors:
         return None
-    sources = connector_types(supported, forms, True)
+    sources = connector_types(forms, True)
     destination = connection.get("is_source") is False or ct not in sources
     st.session_state["direction"] = "destination" if destination else "source"
     st.session_state[CONNECTOR] = ct
@@ -73,25 +73,26 @@ def open_saved() -> None:
 
 
 def fill_from_uri() -> None:
-    """on_click of **Fill the form**: read the pasted URI here, in the UI's process (it may hold a password)."""
-    from backend.uri import URIError, parse_uri
-
+    """on_click of **Fill the form**: the API reads the pasted URI (``parse_uri/``); its answer fills the form."""
     text = str(st.session_state.get("uri_text") or "")
     st.session_state["uri_text"] = ""  # a URI may hold a password: do not keep it on screen
     try:
-        parsed = parse_uri(text)
-    except URIError as exc:
-        st.session_state["uri_note"] = ("error", str(exc))
+        parsed = api.parse_uri(text)
+    except ApiProblem as problem:
+        said = " ".join(" ".join(v) for v in (problem.details or {}).values()) or problem.body or problem.title
+        st.session_state["uri_note"] = ("error", said)
         return
-    ct = prefill(parsed.connection)
+    connection: dict[str, Any] = parsed["connection"]
+    ct = prefill(connection)
     if ct is None:
         st.session_state["uri_note"] = ("error", "This connection string is for a connector this wizard does not offer.")
         return
-    filled = [path_label(forms, supported, ct, k) for k in parsed.connection if k not in ("connector_type", "is_source")]
+    filled = [path_label(forms, ct, k) for k in connection if k not in ("connector_type", "is_source")]
     note = f"Filled in for {forms.label(ct)}: {', '.join(filled) or 'nothing'}."
-    if parsed.password_in_uri:
-        note += " The password went into its field; the connection string itself is not kept."
-    notes = " ".join(parsed.notes)
+    secrets = [spec for spec in connector_section(forms, ct).fields if spec.secret and connection.get(spec.name)]
+    if secrets:
+        note += f" The {secrets[0].label.lower()} went into its field; the connection string itself is not kept."
+    notes = " ".join(str(n) for n in parsed.get("notes") or [])
     st.session_state["uri_note"] = ("success", f"{note} {notes}".strip())
 
 
@@ -149,7 +150,7 @@ direction = st.segmented_control(
     persist_state="session",
 )
 is_source = direction != "destination"
-choices = connector_types(supported, forms, is_source)
+choices = connector_types(forms, is_source)
 if not choices:
     st.warning("The API offers no connector for this direction yet.", icon=":material/block:")
     st.stop()
@@ -160,14 +161,16 @@ connector_type: str | None = st.selectbox(
     choices,
     key=CONNECTOR,
     index=None,
-    placeholder="Type to search: PostgreSQL, S3…",
+    placeholder="Type to search: " + ", ".join(
+        dict.fromkeys(forms.label(t) for t in choices[:1] + [t for t in choices if forms.connectors[t].category == "storage"][:1])
+    ) + "…",
     format_func=picker_label,
     persist_state="session",
 )
 
 examples = [info.uri_example for info in forms.connectors.values() if info.uri_example]
-# The example in the empty box is the chosen connector's own (else the best known one's).
-chosen = forms.connectors.get(connector_type or "PostgreSQLConnector") or forms.connectors.get("PostgreSQLConnector")
+# The example in the empty box is the chosen connector's own (else the first the API lists).
+chosen = forms.connectors.get(connector_type or "")
 example = chosen.uri_example if chosen and chosen.uri_example else (examples[0] if examples else None)
 with st.expander("Have a connection string? Paste it to fill the form", icon=":material/link:"):
     st.text_input(
@@ -214,10 +217,10 @@ def still_as_tested(path: str) -> bool:
 flags = {path: messages for path, messages in flags.items() if still_as_tested(path)}
 
 st.subheader(forms.label(connector_type), anchor=False, divider="gray")
-form = render_form(connector_type, is_source, supported, forms, bounds=meta.bounds.get(connector_type), flags=flags)
+form = render_form(connector_type, is_source, forms, flags=flags)
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
-uses_stored = any(form.value(path) == MASK for path in form.secret_paths)
+uses_stored = any(form.value(path) == forms.mask for path in form.secret_paths)
 
 buttons = st.container(horizontal=True)
 # A running test draws into its own slot and empties the result's slot first: Streamlit keeps the elements
@@ -295,12 +298,12 @@ with below.container():
             message = done["message"]
             stages = stages_of(message)
             unplaced = [p for p in (message.get("details") or {}) if p.removeprefix("connection.") not in form.slots]
-            render_verdict(message, lambda p: path_label(forms, supported, connector_type, p), unplaced)
+            render_verdict(message, lambda p: path_label(forms, connector_type, p), unplaced)
             render_timeline(stages, "How the test went, step by step", message.get("kind"))
             if unverified_tls(message):
                 from components.tls import offer_verification
 
-                offer_verification(connector_type, supported)
+                offer_verification(connector_type, forms)
             if message.get("code") == "CONNECTION_SUCCESSFUL" and not saved_now:
                 from components.saved import render_save
 

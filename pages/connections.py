@@ -113,5 +113,5 @@ if pages > 1:
     forward.button("Next", key="saved-next", disabled=page >= pages, icon=":material/chevron_right:",
                    on_click=lambda: st.session_state.__setitem__(PAGE, page + 1))
 
-st.download_button("Export as JSON (without secrets)", export_json(items), file_name="connections.json",
+st.download_button("Export as JSON (without secrets)", export_json(items, require_metadata().forms.mask), file_name="connections.json",
                    mime="application/json", icon=":material/download:", key="saved-export", on_click="ignore")
