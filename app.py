@@ -20,9 +20,10 @@ import streamlit as st
 if __name__ == "__main__":
 
     from components.api_client import ApiProblem
+    from components.form import escape_md
     from components.icon import page_icon
     from components.login import render_login, render_navigation
-    from components.session import NEEDS_LOGIN, client, metadata, require_login
+    from components.session import NEEDS_LOGIN, UNSAVED, client, metadata, require_login
 
     st.set_page_config(
         page_title="Connection Wizard",
@@ -56,6 +57,9 @@ if __name__ == "__main__":
         render_login()
     else:
         render_navigation(pages)
+        if st.session_state.get(UNSAVED) and page is not pages[0]:
+            st.warning(f"**{escape_md(str(st.session_state[UNSAVED]))}** has changes you have not saved: go back to **Connect** and "
+                       "press **Save changes** to keep them.", icon=":material/edit_note:")
         page.run()
 else:
     from streamlit.runtime.pages_manager import PagesManager

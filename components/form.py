@@ -55,6 +55,16 @@ STAGE_NOW = "0ms"
 """``live`` of text inputs: stage every change in the browser at once (see the module's docstring)."""
 
 
+FORM_PREFIXES = ("w-", "hook-", "choice-", "file-w-", "up-w-")
+"""Session keys of the form's values: widgets, hook switches, alternatives, uploaded key files."""
+
+
+def clear_form_state(*also: str) -> None:
+    """Forget every value typed into the form (secrets included), and the keys in ``also``: a clean slate."""
+    for key in [k for k in st.session_state if str(k).startswith(FORM_PREFIXES) or k in also]:
+        del st.session_state[key]
+
+
 def widget_key(connector_type: str, path: str) -> str:
     return f"w-{connector_type}-{path.replace('.', '-')}"
 

@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.navigation.page import Page
 
 from components.api_client import ApiProblem
-from components.session import NEEDS_LOGIN, client, embedded, forget_data, require_login
+from components.session import NEEDS_LOGIN, client, embedded, forget_data, forget_person, require_login
 
 CLEAR_COOKIE = "clear_session_cookie"
 
@@ -104,6 +104,7 @@ def log_out() -> None:
     api = client()
     ended = api.session_id
     api.logout()
+    forget_person()  # what this person typed is not left for whoever logs in next in this browser
     require_login()
     if ended:
         st.session_state[CLEAR_COOKIE] = True

@@ -24,6 +24,20 @@ TEST_RESULT = "test_result"
 """The Connect page's last test result (dropped by every new Test: a clean slate)."""
 RUN_TEST = "run_test"
 """Set to run a test on the Connect page's next run (the Test button, the one-click TLS fix)."""
+SAVED = "saved_connection"
+"""The saved connection open in the Connect page's form: ``{"id", "name", "connection", "version"}``."""
+UNSAVED = "unsaved_changes"
+"""The name of the open saved connection while the form holds changes not saved yet (other pages say so)."""
+PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capabilities", "saved_connection_note",
+               "connector", "direction", "uri_note", "conflict", "confirm_new")
+"""What one person typed, chose and got, beyond the form's own widgets: forgotten at log-out and New connection."""
+
+
+def forget_person() -> None:
+    """A clean slate: every value typed (secrets included), the open saved connection, the last results."""
+    from components.form import clear_form_state
+
+    clear_form_state(*PERSON_KEYS)
 
 
 def embedded_api_url() -> str:

@@ -16,13 +16,14 @@ from components.api_client import ApiProblem, TestReply
 from components.form import Form, escape_md, fingerprint, fingerprints, hook_key, masked, render_form, widget_key
 from components.metadata import ConnectorInfo, connector_section, connector_types, path_label
 from components.session import RUN_TEST as RUN
+from components.session import SAVED, UNSAVED, client, forget_person, require_metadata, show_problem
 from components.session import TEST_RESULT as RESULT
-from components.session import client, require_metadata, show_problem
 from components.verdict import LiveTimeline, render_timeline, render_verdict, stages_of, unverified_tls
 
 LAST_REQUEST = "last_request"
-SAVED = "saved_connection"
 CONNECTOR = "connector"
+CONFLICT = "conflict"
+CONFIRM_NEW = "confirm_new"
 
 meta = require_metadata()
 forms = meta.forms
@@ -67,9 +68,16 @@ def open_saved() -> None:
     except ApiProblem as problem:
         show_problem(problem, retry_label=None)
         return
+    forget_person()  # another connection's values (its hooks, stored secrets) never carry over
+    open_connection(wanted, saved)
+
+
+def open_connection(connection_id: str, saved: dict[str, Any]) -> None:
+    """Fill the form with a saved connection as the API gave it (its secrets as the mask) and remember its version."""
     connection = saved.get("connection") if isinstance(saved.get("connection"), dict) else {}
     if prefill(dict(connection or {})):
-        st.session_state[SAVED] = {"id": wanted, "name": saved.get("name"), "connection": connection}
+        st.session_state[SAVED] = {"id": connection_id, "name": saved.get("name"), "connection": connection,
+                                   "version": saved.get("version")}
 
 
 def fill_from_uri() -> None:
@@ -114,9 +122,37 @@ def without_nulls(body: Any) -> Any:
     return body
 
 
-def leave_saved() -> None:
-    st.session_state.pop(SAVED, None)
+def new_connection() -> None:
+    """on_click of **New connection**: a clean slate — no field, hook, stored secret or result is kept."""
+    forget_person()
     st.query_params.pop("connection", None)
+
+
+def ask_new_connection() -> None:
+    """on_click of **New connection** while a saved connection has unsaved changes: ask first."""
+    st.session_state[CONFIRM_NEW] = True
+
+
+def reload_saved() -> None:
+    """on_click of **Reload it** after a 412: the connection as it is now, the user's edits dropped."""
+    conflict = st.session_state.pop(CONFLICT, None) or {}
+    latest = conflict.get("latest")
+    if isinstance(latest, dict):
+        forget_person()
+        open_connection(str(latest.get("id")), latest)
+
+
+def changed_fields(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """Field paths whose value differs between two connection bodies (hooks included)."""
+    found: list[str] = []
+    for name in dict.fromkeys([*before, *after]):
+        old, new = before.get(name), after.get(name)
+        if isinstance(old, dict) or isinstance(new, dict):
+            found += changed_fields(old if isinstance(old, dict) else {}, new if isinstance(new, dict) else {},
+                                    f"{prefix}{name}.")
+        elif old != new:
+            found.append(f"{prefix}{name}")
+    return found
 
 
 def picker_label(connector_type: str) -> str:
@@ -135,7 +171,19 @@ if saved_now:
     left.info(f"Editing the saved connection **{escape_md(str(saved_now.get('name') or ''))}**. "
               "Its stored passwords and keys are kept: their fields show dots in their place (the secrets never come "
               "back to this page) — leave them as they are to keep them, or type a new one.", icon=":material/bookmark:")
-    right.button("New connection", on_click=leave_saved, key="leave_saved", width="stretch")
+    dirty = bool(st.session_state.get(UNSAVED))
+    right.button("New connection", on_click=ask_new_connection if dirty else new_connection, key="leave_saved",
+                 width="stretch", icon=":material/add:")
+    if st.session_state.get(CONFIRM_NEW):
+        st.warning(f"**{escape_md(str(saved_now.get('name') or ''))}** has changes you have not saved. "
+                   "Start a new connection anyway and lose them?", icon=":material/warning:")
+        yes, no = st.columns(2)
+        yes.button("Discard the changes", key="confirm_new_yes", on_click=new_connection, width="stretch")
+        no.button("Keep editing", key="confirm_new_no", on_click=lambda: st.session_state.pop(CONFIRM_NEW, None),
+                  width="stretch")
+elif any(str(k).startswith("w-") and st.session_state.get(k) not in (None, "") for k in st.session_state):
+    st.button("New connection", on_click=new_connection, key="new_connection", icon=":material/add:",
+              help="Clear every field and start again")
 
 # --- direction and connector ---------------------------------------------------------------------
 
@@ -221,6 +269,11 @@ form = render_form(connector_type, is_source, forms, flags=flags)
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
 uses_stored = any(form.value(path) == forms.mask for path in form.secret_paths)
+stored_body = without_nulls({**saved_now["connection"], "is_source": is_source}) if saved_now else None
+if saved_now and form.body != stored_body:
+    st.session_state[UNSAVED] = str(saved_now.get("name") or "")
+else:
+    st.session_state.pop(UNSAVED, None)
 
 buttons = st.container(horizontal=True)
 # A running test draws into its own slot and empties the result's slot first: Streamlit keeps the elements
@@ -243,9 +296,8 @@ def run_test(form: Form) -> dict[str, Any] | None:
     target = ":".join(str(form.value(f)) for f in (info.target_fields if info else ()) if form.value(f))
     label = f"Testing {forms.label(connector_type)}" + (f" at {target}" if target else "")
     if uses_stored:
-        stored = without_nulls({**saved_now["connection"], "is_source": is_source}) if saved_now else None
         below.empty()
-        if saved_now and form.body == stored:
+        if saved_now and form.body == stored_body:
             with running_slot.container(), st.spinner(f"{label}…"):
                 answer = api.test_saved(saved_now["id"])
             return {"connector_type": connector_type, "message": answer.message, "live": {}, "running": None,
@@ -282,14 +334,38 @@ with below.container():
         st.info("Test cancelled. Nothing was kept from it.", icon=":material/stop_circle:")
     if save_changes and saved_now:
         try:
-            updated = api.update_saved(saved_now["id"], {"connection": form.body})
+            updated = api.update_saved(saved_now["id"], {"connection": form.body}, version=saved_now.get("version"))
         except ApiProblem as problem:
-            if problem.details:
-                form.flag({k.removeprefix("connection."): v for k, v in problem.details.items()})
-            show_problem(problem, retry_label=None)
+            if problem.kind == "conflict":
+                current: dict[str, Any] | None
+                try:
+                    current = api.saved_connection(saved_now["id"])
+                except ApiProblem:
+                    current = None
+                st.session_state[CONFLICT] = {"latest": current}
+            else:
+                if problem.details:
+                    form.flag({k.removeprefix("connection."): v for k, v in problem.details.items()})
+                show_problem(problem, retry_label=None)
         else:
             saved_now["connection"] = updated.get("connection") or saved_now["connection"]
+            saved_now["version"] = updated.get("version", saved_now.get("version"))
+            saved_now["name"] = updated.get("name", saved_now.get("name"))
+            st.session_state.pop(UNSAVED, None)
             st.success("Changes saved.", icon=":material/save:")
+    conflict = st.session_state.get(CONFLICT)
+    if saved_now and isinstance(conflict, dict):
+        found_now = conflict.get("latest")
+        now_stored: dict[str, Any] = found_now if isinstance(found_now, dict) else {}
+        theirs = changed_fields(saved_now["connection"], now_stored.get("connection") or {})
+        if now_stored and now_stored.get("name") != saved_now.get("name"):
+            theirs.insert(0, "name")
+        said = ", ".join(path_label(forms, connector_type, p) if p != "name" else "Name" for p in theirs)
+        st.warning("**Someone else changed this connection** since you opened it, so your changes were not saved. "
+                   + (f"They changed: {escape_md(said)}. " if said else "")
+                   + "Reload it to see their version (your changes here are dropped), then make yours again.",
+                   icon=":material/group:")
+        st.button("Reload it", key="reload_saved", on_click=reload_saved, icon=":material/refresh:", type="primary")
     # --- the result ----------------------------------------------------------------------------------
 
     done: dict[str, Any] | None = st.session_state.get(RESULT)
