@@ -428,7 +428,7 @@ def render_form(
 
     hooks = connector_hooks(forms, connector_type)
     if hooks:
-        st.markdown("##### Connection options")
+        st.markdown("### Connection options")
     chosen: dict[str, dict[str, Any]] = {}
     for hook in hooks:
         info = forms.hooks.get(hook)

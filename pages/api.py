@@ -35,7 +35,7 @@ left, right = st.columns(2)
 left.link_button("Try it in the playground", f"{base}/api/playground/", icon=":material/science:", width="stretch")
 right.link_button("OpenAPI schema", f"{base}/api/schema/", icon=":material/data_object:", width="stretch")
 
-st.subheader("Endpoints", anchor=False, divider="gray")
+st.header("Endpoints", anchor=False, divider="gray")
 try:
     listed = api_endpoints()  # read once per session; asked again only if that read failed
 except ApiProblem as problem:
@@ -54,7 +54,7 @@ st.markdown(
     "once: `503` with a `Retry-After` header (seconds)."
 )
 
-st.subheader("Authentication", anchor=False, divider="gray")
+st.header("Authentication", anchor=False, divider="gray")
 st.markdown(
     "Two ways, as in the OpenAPI schema:\n"
     "1. **Session cookie** — `POST /api/v1/auth/` with your user name and password; the answer sets an "
@@ -65,7 +65,7 @@ st.markdown(
     "`Authorization: Bearer <token>` with every call."
 )
 
-st.subheader("Your connection, as code", anchor=False, divider="gray")
+st.header("Your connection, as code", anchor=False, divider="gray")
 last: dict[str, Any] | None = st.session_state.get("last_request")
 if last:
     st.caption(

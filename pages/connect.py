@@ -107,6 +107,7 @@ def fill_from_uri() -> None:
 def start_test() -> None:
     """on_click of **Test**: a clean slate before the page is drawn again, then the test runs."""
     st.session_state.pop(RESULT, None)
+    st.session_state.pop("live_capabilities", None)  # an answer about other settings never stays on screen
     st.session_state[RUN] = True
 
 
@@ -247,6 +248,8 @@ if previous and previous.get("connector_type") != connector_type:
     previous = None
     st.session_state.pop(RESULT, None)
 flags = ((previous or {}).get("message") or {}).get("details") or {}
+if ((previous or {}).get("message") or {}).get("code") == "CONNECTION_SUCCESSFUL":
+    flags = {}  # a working connection flags nothing red; an unchecked certificate is said under the verdict
 flags = {str(k).removeprefix("connection."): v for k, v in flags.items()} if isinstance(flags, dict) else {}
 
 
@@ -264,7 +267,7 @@ def still_as_tested(path: str) -> bool:
 
 flags = {path: messages for path, messages in flags.items() if still_as_tested(path)}
 
-st.subheader(forms.label(connector_type), anchor=False, divider="gray")
+st.header(forms.label(connector_type), anchor=False, divider="gray")
 form = render_form(connector_type, is_source, forms, flags=flags)
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
@@ -384,7 +387,7 @@ with below.container():
                 from components.saved import render_save
 
                 render_save(form.body)
-            if message.get("code") == "CONNECTION_SUCCESSFUL" and not is_source and not uses_stored:
+            if message.get("code") in ("CONNECTION_SUCCESSFUL", "PERMISSION_DENIED") and not is_source and not uses_stored:
                 from components.capabilities import render_live_check
 
                 render_live_check(form.body)

@@ -79,7 +79,7 @@ def curl_body(code: str) -> dict[str, Any]:
 def all_text(at: AppTest) -> str:
     """Every piece of text on the page, for secret leak checks."""
     parts: list[str] = []
-    for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "subheader", "text"):
+    for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "header", "subheader", "text"):
         parts.extend(str(getattr(e, "value", "")) for e in at.get(kind))
     parts.extend(s.label for s in at.status)
     return "\n".join(parts)
