@@ -126,3 +126,35 @@ def test_ago_in_words() -> None:
     assert ago("2026-12-03T07:40:00.000Z", now) == "20 min ago"
     assert ago("2026-12-01T08:00:00.000Z", now) == "2 d ago"
     assert ago("2026-10-01T08:00:00.000Z", now) == "2026-10-01"
+
+
+def test_a_saved_test_streams_its_stages_into_the_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20.4: the Connections page tests through ``{id}/test/stream/`` (stages, elapsed time, Cancel), not the
+    blocking ``{id}/test/``; the verdict is kept as last_test and said in the card."""
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    paths: list[str] = []
+
+    def recorded(app: ASGIApp) -> ASGIApp:
+        async def layer(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST":
+                paths.append(str(scope["path"]))
+            await app(scope, receive, send)
+
+        return layer
+
+    api = start_api(recorded, database_url=f"sqlite:///{tmp_path}/store/wizard.db",
+                    secret_key=Fernet.generate_key().decode())
+    monkeypatch.setenv("WIZARD_API_URL", api.url)
+    try:
+        made = httpx.post(f"{api.url}{SAVED}", json={"name": "Closed", "description": None,
+                                                     "connection": body(ClosedPort().port)}, timeout=10).json()
+        at = new_app(PAGE)
+        at.button(key=f"test-{made['id']}").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert f"{SAVED}{made['id']}/test/stream/" in paths and f"{SAVED}{made['id']}/test/" not in paths
+        assert any("Nothing is listening" in e.value for e in at.error), [e.value for e in at.error]
+        assert listed(api)[0]["last_test"]["code"] == "PORT_CLOSED"
+        assert "saved_running" not in at.session_state
+    finally:
+        api.stop()
