@@ -115,7 +115,8 @@ class Form:
             if slot is None:
                 unplaced.append(path)
             else:
-                show_flag(slot, messages)
+                spec = self.specs.get(path.removeprefix("connection."))
+                show_flag(slot, messages, spec.label if spec else None)
         return unplaced
 
     def value(self, path: str) -> Any:
@@ -158,9 +159,11 @@ def masked(body: dict[str, Any], secret_paths: list[str]) -> dict[str, Any]:
     return copy
 
 
-def show_flag(slot: DeltaGenerator, messages: list[str]) -> None:
+def show_flag(slot: DeltaGenerator, messages: list[str], label: str | None = None) -> None:
+    """The verdict's message right under its field, naming the field (a screen reader hears whose it is)."""
     text = " ".join(m.strip() for m in messages if m.strip()) or "Check this field."
-    slot.markdown(f":red[:material/error: **{escape_md(text)}**]")
+    named = f"{escape_md(label)}: " if label else ""
+    slot.markdown(f":red[:material/error: **{named}{escape_md(text)}**]")
 
 
 def escape_md(text: str) -> str:
@@ -209,7 +212,8 @@ def _read(upload: Any) -> str:
 
 
 def _label(spec: FieldSpec) -> str:
-    return escape_md(spec.label) + (" :red[\\*]" if spec.required else "")
+    """The label as plain text: it is the input's accessible name (the required mark goes under the field)."""
+    return escape_md(spec.label)
 
 
 def _text(label: str, key: str, *, password: bool = False, placeholder: str | None = None) -> str:
@@ -327,9 +331,10 @@ def render_field(spec: FieldSpec, connector_type: str, flags: dict[str, list[str
         raw = _widget(spec, connector_type)
         slot = st.empty()
         if spec.path in flags:
-            show_flag(slot, flags[spec.path])
-        if spec.help:
-            st.caption(escape_md(spec.help))
+            show_flag(slot, flags[spec.path], spec.label)
+        words = " ".join(w for w in ("Required." if spec.required else "", escape_md(spec.help or "")) if w)
+        if words:
+            st.caption(words)
     return _value(spec, raw), slot
 
 
@@ -413,6 +418,31 @@ def render_section(
         flagged = any(s.path in flags for s in advanced)
         with st.expander("Advanced", icon=":material/tune:", expanded=flagged):
             _draw(advanced, connector_type, flags, put)
+
+
+ENTER_RUNS = """<script>
+(() => {
+  // Enter in a field of the form presses Test, as in any form on the web. Once per page.
+  const doc = window.parent && window.parent.document ? window.parent.document : document;
+  if (doc.__wizardEnterRunsTest) return;
+  doc.__wizardEnterRunsTest = true;
+  doc.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing || event.shiftKey) return;
+    const target = event.target;
+    if (!(target instanceof doc.defaultView.HTMLInputElement)) return;
+    if (!target.closest('[class*="st-key-fld-w-"]')) return;
+    const button = doc.querySelector(".st-key-test button");
+    if (!button) return;
+    // After the field commits its value (on Enter), so the test sends what was typed.
+    setTimeout(() => button.click(), 150);
+  }, true);
+})();
+</script>"""
+
+
+def enter_runs_test() -> None:
+    """Enter in any field of the form presses **Test** (a small script, added once per page)."""
+    st.html(ENTER_RUNS, unsafe_allow_javascript=True)
 
 
 def render_form(

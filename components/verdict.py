@@ -54,7 +54,7 @@ def stage_line(stage: dict[str, Any]) -> str:
         why = "not needed" if stage.get("detail") else "not reached"
         return f"{icon} :gray[{name} · {why}]"
     took = duration(stage.get("duration_ms"))
-    word = {"failed": "failed here", "warning": "see below"}.get(status, "")
+    word = {"failed": "failed here", "warning": "see below", "passed": "passed"}.get(status, "")
     extra = " · ".join(w for w in (took, word) if w)
     return f"{icon} **{name}**" + (f" :gray[· {extra}]" if extra else "")
 

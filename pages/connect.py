@@ -13,7 +13,17 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import ApiProblem, TestReply
-from components.form import Form, escape_md, fingerprint, fingerprints, hook_key, masked, render_form, widget_key
+from components.form import (
+    Form,
+    enter_runs_test,
+    escape_md,
+    fingerprint,
+    fingerprints,
+    hook_key,
+    masked,
+    render_form,
+    widget_key,
+)
 from components.metadata import ConnectorInfo, connector_section, connector_types, path_label
 from components.session import RUN_TEST as RUN
 from components.session import SAVED, UNSAVED, client, forget_person, require_metadata, show_problem
@@ -164,7 +174,8 @@ def picker_label(connector_type: str) -> str:
 
 open_saved()
 st.title("Test a connection", anchor=False)
-st.caption("Choose what you connect to, fill in the details, and press **Test**. Fields marked :red[\\*] are required.")
+st.caption("Choose what you connect to, fill in the details, and press **Test** (or Enter in a field). "
+           "Required fields say so under them.")
 
 saved_now: dict[str, Any] | None = st.session_state.get(SAVED)
 if saved_now:
@@ -269,6 +280,7 @@ flags = {path: messages for path, messages in flags.items() if still_as_tested(p
 
 st.header(forms.label(connector_type), anchor=False, divider="gray")
 form = render_form(connector_type, is_source, forms, flags=flags)
+enter_runs_test()
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
 uses_stored = any(form.value(path) == forms.mask for path in form.secret_paths)
