@@ -23,7 +23,7 @@ if __name__ == "__main__":
     from components.form import escape_md
     from components.icon import page_icon
     from components.login import render_login, render_navigation
-    from components.session import NEEDS_LOGIN, UNSAVED, client, metadata, require_login
+    from components.session import GO_TO, NEEDS_LOGIN, UNSAVED, client, metadata, require_login
 
     st.set_page_config(
         page_title="Connection Wizard",
@@ -56,11 +56,19 @@ if __name__ == "__main__":
     if st.session_state.get(NEEDS_LOGIN):
         render_login()
     else:
-        render_navigation(pages)
+        going = render_navigation(pages, page)
         if st.session_state.get(UNSAVED) and page is not pages[0]:
-            st.warning(f"**{escape_md(str(st.session_state[UNSAVED]))}** has changes you have not saved: go back to **Connect** and "
-                       "press **Save changes** to keep them.", icon=":material/edit_note:")
-        page.run()
+            st.warning(f"**{escape_md(str(st.session_state[UNSAVED]))}** has changes you have not saved: go back to "
+                       "**Connect** and press **Save changes** to keep them.", icon=":material/edit_note:")
+        if going is not None and page is not pages[0]:
+            st.switch_page(going)
+        # Leaving the form's page: it runs once more, so that what was typed there is kept (and the API page's
+        # snippet built from it); the page itself then leaves (components.session.leave_if_asked).
+        st.session_state[GO_TO] = going
+        try:
+            page.run()
+        finally:
+            st.session_state.pop(GO_TO, None)
 else:
     from streamlit.runtime.pages_manager import PagesManager
 

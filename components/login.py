@@ -110,14 +110,25 @@ def log_out() -> None:
         st.session_state[CLEAR_COOKIE] = True
 
 
-def render_navigation(pages: list[Page]) -> None:
-    """Labelled links to every page, visible at any width (no menu to open on a phone), and who is logged in."""
+def render_navigation(pages: list[Page], current: Page | None = None) -> Page | None:
+    """Labelled buttons to every page, visible at any width (no menu to open on a phone), and who is logged in.
+
+    Buttons, not links: a button's click reruns the page it is on first, carrying every value typed there
+    (text inputs stage their keystrokes in the browser, see ``components/form.py``); a link would leave for
+    the other page without them, and the person would come back to emptied fields. Returns the page asked
+    for: the caller switches to it once the current page has run (and kept what it holds).
+    """
     api = client()
+    wanted: Page | None = None
     with st.container(horizontal=True, key="nav", vertical_alignment="center", gap="small"):
         for page in pages:
-            st.page_link(page, icon=page.icon or None)
+            here = current is not None and page.url_path == current.url_path
+            if st.button(page.title, icon=page.icon or None, key=f"nav-{page.url_path or 'home'}",
+                         type="primary" if here else "tertiary", help="You are here" if here else None) and not here:
+                wanted = page
         if api.authenticated:
             st.space("stretch")
             with st.popover(api.user or "Account", icon=":material/account_circle:"):
                 st.caption(f"Logged in as **{api.user or 'you'}**")
                 st.button("Log out", icon=":material/logout:", key="logout", on_click=log_out)
+    return wanted

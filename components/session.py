@@ -33,6 +33,17 @@ PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capa
 """What one person typed, chose and got, beyond the form's own widgets: forgotten at log-out and New connection."""
 
 
+GO_TO = "go_to"
+"""The page the navigation asked for while the form's page runs once more (``app.py``)."""
+
+
+def leave_if_asked() -> None:
+    """Go to the page the navigation asked for, once this page has kept what it holds."""
+    going = st.session_state.pop(GO_TO, None)
+    if going is not None:
+        st.switch_page(going)
+
+
 def forget_person() -> None:
     """A clean slate: every value typed (secrets included), the open saved connection, the last results."""
     from components.form import clear_form_state

@@ -41,7 +41,7 @@ try:
 except ApiProblem as problem:
     show_problem(problem, retry_label="Load again", key="retry-schema")
     listed = []
-st.caption(f"Every endpoint of the OpenAPI document ({len(listed)}), read from `/api/schema/`.")
+st.caption(f"Every endpoint of the OpenAPI document ({len(listed)}), read from /api/schema/.")
 for tag in dict.fromkeys(tag for *_, tag in listed):
     st.markdown(f"**{escape_md(tag or 'Other')}**")
     st.markdown("\n".join(f"- `{method} {path}`  \n  {escape_md(summary)}"
@@ -70,7 +70,7 @@ last: dict[str, Any] | None = st.session_state.get("last_request")
 if last:
     st.caption(
         f"The {metadata().forms.label(str(last.get('connector_type')))} form you filled on the Connect page. Secrets are "
-        "replaced by `<…>` placeholders: put them in from a safe place, never into the script itself."
+        "replaced by <…> placeholders: put them in from a safe place, never into the script itself."
     )
     body = last
 else:

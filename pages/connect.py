@@ -26,7 +26,7 @@ from components.form import (
 )
 from components.metadata import ConnectorInfo, connector_section, connector_types, path_label
 from components.session import RUN_TEST as RUN
-from components.session import SAVED, UNSAVED, client, forget_person, require_metadata, show_problem
+from components.session import SAVED, UNSAVED, client, forget_person, leave_if_asked, require_metadata, show_problem
 from components.session import TEST_RESULT as RESULT
 from components.verdict import LiveTimeline, render_timeline, render_verdict, stages_of, unverified_tls
 
@@ -178,8 +178,10 @@ st.caption("Choose what you connect to, fill in the details, and press **Test** 
            "Required fields say so under them.")
 
 saved_now: dict[str, Any] | None = st.session_state.get(SAVED)
+# Always drawn, so that what it holds never shifts the form below (a field redrawn loses its focus).
+actions = st.container(key="form_actions")
 if saved_now:
-    left, right = st.columns([4, 1], vertical_alignment="center")
+    left, right = actions.columns([4, 1], vertical_alignment="center")
     left.info(f"Editing the saved connection **{escape_md(str(saved_now.get('name') or ''))}**. "
               "Its stored passwords and keys are kept: their fields show dots in their place (the secrets never come "
               "back to this page) — leave them as they are to keep them, or type a new one.", icon=":material/bookmark:")
@@ -187,15 +189,15 @@ if saved_now:
     right.button("New connection", on_click=ask_new_connection if dirty else new_connection, key="leave_saved",
                  width="stretch", icon=":material/add:")
     if st.session_state.get(CONFIRM_NEW):
-        st.warning(f"**{escape_md(str(saved_now.get('name') or ''))}** has changes you have not saved. "
+        actions.warning(f"**{escape_md(str(saved_now.get('name') or ''))}** has changes you have not saved. "
                    "Start a new connection anyway and lose them?", icon=":material/warning:")
-        yes, no = st.columns(2)
+        yes, no = actions.columns(2)
         yes.button("Discard the changes", key="confirm_new_yes", on_click=new_connection, width="stretch")
         no.button("Keep editing", key="confirm_new_no", on_click=lambda: st.session_state.pop(CONFIRM_NEW, None),
                   width="stretch")
 elif any(str(k).startswith("w-") and st.session_state.get(k) not in (None, "") for k in st.session_state):
-    st.button("New connection", on_click=new_connection, key="new_connection", icon=":material/add:",
-              help="Clear every field and start again")
+    actions.button("New connection", on_click=new_connection, key="new_connection", icon=":material/add:",
+                   help="Clear every field and start again")
 
 # --- direction and connector ---------------------------------------------------------------------
 
@@ -213,6 +215,7 @@ is_source = direction != "destination"
 choices = connector_types(forms, is_source)
 if not choices:
     st.warning("The API offers no connector for this direction yet.", icon=":material/block:")
+    leave_if_asked()
     st.stop()
 if st.session_state.get(CONNECTOR) not in choices:
     st.session_state[CONNECTOR] = None
@@ -250,6 +253,7 @@ with st.expander("Have a connection string? Paste it to fill the form", icon=":m
 
 if connector_type is None:
     st.info("Choose a database or a storage service above, or paste a connection string.", icon=":material/arrow_upward:")
+    leave_if_asked()
     st.stop()
 
 # --- the form ------------------------------------------------------------------------------------
@@ -283,6 +287,7 @@ form = render_form(connector_type, is_source, forms, flags=flags)
 enter_runs_test()
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
+leave_if_asked()
 uses_stored = any(form.value(path) == forms.mask for path in form.secret_paths)
 stored_body = without_nulls({**saved_now["connection"], "is_source": is_source}) if saved_now else None
 if saved_now and form.body != stored_body:
