@@ -124,7 +124,7 @@ def render_navigation(pages: list[Page], current: Page | None = None) -> Page | 
         for page in pages:
             here = current is not None and page.url_path == current.url_path
             if st.button(page.title, icon=page.icon or None, key=f"nav-{page.url_path or 'home'}",
-                         type="primary" if here else "tertiary", help="You are here" if here else None) and not here:
+                         type="primary" if here else "tertiary") and not here:
                 wanted = page
         if api.authenticated:
             st.space("stretch")
