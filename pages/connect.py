@@ -347,7 +347,12 @@ if st.session_state.pop(RUN, False):
     result = run_test(form)
     if result is not None:
         st.session_state[RESULT] = result
-        st.rerun()  # draw the flags in place and the verdict, from the kept result
+        running_slot.empty()
+        # Felt speed: the flags go into their slots and the verdict below in this same run (no second rerun of
+        # the whole page before the verdict shows); a later rerun draws them the same way from the kept result.
+        fresh = (result.get("message") or {}) if "message" in result else {}
+        if fresh.get("code") != "CONNECTION_SUCCESSFUL" and isinstance(fresh.get("details"), dict):
+            form.flag({str(k).removeprefix("connection."): v for k, v in fresh["details"].items()})
 
 with below.container():
     if st.session_state.pop("cancelled", False):
