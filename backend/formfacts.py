@@ -145,6 +145,11 @@ def readable(name: str) -> str:
     return spaced[:1].upper() + spaced[1:].lower() if spaced else name
 
 
+STORED_MASK = "**********"
+"""How a stored secret of a saved connection reads (DESIGN.md "Saved connections"); sent back, it keeps it.
+Here, below the connectors and the saved connections, so that ``forms/`` serves the very value they use."""
+
+
 # --- words the UI shows for the API's fixed names (served at ``forms/``: the UI holds no copy) ------
 
 STAGE_TITLES: Mapping[str, str] = {

@@ -27,6 +27,7 @@ from backend.formfacts import (
     COMMON_FIELDS,
     SERVER_PARTS,
     STAGE_TITLES,
+    STORED_MASK,
     Alternative,
     FieldFacts,
     URIFacts,
@@ -245,7 +246,7 @@ def build_forms(connectors: Iterable[Connector]) -> ConnectionForms:
     return ConnectionForms(
         connectors=[connector_form(c) for c in display_order(connectors)],
         hooks={name: _hook_as_supported_types_says(hook_form(name), name) for name in HOOK_MODELS},
-        mask=_mask(),
+        mask=STORED_MASK,
         stages=dict(STAGE_TITLES),
         words={name: PlainWords(label=w.label, meaning=w.meaning) for name, w in CAPABILITY_TITLES.items()},
     )
@@ -256,12 +257,6 @@ def _hook_as_supported_types_says(form: HookForm, name: str) -> HookForm:
 
     props = supported_types().model_dump()["hooks"].get(name) or {}
     return form.model_copy(update={"fields": _as_supported_types_says(form.fields, props)})
-
-
-def _mask() -> str:
-    from backend.saved.masking import MASK  # here: the saved connections' masking reads target_fields above
-
-    return MASK
 
 
 @lru_cache

@@ -18,11 +18,29 @@ from backend.settings import Settings
 from tests.conftest import DB, make_settings
 from tests.servers.api import serve as serve_app
 from tests.servers.common import LOOPBACK
-from tests.test_stream import NDJSON, check_shape, lines_of
 
 SAVED = "/api/v1/database_connections/"
+NDJSON = "application/x-ndjson"
 DEADLINE_S = 3.0
 KEY_A = Fernet.generate_key().decode()
+
+
+def lines_of(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith(NDJSON) and response.text.endswith("\n")
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+def check_shape(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The stream's contract (as ``test/stream/``'s): every stage once, in order, begun before it settles, then
+    exactly one verdict, last, whose stages are those told; returns the verdict's message."""
+    kinds = [e["event"] for e in events]
+    assert kinds.count("verdict") == 1 and kinds[-1] == "verdict", kinds
+    message: dict[str, Any] = events[-1]["message"]
+    assert [e["stage"] for e in events if e["event"] == "stage"] == message["payload"]["stages"]
+    started = [e["stage"]["name"] for e in events if e["event"] == "start"]
+    assert len(started) == len(set(started))
+    return message
 
 
 def settings(tmp_path: Path) -> Settings:
