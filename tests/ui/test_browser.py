@@ -742,3 +742,42 @@ def test_typed_values_survive_page_switches_and_enter_runs_test(wizard: str, bro
             assert blocked == [], blocked
         finally:
             context.close()
+
+
+def test_a_saved_test_streams_its_stages_with_the_time_and_cancel(wizard: str, browser: Browser,
+                                                                   silent_port: int) -> None:
+    """Issue 20.6: on the Connections page a saved connection's test shows its stages as they come, the time it has
+    waited and Cancel, which ends it on the server; nothing is kept from a cancelled test."""
+    context, _ = open_context(browser)
+    page = context.new_page()
+    try:
+        page.goto(wizard + "/connections")
+        log_in(page)
+        expect(page.get_by_role("heading", name="Saved connections")).to_be_visible(timeout=WAIT_MS)
+        csrf = page.request.get(wizard + "/api/v1/auth/").json().get("csrf_token")
+        made = page.request.post(wizard + SAVED_API, headers={"X-CSRF-Token": str(csrf)}, data={
+            "name": "Silent (browser)", "description": None,
+            "connection": {"connector_type": CT, "host": "127.0.0.1", "port": silent_port, "database": "d",
+                           "username": "u", "password": "Silent-Browser-Pw-1"}})
+        assert made.status == 201, made.text()
+        saved_id = made.json()["id"]
+        page.reload()
+        card = page.locator(f".st-key-saved-{saved_id}")
+        card.get_by_role("button", name="Test", exact=True).click()
+        running = page.locator(".st-key-saved-running")
+        expect(running.get_by_text("in progress")).to_be_visible(timeout=WAIT_MS)
+        expect(running).to_contain_text(re.compile(r"\d+\.\d s"))
+        expect(running).to_contain_text("Reach the server")
+        assert in_flight(wizard) == 1
+        running.scroll_into_view_if_needed()
+        shoot(page, "saved-running", 1280)
+        cancelled_at = time.monotonic()
+        running.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("test cancelled")).to_be_visible(timeout=WAIT_MS)
+        while in_flight(wizard) != 0:
+            assert time.monotonic() - cancelled_at < DEADLINE_S / 2, "the server ends a cancelled test at once"
+            time.sleep(0.2)
+        assert page.request.get(f"{wizard}{SAVED_API}{saved_id}/").json()["last_test"] is None
+        page.request.delete(f"{wizard}{SAVED_API}{saved_id}/", headers={"X-CSRF-Token": str(csrf)})
+    finally:
+        context.close()
