@@ -5,7 +5,7 @@ This file plays two parts:
 - ``streamlit run app.py`` finds the ``app = st.App(...)`` assignment below, imports this file as
   the module ``app`` and serves that ASGI app with uvicorn: the Streamlit UI, and the FastAPI
   backend (``backend.main:app``) mounted beside it under ``/api/`` on the same port and origin.
-  Why ``st.App`` rather than uvicorn in a thread: see ``components/embedded.py``.
+  Why ``st.App`` rather than uvicorn in a thread: see ``backend/embed.py``.
 - Streamlit then runs this same file as the UI script (as ``__main__``, once per rerun): the
   navigation between the pages under ``pages/``. The pages reach the API over HTTP only.
 
@@ -20,9 +20,10 @@ import streamlit as st
 if __name__ == "__main__":
 
     from components.api_client import ApiProblem
+    from components.form import escape_md
     from components.icon import page_icon
     from components.login import render_login, render_navigation
-    from components.session import NEEDS_LOGIN, client, metadata, require_login
+    from components.session import GO_TO, NEEDS_LOGIN, UNSAVED, client, metadata, require_login
 
     st.set_page_config(
         page_title="Connection Wizard",
@@ -55,12 +56,23 @@ if __name__ == "__main__":
     if st.session_state.get(NEEDS_LOGIN):
         render_login()
     else:
-        render_navigation(pages)
-        page.run()
+        going = render_navigation(pages, page)
+        if st.session_state.get(UNSAVED) and page is not pages[0]:
+            st.warning(f"**{escape_md(str(st.session_state[UNSAVED]))}** has changes you have not saved: go back to "
+                       "**Connect** and press **Save changes** to keep them.", icon=":material/edit_note:")
+        if going is not None and page is not pages[0]:
+            st.switch_page(going)
+        # Leaving the form's page: it runs once more, so that what was typed there is kept (and the API page's
+        # snippet built from it); the page itself then leaves (components.session.leave_if_asked).
+        st.session_state[GO_TO] = going
+        try:
+            page.run()
+        finally:
+            st.session_state.pop(GO_TO, None)
 else:
     from streamlit.runtime.pages_manager import PagesManager
 
-    from components.embedded import api_lifespan, api_routes, security_middleware
+    from backend.embed import api_lifespan, api_routes, security_middleware
 
     # The pages are declared with st.navigation above. Without this, Streamlit takes the pages/
     # folder for a v1 multipage app until the first st.navigation call of the process, so a first

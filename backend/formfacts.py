@@ -203,3 +203,64 @@ def readable(name: str) -> str:
     """``storage_account_name`` → ``Storage account name``: the label of a field nobody described."""
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|_+", " ", name).strip()
     return spaced[:1].upper() + spaced[1:].lower() if spaced else name
+
+
+STORED_MASK = "**********"
+"""How a stored secret of a saved connection reads (DESIGN.md "Saved connections"); sent back, it keeps it.
+Here, below the connectors and the saved connections, so that ``forms/`` serves the very value they use."""
+
+
+# --- words the UI shows for the API's fixed names (served at ``forms/``: the UI holds no copy) ------
+
+STAGE_TITLES: Mapping[str, str] = {
+    "parameters": "Check the settings",
+    "dns": "Find the server",
+    "tcp": "Reach the server",
+    "ssh": "Open the SSH tunnel",
+    "tls": "Set up encryption",
+    "authentication": "Log in",
+    "database": "Open the database",
+    "query": "Run a test query",
+    "kerberos": "Get a Kerberos ticket",
+    "bucket": "Open the bucket",
+    "container": "Open the container",
+    "path": "Find the folder",
+}
+"""Each stage of a test (``payload.stages[].name``) as a person reads it."""
+
+
+@dataclass(frozen=True)
+class Words:
+    """A fixed name of the spec (a capability, a functionality) in plain words: a short label and what it means."""
+
+    label: str
+    meaning: str
+
+
+CAPABILITY_TITLES: Mapping[str, Words] = {
+    "IDENTITY_WRITING": Words("Write identity columns", "Write your own values into auto-numbered (identity) columns."),
+    "DATA_TRUNCATION": Words("Empty tables", "Empty a table quickly before loading it."),
+    "DATA_DELETION": Words("Delete rows", "Delete rows before loading."),
+    "INDEX_MANAGEMENT": Words("Manage indexes", "Drop or disable indexes during the load and rebuild them after."),
+    "FOREIGN_KEY_MANAGEMENT": Words("Manage foreign keys",
+                                    "Switch off or drop foreign keys during the load and restore them after."),
+    "UNIQUE_CONSTRAINT_MANAGEMENT": Words("Manage unique constraints",
+                                          "Switch off or drop unique constraints during the load and restore them after."),
+    "TRIGGER_MANAGEMENT": Words("Manage triggers", "Switch off triggers during the load so they do not fire for every row."),
+    "SCHEMA_MANAGEMENT": Words("Manage tables", "Create or change tables to fit the data."),
+    "HIGH_PERFORMANCE_WRITING": Words("High performance writing", "Load large amounts of data fast, by moving checks such as "
+                                      "indexes, keys and triggers out of the way during the load and putting them back afterwards."),
+    "IDEMPOTENT_WRITING": Words("Idempotent writing", "Write so that running the same load twice leaves the same data, "
+                                "without duplicates: tables are emptied or replaced first and keys are kept as given."),
+    "READ": Words("Read data", "Read the tables and views of the schema."),
+    "WRITE": Words("Write data", "Insert and change rows in the schema's tables."),
+    "CREATE": Words("Create tables", "Create new tables in the schema."),
+    "DELETE": Words("Delete data", "Delete rows and drop tables in the schema."),
+}
+"""Capabilities, functionalities and access kinds (``capabilities/`` items' ``name``) in plain words."""
+
+
+def label_of(name: str) -> str:
+    """The plain label of a fixed name: its words, else the readable form of the name."""
+    words = CAPABILITY_TITLES.get(name)
+    return words.label if words else readable(name)

@@ -13,16 +13,36 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import lru_cache
+from typing import Any
 
+import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from backend.connectors import registry
 from backend.connectors.base import Connector
-from backend.fields import TEXT, has_marker
-from backend.formfacts import COMMON_FIELDS, SERVER_PARTS, Alternative, FieldFacts, URIFacts, readable
+from backend.fields import TEXT, has_marker, is_secret, property_of
+from backend.formfacts import (
+    CAPABILITY_TITLES,
+    COMMON_FIELDS,
+    SERVER_PARTS,
+    STAGE_TITLES,
+    STORED_MASK,
+    Alternative,
+    FieldFacts,
+    URIFacts,
+    readable,
+)
 from backend.hooks.forms import HOOK_FORMS
-from backend.schemas import HOOK_MODELS, ConnectionForms, ConnectorForm, FormAlternative, FormField, HookForm
+from backend.schemas import (
+    HOOK_MODELS,
+    ConnectionForms,
+    ConnectorForm,
+    FormAlternative,
+    FormField,
+    HookForm,
+    PlainWords,
+)
 
 NOT_SHOWN = ("connector_type", "hooks_params", "is_source")
 """Model fields that are not form fields: the form's choice of connector, its hook sections, read/write."""
@@ -35,7 +55,31 @@ def field_names(model: type[BaseModel], first: Iterable[str] = ()) -> list[str]:
     return leading + [name for name in names if name not in leading]
 
 
-def resolve_field(name: str, info: FieldInfo, facts: FieldFacts | None, common: bool = True) -> FormField:
+PORT_RANGE = (1, 65535)
+
+
+def bounds(name: str, info: FieldInfo) -> tuple[float | None, float | None]:
+    """The model's numeric bounds (``Field(ge=…, le=…)``); a TCP port is 1–65535 even where the spec's
+    schema says nothing (the hooks' ``port`` and ``local_port``)."""
+    low: float | None = None
+    high: float | None = None
+    for m in info.metadata:
+        if isinstance(m, annotated_types.Ge) and isinstance(m.ge, (int, float)):
+            low = m.ge
+        elif isinstance(m, annotated_types.Gt) and isinstance(m.gt, int):
+            low = m.gt + 1
+        elif isinstance(m, annotated_types.Le) and isinstance(m.le, (int, float)):
+            high = m.le
+        elif isinstance(m, annotated_types.Lt) and isinstance(m.lt, int):
+            high = m.lt - 1
+    if low is None and high is None and (name == "port" or name.endswith("_port")):
+        return PORT_RANGE
+    return low, high
+
+
+def resolve_field(
+    name: str, info: FieldInfo, facts: FieldFacts | None, common: bool = True, group: str = "connection"
+) -> FormField:
     """One field's facts: the given ones over the common ones over what the model says."""
     derived = FieldFacts(
         label=readable(name),
@@ -45,6 +89,9 @@ def resolve_field(name: str, info: FieldInfo, facts: FieldFacts | None, common: 
     )
     base = COMMON_FIELDS[name].over(derived) if common and name in COMMON_FIELDS else derived
     resolved = facts.over(base) if facts else base
+    prop = property_of(info)
+    kind = prop["type"]
+    low, high = bounds(name, info) if "integer" in kind or "number" in kind else (None, None)
     return FormField(
         name=name,
         label=resolved.label or readable(name),
@@ -53,15 +100,24 @@ def resolve_field(name: str, info: FieldInfo, facts: FieldFacts | None, common: 
         advanced=bool(resolved.advanced),
         row=resolved.row,
         upload=bool(resolved.upload),
+        type=kind,
+        default=prop["default"],
+        values=prop["values"],
+        required=not (isinstance(kind, list) and "null" in kind),
+        secret=is_secret(info),
+        minimum=low,
+        maximum=high,
+        group=group,
     )
 
 
 def resolve_fields(
-    model: type[BaseModel], facts: Mapping[str, FieldFacts], first: Iterable[str] = (), common: bool = True
+    model: type[BaseModel], facts: Mapping[str, FieldFacts], first: Iterable[str] = (), common: bool = True,
+    group: str = "connection",
 ) -> list[FormField]:
     """Every field, in display order: advanced ones last, and the fields of one row side by side."""
     resolved = [
-        resolve_field(name, model.model_fields[name], facts.get(name), common)
+        resolve_field(name, model.model_fields[name], facts.get(name), common, group)
         for name in field_names(model, first)
     ]
     ordered: list[FormField] = []
@@ -136,17 +192,32 @@ def _alternatives(alternatives: Iterable[Alternative]) -> list[FormAlternative]:
     ]
 
 
+def _as_supported_types_says(fields: list[FormField], props: Mapping[str, Any]) -> list[FormField]:
+    """The fields with the connector's own Property metadata (``values`` it narrows, e.g. its drivers)."""
+    return [
+        f.model_copy(update={k: props[f.name][k] for k in ("type", "default", "values")}) if f.name in props else f
+        for f in fields
+    ]
+
+
 def connector_form(connector: Connector) -> ConnectorForm:
     uri = uri_facts(connector)
+    props = connector.properties()
     return ConnectorForm.model_validate(
         {
             "connector_type": connector.type_name,
             "label": connector.label,
             "category": connector.category,
             "source": connector.source,
+            "destination": True,
             "target_fields": list(target_fields(connector)),
+            "hooks": [h for h in HOOK_MODELS if h in connector.hooks],
+            "overrides": {k: dict(v) for k, v in props.items() if "." in k},
+            "stages": list(connector.stage_names),
             "uri": {"schemes": list(uri.schemes), "example": uri.example} if uri else None,
-            "fields": resolve_fields(connector.model, connector.form_fields, connector.form_order),
+            "fields": _as_supported_types_says(
+                resolve_fields(connector.model, connector.form_fields, connector.form_order), props
+            ),
             "alternatives": _alternatives(connector.alternatives),
         }
     )
@@ -159,8 +230,10 @@ def hook_form(name: str) -> HookForm:
     return HookForm(
         label=facts.label if facts else readable(name),
         help=facts.help if facts else f"Settings of the {name} hook.",
-        fields=resolve_fields(model, facts.fields if facts else {}, first=facts.fields if facts else (), common=False),
+        fields=resolve_fields(model, facts.fields if facts else {}, first=facts.fields if facts else (), common=False,
+                              group=name),
         alternatives=_alternatives(facts.alternatives if facts else ()),
+        target_fields=[f for f in ("host", "port") if f in model.model_fields],
     )
 
 
@@ -172,8 +245,18 @@ def display_order(connectors: Iterable[Connector]) -> list[Connector]:
 def build_forms(connectors: Iterable[Connector]) -> ConnectionForms:
     return ConnectionForms(
         connectors=[connector_form(c) for c in display_order(connectors)],
-        hooks={name: hook_form(name) for name in HOOK_MODELS},
+        hooks={name: _hook_as_supported_types_says(hook_form(name), name) for name in HOOK_MODELS},
+        mask=STORED_MASK,
+        stages=dict(STAGE_TITLES),
+        words={name: PlainWords(label=w.label, meaning=w.meaning) for name, w in CAPABILITY_TITLES.items()},
     )
+
+
+def _hook_as_supported_types_says(form: HookForm, name: str) -> HookForm:
+    from backend.metadata import supported_types  # the union of the connectors' ssl_mode words
+
+    props = supported_types().model_dump()["hooks"].get(name) or {}
+    return form.model_copy(update={"fields": _as_supported_types_says(form.fields, props)})
 
 
 @lru_cache

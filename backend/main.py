@@ -27,7 +27,7 @@ from backend.ops.metrics import Metrics
 from backend.ops.middleware import Operations
 from backend.ops.readiness import READY_DEADLINE_S, StoreProbe
 from backend.policy import TargetPolicy
-from backend.routers import capabilities, database_connections, forms, health, monitoring, saved
+from backend.routers import capabilities, database_connections, forms, health, monitoring, parse_uri, saved
 from backend.saved.service import SavedConnections
 from backend.secrets import SecretFilter, install_log_scrubbing
 from backend.service import ConnectionTester
@@ -247,6 +247,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.include_router(forms.router)
     app.include_router(capabilities.router)
     app.include_router(monitoring.router)  # health/ and {id}/history/ (backend/monitor)
+    app.include_router(parse_uri.router)
     app.include_router(saved.router)
     playground.install(app)
     app.openapi = lambda: openapi.build(app)  # type: ignore[method-assign]

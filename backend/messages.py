@@ -29,6 +29,7 @@ class Code(StrEnum):
     CONTAINER_NOT_FOUND = "CONTAINER_NOT_FOUND"
     PATH_NOT_FOUND = "PATH_NOT_FOUND"
     TARGET_NOT_ALLOWED = "TARGET_NOT_ALLOWED"
+    CONNECTION_RESET = "CONNECTION_RESET"
     UNEXPECTED_ERROR = "UNEXPECTED_ERROR"
     # Not a verdict of a test: the envelope of HTTP-level refusals.
     NOT_AUTHENTICATED = "NOT_AUTHENTICATED"
@@ -44,7 +45,7 @@ class Code(StrEnum):
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
 
 
-VERDICT_CODES: tuple[Code, ...] = tuple(Code)[:23]
+VERDICT_CODES: tuple[Code, ...] = tuple(Code)[:24]
 """The codes a connection test can end in (docs/design.md, "Verdict codes")."""
 
 
@@ -160,6 +161,11 @@ CATALOG: dict[Code, Advice] = {
         "This address may not be contacted",
         "The wizard's target policy does not allow connecting to this address. Ask your administrator.",
         "dns",
+    ),
+    Code.CONNECTION_RESET: Advice(
+        "The port hung up at once",
+        "Something answered on this port and hung up at once: is it the database's port?",
+        "tcp",
     ),
     Code.UNEXPECTED_ERROR: Advice(
         "The test failed for an unexpected reason",

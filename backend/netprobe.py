@@ -6,11 +6,12 @@ import asyncio
 import errno
 import ipaddress
 import socket
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from backend.core import ReachedAddress
 from backend.diagnosis import Deadline, Failure
-from backend.messages import Code
+from backend.messages import CATALOG, Code
 from backend.policy import TargetPolicy
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ async def reach_directly(host: str, port: int, ctx: RunContext) -> ReachedAddres
     d.note("dns", f"{host} → {', '.join(addresses)}")
     address = await d.step("tcp", lambda: reach(addresses, port, ctx.deadline, host=host))
     d.note("tcp", f"{address}:{port} accepted the connection")
+    ctx.prepared[TCP_TARGET] = TcpTarget(address, port, "port")
     d.mark("ssh", "skipped", "No SSH tunnel was asked for.")
     return ReachedAddress(host=host, address=address, port=port)
 
@@ -130,3 +132,64 @@ def _classify_oserror(exc: OSError, host: str, port: int, field: str, port_field
             stage="tcp",
         )
     return Failure(Code.UNEXPECTED_ERROR, f"Connecting to {host}:{port} failed: {exc.strerror or exc}.", stage="tcp")
+
+
+TCP_TARGET = "tcp"
+"""The key in ``RunContext.prepared`` under which the address the tcp stage reached directly is kept."""
+
+RESET_SUSPECTS = frozenset({
+    Code.UNEXPECTED_ERROR, Code.TLS_HANDSHAKE_FAILED, Code.TLS_NOT_SUPPORTED, Code.CONNECTION_TIMEOUT,
+})
+"""Verdicts a port that hangs up at once produces in the drivers (an EOF or a reset where the
+protocol's first answer was due, e.g. MySQL's CR_SERVER_LOST), which a second look at the port
+tells apart. The look never outlasts the test's deadline: after a real timeout it is skipped."""
+
+
+@dataclass(frozen=True)
+class TcpTarget:
+    """The address and port the tcp stage reached directly (no tunnel), and the field that sets the port."""
+
+    address: str
+    port: int
+    port_field: str | None
+
+
+async def hangs_up_at_once(target: TcpTarget, deadline: Deadline, wait_s: float = 0.5) -> bool:
+    """Whether ``target`` accepts a connection and closes it before saying or waiting for anything.
+
+    Decided from what the socket reports, not from a driver's words: end of stream (EOF) or
+    ``ECONNRESET`` before any byte. A server that speaks first (a greeting) or waits for the client
+    (reading, so silent within ``wait_s``) is no hang-up; neither is a refused or unreachable port.
+    """
+    budget = min(wait_s, deadline.remaining())
+    if budget <= 0:
+        return False
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(target.address, target.port), timeout=budget)
+    except (TimeoutError, OSError):
+        return False
+    try:
+        first = await asyncio.wait_for(reader.read(1), timeout=max(0.0, min(wait_s, deadline.remaining())))
+    except TimeoutError:
+        return False  # it waits for the client, as most database protocols do
+    except ConnectionResetError:
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ECONNRESET
+    finally:
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), timeout=0.2)
+        except (TimeoutError, OSError):
+            pass
+    return first == b""
+
+
+def reset_failure(target: TcpTarget, detail: str) -> Failure:
+    """The ``CONNECTION_RESET`` verdict: the port accepted the connection and closed it at once."""
+    return Failure(
+        Code.CONNECTION_RESET,
+        detail,
+        fields={target.port_field: CATALOG[Code.CONNECTION_RESET].body} if target.port_field else None,
+        stage="tcp",
+    )

@@ -182,6 +182,17 @@ class FormField(BaseModel):
     advanced: bool = False
     row: str | None = None
     upload: bool = False
+    # What the field is (as ``supported_types`` says it), so that ``forms/`` alone builds the form:
+    type: str | list[str] = "string"
+    default: Any = None
+    values: list[str] | None = None
+    required: bool = False
+    secret: bool = False
+    """A stored secret: masked in the UI, never echoed back (a saved one reads as ``mask``)."""
+    minimum: int | float | None = None
+    maximum: int | float | None = None
+    group: str = "connection"
+    """``connection`` for the connector's own fields, else the hook (``SSHTunnel``, ``SSL``, ``Kerberos``)."""
 
 
 class FormOption(BaseModel):
@@ -205,7 +216,15 @@ class ConnectorForm(BaseModel):
     label: str
     category: str
     source: bool
+    destination: bool = True
     target_fields: list[str]
+    """Where the connection goes: changing one while a secret is the stored mask is refused (name it)."""
+    hooks: list[str] = Field(default_factory=list)
+    """The hooks that make sense for this connector, in the order of ``ConnectionForms.hooks``."""
+    overrides: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Field path → what differs for this connector (``hooks_params.SSL.ssl_mode``: its own ``values``)."""
+    stages: list[str] = Field(default_factory=list)
+    """Its test's stages, in order (``payload.stages``)."""
     uri: FormURI | None
     fields: list[FormField]
     alternatives: list[FormAlternative]
@@ -216,11 +235,24 @@ class HookForm(BaseModel):
     help: str
     fields: list[FormField]
     alternatives: list[FormAlternative]
+    target_fields: list[str] = Field(default_factory=list)
+    """The hook's fields that say where a connection goes (an SSH server's host and port)."""
+
+
+class PlainWords(BaseModel):
+    label: str
+    meaning: str
 
 
 class ConnectionForms(BaseModel):
     connectors: list[ConnectorForm]
     hooks: dict[str, HookForm]
+    mask: str = "**********"
+    """How a stored secret reads in a saved connection; sent back, it keeps the stored value."""
+    stages: dict[str, str] = Field(default_factory=dict)
+    """Each stage name as a person reads it ("Find the server")."""
+    words: dict[str, PlainWords] = Field(default_factory=dict)
+    """Capability, functionality and access names in plain words (label and meaning)."""
 
 
 def optional_not_null(schema: dict[str, Any]) -> None:

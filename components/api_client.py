@@ -44,7 +44,7 @@ ProblemKind = Literal[
     "invalid",
     "server_error",
     "bad_reply",
-]
+ "conflict",]
 
 
 class ApiProblem(Exception):
@@ -186,6 +186,9 @@ class ApiClient:
             return ApiProblem("not_found", title, body or "The API has no such endpoint.", status=status)
         if status == 422:
             return ApiProblem("invalid", title, body, status=status, details=details)
+        if status == 412:
+            return ApiProblem("conflict", "Someone else changed this connection",
+                              body or "It was changed since you opened it.", status=status)
         if status >= 500:
             return ApiProblem(
                 "server_error",
@@ -234,7 +237,10 @@ class ApiClient:
             return TestReply(response.status_code, message)
         raise self._problem(response)
 
-    def test_stream(self, body: dict[str, Any], on_stage: StageListener, tick: Callable[[], None] | None = None) -> TestReply:
+    def test_stream(
+        self, body: dict[str, Any] | None, on_stage: StageListener, tick: Callable[[], None] | None = None,
+        saved_id: str | None = None,
+    ) -> TestReply:
         """Run one test through ``test/stream/``: ``on_stage`` hears each stage as it happens, then the verdict
         (200) or the refused fields (422) is returned; else :class:`ApiProblem`, as :meth:`test`.
 
@@ -246,9 +252,12 @@ class ApiClient:
 
         An API without the stream (an older one behind ``WIZARD_API_URL`` answers 404 or 405) is asked
         through ``test/`` instead: the same verdict, without the live stages.
+
+        With ``saved_id`` (and no body), the saved connection's test is streamed (``{id}/test/stream/``).
         """
         events: queue.Queue[tuple[str, Any]] = queue.Queue()
-        reader = _StreamReader(self, body, events)
+        path = f"{BASE}/{quote(saved_id, safe='')}/test/stream/" if saved_id else f"{BASE}/test/stream/"
+        reader = _StreamReader(self, body, events, path)
         thread = threading.Thread(target=reader.run, name="wizard-test-stream", daemon=True)
         started = time.monotonic()
         thread.start()
@@ -265,7 +274,9 @@ class ApiClient:
                 if kind == "stage":
                     on_stage(value[0], value[1])
                 elif kind == "reply":
-                    return value if isinstance(value, TestReply) else self.test(body)
+                    if isinstance(value, TestReply):
+                        return value
+                    return self.test_saved(saved_id) if saved_id else self.test(body or {})
                 else:
                     raise value
         finally:
@@ -279,15 +290,25 @@ class ApiClient:
         return data
 
     def saved_connection(self, connection_id: str) -> dict[str, Any]:
-        """``GET {id}/``: a saved connection, its stored secrets as the mask."""
-        data = self._json(self._request("GET", f"{BASE}/{quote(connection_id, safe='')}/"))
-        return data if isinstance(data, dict) else {}
+        """``GET {id}/``: a saved connection, its stored secrets as the mask (``version`` from its ETag if absent)."""
+        response = self._request("GET", f"{BASE}/{quote(connection_id, safe='')}/")
+        return _versioned(response, self._json(response))
 
-    def update_saved(self, connection_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """``PATCH {id}/``; a masked secret sent back unchanged keeps the stored one."""
-        response = self._request("PATCH", f"{BASE}/{quote(connection_id, safe='')}/", json=changes)
-        data = self._json(response)
-        return data if isinstance(data, dict) else {}
+    def update_saved(self, connection_id: str, changes: dict[str, Any], version: int | str | None = None) -> dict[str, Any]:
+        """``PATCH {id}/`` with ``If-Match`` (the version it was opened at; a ``conflict`` problem if it changed since).
+
+        A masked secret sent back unchanged keeps the stored one.
+        """
+        headers = {"If-Match": f'"{version}"'} if version is not None else None
+        response = self._request("PATCH", f"{BASE}/{quote(connection_id, safe='')}/", json=changes, headers=headers)
+        return _versioned(response, self._json(response))
+
+    def parse_uri(self, uri: str) -> dict[str, Any]:
+        """``POST parse_uri/``: a pasted URI as ``{"connection": {...}, "notes": [...]}``; unreadable: an ``invalid`` problem."""
+        data = self._json(self._request("POST", f"{BASE}/parse_uri/", json={"uri": uri}))
+        if not isinstance(data, dict) or not isinstance(data.get("connection"), dict):
+            raise ApiProblem("bad_reply", "The connection string's reading is unreadable", "parse_uri/ sent no connection.")
+        return data
 
     def test_saved(self, connection_id: str) -> TestReply:
         """``POST {id}/test/``: test a saved connection with its stored secrets (they never come back to the UI)."""
@@ -432,8 +453,8 @@ class _StreamReader:
     tells the API the client is gone.
     """
 
-    def __init__(self, api: ApiClient, body: dict[str, Any], events: queue.Queue[tuple[str, Any]]) -> None:
-        self.api, self.body, self.events = api, body, events
+    def __init__(self, api: ApiClient, body: dict[str, Any] | None, events: queue.Queue[tuple[str, Any]], path: str) -> None:
+        self.api, self.body, self.events, self.path = api, body, events, path
         self.aborted = threading.Event()
         self.sock: socket.socket | None = None
 
@@ -452,7 +473,7 @@ class _StreamReader:
         headers = {**api._headers("POST"), "Accept": f"{NDJSON}, application/json", "Accept-Encoding": "identity"}
         with (
             api._calling(api.test_timeout_s) as http,
-            http.stream("POST", f"{BASE}/test/stream/", json=self.body, headers=headers) as response,
+            http.stream("POST", self.path, json=self.body, headers=headers) as response,
         ):
             stream = response.extensions.get("network_stream")
             self.sock = stream.get_extra_info("socket") if stream is not None else None
@@ -482,6 +503,16 @@ class _StreamReader:
         if self.sock is not None:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
+
+
+def _versioned(response: httpx.Response, data: Any) -> dict[str, Any]:
+    """A saved connection with its ``version`` (the body's, else the ``ETag`` header's)."""
+    found: dict[str, Any] = data if isinstance(data, dict) else {}
+    if found.get("version") is None:
+        tag = response.headers.get("etag", "").removeprefix("W/").strip('"')
+        if tag.isdigit():
+            found["version"] = int(tag)
+    return found
 
 
 def _event(line: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from components.words import CAPABILITY_WORDS, capability_label, readable
+from components.words import capability_label, meaning, plain
 
 CAPABILITY_ORDER = (
     "IDENTITY_WRITING",
@@ -79,7 +79,7 @@ def column_config(frame: pd.DataFrame) -> dict[str, Any]:
     for name in frame.columns:
         if name != OVERALL:
             config[name] = st.column_config.TextColumn(
-                capability_label(name), help=f"{readable(name)}: {CAPABILITY_WORDS.get(name, '')}".rstrip(": ")
+                capability_label(name), help=f"{plain(name)}: {meaning(name)}".rstrip(": ")
             )
     return config
 
@@ -106,10 +106,10 @@ def dependency_dot(functionality: dict[str, Any]) -> str:
     ]
     for cap in functionality.get("capabilities") or []:
         name = str(cap.get("name") or "?")
-        lines.append(f"  {_quote(name)} [label={_quote(readable(name))}];")
+        lines.append(f"  {_quote(name)} [label={_quote(plain(name))}];")
         for dep in cap.get("depends_on") or []:
             lines.append(f"  {_quote(name)} -> {_quote(str(dep))};")
-            lines.append(f"  {_quote(str(dep))} [label={_quote(readable(str(dep)))}];")
+            lines.append(f"  {_quote(str(dep))} [label={_quote(plain(str(dep)))}];")
     lines.append("}")
     return "\n".join(lines)
 
@@ -132,46 +132,63 @@ STATUS_WORDS = {
 }
 
 
+SCHEMA_CHOICE = "live_schema"
+"""The schema the user chose to examine (None: the connection's own default)."""
+
+
 def render_items(answer: dict[str, Any]) -> None:
-    """Each item green / red / grey with its reason, and the fix to copy where there is one."""
+    """Whose answer this is, then each item: icon and plain label, one sentence, and the fix to copy."""
     import streamlit as st
 
     from components.form import escape_md
 
-    if answer.get("scope"):
-        st.caption(f"Examined: {escape_md(str(answer['scope']))}")
+    scope = str(answer.get("scope") or "")
+    found = answer.get("verdict")
+    verdict: dict[str, Any] = found if isinstance(found, dict) else {}
+    if scope:
+        st.markdown(f"**Examined:** {escape_md(scope)}")
+    if verdict.get("code") not in (None, "CONNECTION_SUCCESSFUL", "PATH_NOT_FOUND"):
+        st.error(f"**{escape_md(str(verdict.get('title') or ''))}** {escape_md(str(verdict.get('body') or ''))}",
+                 icon=":material/error:")
     for title, key in (("Access", "access"), ("Functionalities", "functionalities"), ("Capabilities", "capabilities")):
         items = [i for i in answer.get(key) or [] if isinstance(i, dict)]
         if not items:
             continue
-        st.markdown(f"**{title}**")
+        st.markdown(f"### {title}")
         for item in items:
             status = str(item.get("status") or "unknown")
-            line = (f"{STATUS_ICONS.get(status, STATUS_ICONS['unknown'])} **{escape_md(readable(str(item.get('name'))))}**"
+            line = (f"{STATUS_ICONS.get(status, STATUS_ICONS['unknown'])} **{escape_md(plain(str(item.get('name'))))}**"
                     f" · {STATUS_WORDS.get(status, status)}")
             if item.get("reason"):
-                line += f"  \n:gray[{escape_md(str(item['reason']))}]"
+                line += f"  \n{escape_md(str(item['reason']))}"
             st.markdown(line)
             if item.get("fix"):
                 st.code(str(item["fix"]), language="sql", wrap_lines=True)
 
 
 def render_live_check(body: dict[str, Any]) -> None:
-    """**Check what I can do** after a successful test of a connection to write to."""
+    """**Check what I can do** after a test of a connection to write to: the schema is chosen, not guessed."""
     import streamlit as st
 
     from components.api_client import ApiProblem
     from components.session import client, show_problem
 
-    st.subheader("What can the wizard do here?", anchor=False, divider="gray")
+    st.header("What can the wizard do here?", anchor=False, divider="gray")
     st.caption("Asks the database which of the writing shortcuts this user may use. Nothing is written.")
+    answer = st.session_state.get(LIVE)
+    schemas = [str(s) for s in (answer or {}).get("schemas") or []] if isinstance(answer, dict) else []
+    if schemas:
+        options: list[str | None] = [None, *schemas]
+        st.selectbox("Schema to examine", options, key=SCHEMA_CHOICE,
+                     format_func=lambda s: "The connection's own default schema" if s is None else s,
+                     help="The schemas this user can see in the database, as the last answer listed them.")
     if st.button("Check what I can do", icon=":material/fact_check:", key="check_capabilities"):
         try:
             with st.spinner("Asking the database…"):
-                st.session_state[LIVE] = client().capabilities(body)
+                st.session_state[LIVE] = client().capabilities(body, schema=st.session_state.get(SCHEMA_CHOICE))
         except ApiProblem as problem:
             show_problem(problem, retry_label=None)
             return
-    answer = st.session_state.get(LIVE)
+        st.rerun()  # the schema list of the new answer is drawn above the button
     if isinstance(answer, dict) and (answer.get("verdict") or {}).get("code") is not None:
         render_items(answer)

@@ -1,7 +1,7 @@
 """The one generic form renderer: any connector's fields and hooks, from the API's metadata alone.
 
-Widgets are keyed ``w-<connector_type>-<field path with dashes>`` (``w-PostgreSQLConnector-port``,
-``w-PostgreSQLConnector-hooks_params-SSL-ca``), so switching connector switches fields, and the
+Widgets are keyed ``w-<connector_type>-<field path with dashes>`` (``w-<type>-port``,
+``w-<type>-hooks_params-SSL-ca``), so switching connector switches fields, and the
 page, the URI filler and the tests all find a field by its path. Every field sits in a
 container keyed ``fld-…`` with, right under the input, a slot for the test's flag on that field.
 
@@ -39,24 +39,30 @@ import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
 from components.metadata import (
-    Bounds,
     FieldSpec,
     Forms,
     Section,
     connector_hooks,
-    connector_props,
     connector_section,
     hook_section,
 )
+from components.words import stored_mask
 
 UPLOAD_LIMIT = 256 * 1024
-MASK = "**********"
-"""What the API shows for a stored secret (a saved connection's password, key, token…)."""
 STORED = "stored — leave as is to keep"
-"""How the form says it, in a stored secret's field."""
-"""How the API shows a stored secret of a saved connection; sent back unchanged, it keeps the stored value."""
+"""How the form says it, in a stored secret's field (the API's mask, ``forms/`` ``mask``, is in the field)."""
 STAGE_NOW = "0ms"
 """``live`` of text inputs: stage every change in the browser at once (see the module's docstring)."""
+
+
+FORM_PREFIXES = ("w-", "hook-", "choice-", "file-w-", "up-w-")
+"""Session keys of the form's values: widgets, hook switches, alternatives, uploaded key files."""
+
+
+def clear_form_state(*also: str) -> None:
+    """Forget every value typed into the form (secrets included), and the keys in ``also``: a clean slate."""
+    for key in [k for k in st.session_state if str(k).startswith(FORM_PREFIXES) or k in also]:
+        del st.session_state[key]
 
 
 def widget_key(connector_type: str, path: str) -> str:
@@ -109,7 +115,8 @@ class Form:
             if slot is None:
                 unplaced.append(path)
             else:
-                show_flag(slot, messages)
+                spec = self.specs.get(path.removeprefix("connection."))
+                show_flag(slot, messages, spec.label if spec else None)
         return unplaced
 
     def value(self, path: str) -> Any:
@@ -152,9 +159,11 @@ def masked(body: dict[str, Any], secret_paths: list[str]) -> dict[str, Any]:
     return copy
 
 
-def show_flag(slot: DeltaGenerator, messages: list[str]) -> None:
+def show_flag(slot: DeltaGenerator, messages: list[str], label: str | None = None) -> None:
+    """The verdict's message right under its field, naming the field (a screen reader hears whose it is)."""
     text = " ".join(m.strip() for m in messages if m.strip()) or "Check this field."
-    slot.markdown(f":red[:material/error: **{escape_md(text)}**]")
+    named = f"{escape_md(label)}: " if label else ""
+    slot.markdown(f":red[:material/error: **{named}{escape_md(text)}**]")
 
 
 def escape_md(text: str) -> str:
@@ -203,7 +212,8 @@ def _read(upload: Any) -> str:
 
 
 def _label(spec: FieldSpec) -> str:
-    return escape_md(spec.label) + (" :red[\\*]" if spec.required else "")
+    """The label as plain text: it is the input's accessible name (the required mark goes under the field)."""
+    return escape_md(spec.label)
 
 
 def _text(label: str, key: str, *, password: bool = False, placeholder: str | None = None) -> str:
@@ -225,7 +235,8 @@ def _widget(spec: FieldSpec, connector_type: str) -> Any:
     key = widget_key(connector_type, spec.path)
     st.session_state.setdefault(key, _initial(spec))
     label = _label(spec)
-    stored = st.session_state.get(key) == MASK
+    mask = stored_mask()
+    stored = mask is not None and st.session_state.get(key) == mask
     if spec.kind == "boolean":
         return st.checkbox(label, key=key, persist_state="session")
     if spec.values:
@@ -320,9 +331,10 @@ def render_field(spec: FieldSpec, connector_type: str, flags: dict[str, list[str
         raw = _widget(spec, connector_type)
         slot = st.empty()
         if spec.path in flags:
-            show_flag(slot, flags[spec.path])
-        if spec.help:
-            st.caption(escape_md(spec.help))
+            show_flag(slot, flags[spec.path], spec.label)
+        words = " ".join(w for w in ("Required." if spec.required else "", escape_md(spec.help or "")) if w)
+        if words:
+            st.caption(words)
     return _value(spec, raw), slot
 
 
@@ -408,22 +420,45 @@ def render_section(
             _draw(advanced, connector_type, flags, put)
 
 
+ENTER_RUNS = """<script>
+(() => {
+  // Enter in a field of the form presses Test, as in any form on the web. Once per page.
+  const doc = window.parent && window.parent.document ? window.parent.document : document;
+  if (doc.__wizardEnterRunsTest) return;
+  doc.__wizardEnterRunsTest = true;
+  doc.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.isComposing || event.shiftKey) return;
+    const target = event.target;
+    if (!(target instanceof doc.defaultView.HTMLInputElement)) return;
+    if (!target.closest('[class*="st-key-fld-w-"]')) return;
+    const button = doc.querySelector(".st-key-test button");
+    if (!button) return;
+    // After the field commits its value (on Enter), so the test sends what was typed.
+    setTimeout(() => button.click(), 150);
+  }, true);
+})();
+</script>"""
+
+
+def enter_runs_test() -> None:
+    """Enter in any field of the form presses **Test** (a small script, added once per page)."""
+    st.html(ENTER_RUNS, unsafe_allow_javascript=True)
+
+
 def render_form(
     connector_type: str,
     is_source: bool,
-    supported: dict[str, Any],
     forms: Forms,
-    bounds: dict[str, Bounds] | None = None,
     flags: dict[str, list[str]] | None = None,
 ) -> Form:
     """Draw the whole form for ``connector_type`` and return the body it describes."""
     flags = flags or {}
     form = Form(connector_type, {"connector_type": connector_type, "is_source": is_source})
-    render_section(connector_section(forms, supported, connector_type, bounds), connector_type, flags, form, form.body)
+    render_section(connector_section(forms, connector_type), connector_type, flags, form, form.body)
 
-    hooks = connector_hooks(connector_props(supported, connector_type), supported, forms)
+    hooks = connector_hooks(forms, connector_type)
     if hooks:
-        st.markdown("##### Connection options")
+        st.markdown("### Connection options")
     chosen: dict[str, dict[str, Any]] = {}
     for hook in hooks:
         info = forms.hooks.get(hook)
@@ -439,7 +474,7 @@ def render_form(
             continue
         values: dict[str, Any] = {}
         with st.container(border=True, key=f"box-{hook_key(connector_type, hook)}"):
-            render_section(hook_section(forms, supported, connector_type, hook, bounds), connector_type, flags, form, values)
+            render_section(hook_section(forms, connector_type, hook), connector_type, flags, form, values)
         chosen[hook] = values
     if chosen:
         form.body["hooks_params"] = chosen

@@ -2,7 +2,7 @@
 
 The login form is drawn in place of whatever page was asked for, so a link to any page works
 before login too: once logged in, the same address shows the page it names. With the embedded
-API the new session is handed to the browser (see ``components/embedded.py``): a reload or a
+API the new session is handed to the browser (see ``backend/embed.py``): a reload or a
 second tab stays logged in, and logging out ends the session everywhere.
 """
 
@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.navigation.page import Page
 
 from components.api_client import ApiProblem
-from components.session import NEEDS_LOGIN, browser_address, client, embedded, forget_data, require_login
+from components.session import NEEDS_LOGIN, browser_address, client, embedded, forget_data, forget_person, require_login
 
 CLEAR_COOKIE = "clear_session_cookie"
 
@@ -32,7 +32,7 @@ def here() -> str:
 
 def hand_off(ticket: str, next_path: str) -> None:
     """Post the one-time ticket from the browser: the answer sets (or, without a ticket, clears) the session cookie."""
-    from components.embedded import HANDOFF_PATH
+    from backend.embed import HANDOFF_PATH
 
     st.html(
         f'<form id="wizard-session" method="post" action="{HANDOFF_PATH}">'
@@ -48,7 +48,7 @@ def _logged_in() -> None:
     forget_data()
     st.session_state.pop(NEEDS_LOGIN, None)
     if embedded(api) and api.session_id:
-        from components.embedded import issue_ticket
+        from backend.embed import issue_ticket
 
         st.caption("Logged in; opening the page…")
         hand_off(issue_ticket(api.session_id), here())
@@ -104,19 +104,31 @@ def log_out() -> None:
     api = client()
     ended = api.session_id
     api.logout()
+    forget_person()  # what this person typed is not left for whoever logs in next in this browser
     require_login()
     if ended:
         st.session_state[CLEAR_COOKIE] = True
 
 
-def render_navigation(pages: list[Page]) -> None:
-    """Labelled links to every page, visible at any width (no menu to open on a phone), and who is logged in."""
+def render_navigation(pages: list[Page], current: Page | None = None) -> Page | None:
+    """Labelled buttons to every page, visible at any width (no menu to open on a phone), and who is logged in.
+
+    Buttons, not links: a button's click reruns the page it is on first, carrying every value typed there
+    (text inputs stage their keystrokes in the browser, see ``components/form.py``); a link would leave for
+    the other page without them, and the person would come back to emptied fields. Returns the page asked
+    for: the caller switches to it once the current page has run (and kept what it holds).
+    """
     api = client()
+    wanted: Page | None = None
     with st.container(horizontal=True, key="nav", vertical_alignment="center", gap="small"):
         for page in pages:
-            st.page_link(page, icon=page.icon or None)
+            here = current is not None and page.url_path == current.url_path
+            if st.button(page.title, icon=page.icon or None, key=f"nav-{page.url_path or 'home'}",
+                         type="primary" if here else "tertiary") and not here:
+                wanted = page
         if api.authenticated:
             st.space("stretch")
             with st.popover(api.user or "Account", icon=":material/account_circle:"):
                 st.caption(f"Logged in as **{api.user or 'you'}**")
                 st.button("Log out", icon=":material/logout:", key="logout", on_click=log_out)
+    return wanted

@@ -1,14 +1,11 @@
-"""A typed view of the API's metadata, for the generic form renderer.
+"""A typed view of the API's ``forms/`` document, for the generic form renderer.
 
-Two endpoints describe a form, and nothing here knows a connector:
+One endpoint describes a form, and nothing here knows a connector: ``forms/`` says what each field
+*is* (type, default, required-ness, choices, bounds, whether it is a secret) and how to *show* it
+(label, help, placeholder, advanced, row, alternatives), where the connection goes, its URI
+schemes, its hooks and their overrides, the stage words and the stored-secret mask.
 
-- ``supported_types`` says what each field *is*: type, default, required-ness, choices (and a
-  connector's own ``ssl_mode`` values under ``hooks_params.SSL.ssl_mode``);
-- ``forms/`` says how to *show* it: the connector's label and category, each field's label,
-  help, placeholder, whether it is advanced, which fields share a row, which fields are
-  alternatives (SSH password *or* private key), where the connection goes, and its URI schemes.
-
-:func:`connector_section` and :func:`hook_section` join the two into :class:`Section`\\ s of
+:func:`connector_section` and :func:`hook_section` turn it into :class:`Section`\\ s of
 :class:`FieldSpec`\\ s, so a connector added to the backend shows a complete form with no UI change.
 """
 
@@ -18,10 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.words import readable
-
-# Keys of a connector's Property map that are not fields of the form.
-META_KEYS = frozenset({"hooks_params", "is_source", "connector_type"})
-PORT_RANGE = (1, 65535)
 
 
 @dataclass(frozen=True)
@@ -81,11 +74,15 @@ class ConnectorInfo:
     category: str
     """``database`` or ``storage``."""
     source: bool
+    destination: bool = True
     target_fields: tuple[str, ...] = ()
     uri_schemes: tuple[str, ...] = ()
     uri_example: str | None = None
     fields: tuple[dict[str, Any], ...] = ()
     choices: tuple[Choice, ...] = ()
+    hooks: tuple[str, ...] = ()
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,6 +91,7 @@ class HookInfo:
     help: str | None
     fields: tuple[dict[str, Any], ...] = ()
     choices: tuple[Choice, ...] = ()
+    target_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +100,21 @@ class Forms:
 
     connectors: dict[str, ConnectorInfo] = field(default_factory=dict)
     hooks: dict[str, HookInfo] = field(default_factory=dict)
+    mask: str = "**********"
+    """How the API shows a stored secret; sent back unchanged, it keeps the stored value."""
+    stages: dict[str, str] = field(default_factory=dict)
+    words: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Capability, functionality and access names → (label, meaning)."""
+
+    def stage(self, name: str) -> str:
+        return self.stages.get(name) or readable(name)
+
+    def word(self, name: str) -> str:
+        """The plain label of a fixed name (``FOREIGN_KEY_MANAGEMENT`` → "Manage foreign keys")."""
+        return self.words[name][0] if name in self.words else readable(name)
+
+    def meaning(self, name: str) -> str:
+        return self.words[name][1] if name in self.words else ""
 
     def label(self, connector_type: str) -> str:
         info = self.connectors.get(connector_type)
@@ -110,12 +123,6 @@ class Forms:
     def hook_label(self, hook: str) -> str:
         info = self.hooks.get(hook)
         return info.label if info else readable(hook)
-
-
-@dataclass(frozen=True)
-class Bounds:
-    minimum: float | None = None
-    maximum: float | None = None
 
 
 def _choices(items: Any) -> tuple[Choice, ...]:
@@ -156,6 +163,10 @@ def parse_forms(data: Any) -> Forms:
             uri_example=(uri or {}).get("example"),
             fields=_field_list(item.get("fields")),
             choices=_choices(item.get("alternatives")),
+            destination=bool(item.get("destination", True)),
+            hooks=tuple(str(h) for h in item.get("hooks") or []),
+            overrides={str(k): dict(v) for k, v in (item.get("overrides") or {}).items() if isinstance(v, dict)},
+            stages=tuple(str(n) for n in item.get("stages") or []),
         )
     hooks: dict[str, HookInfo] = {}
     for name, item in (data.get("hooks") or {}).items():
@@ -165,8 +176,14 @@ def parse_forms(data: Any) -> Forms:
                 help=item.get("help"),
                 fields=_field_list(item.get("fields")),
                 choices=_choices(item.get("alternatives")),
+                target_fields=tuple(str(t) for t in item.get("target_fields") or []),
             )
-    return Forms(connectors, hooks)
+    words = {
+        str(k): (str(v.get("label") or readable(str(k))), str(v.get("meaning") or ""))
+        for k, v in (data.get("words") or {}).items() if isinstance(v, dict)
+    }
+    stages = {str(k): str(v) for k, v in (data.get("stages") or {}).items()}
+    return Forms(connectors, hooks, str(data.get("mask") or "**********"), stages, words)
 
 
 def parse_type(spec: Any) -> tuple[str, bool]:
@@ -179,24 +196,22 @@ def parse_type(spec: Any) -> tuple[str, bool]:
     return "string", True
 
 
-def _spec(
-    name: str, path: str, prop: dict[str, Any], shown: dict[str, Any], bounds: Bounds | None, hook: str | None
-) -> FieldSpec:
-    kind, optional = parse_type(prop.get("type"))
-    values = prop.get("values")
-    minimum = bounds.minimum if bounds else None
-    maximum = bounds.maximum if bounds else None
-    if kind == "integer" and minimum is None and maximum is None and (name == "port" or name.endswith("_port")):
-        minimum, maximum = PORT_RANGE
+def _spec(path: str, shown: dict[str, Any], hook: str | None) -> FieldSpec:
+    name = str(shown["name"])
+    kind, optional = parse_type(shown.get("type"))
+    values = shown.get("values")
+    required = bool(shown["required"]) if "required" in shown else not optional
+    if shown.get("secret"):
+        kind = "password"
     return FieldSpec(
         name=name,
         path=path,
         kind=kind,
-        required=not optional,
-        default=prop.get("default"),
+        required=required,
+        default=shown.get("default"),
         values=tuple(str(v) for v in values) if isinstance(values, list) and values else None,
-        minimum=minimum,
-        maximum=maximum,
+        minimum=_number(shown.get("minimum")),
+        maximum=_number(shown.get("maximum")),
         hook=hook,
         label=str(shown.get("label") or readable(name)),
         help=shown.get("help") or None,
@@ -207,135 +222,77 @@ def _spec(
     )
 
 
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 def _join(
-    props: dict[str, Any],
-    shown: tuple[dict[str, Any], ...],
-    bounds: dict[str, Bounds],
-    prefix: str,
-    hook: str | None,
-    overrides: dict[str, Any] | None = None,
+    shown: tuple[dict[str, Any], ...], prefix: str, hook: str | None, overrides: dict[str, dict[str, Any]] | None = None
 ) -> tuple[FieldSpec, ...]:
-    """Fields in the ``forms/`` order; any field it does not list comes after, with a readable label."""
-    names = [n for n in props if n not in META_KEYS and "." not in n]
-    facts = {str(f["name"]): f for f in shown}
-    ordered = [n for n in facts if n in names] + [n for n in names if n not in facts]
+    """The fields in the ``forms/`` order, with this connector's overrides (its own ``ssl_mode`` words) applied."""
     specs = []
-    for name in ordered:
-        path = f"{prefix}{name}"
-        prop = {**(props.get(name) or {}), **((overrides or {}).get(path) or {})}
-        specs.append(_spec(name, path, prop, facts.get(name, {}), bounds.get(path), hook))
+    for item in shown:
+        path = f"{prefix}{item['name']}"
+        specs.append(_spec(path, {**item, **((overrides or {}).get(path) or {})}, hook))
     return tuple(specs)
 
 
-def connector_section(
-    forms: Forms, supported: dict[str, Any], connector_type: str, bounds: dict[str, Bounds] | None = None
-) -> Section:
+def connector_section(forms: Forms, connector_type: str) -> Section:
     info = forms.connectors.get(connector_type)
-    props = connector_props(supported, connector_type)
-    fields = _join(props, info.fields if info else (), bounds or {}, "", None)
-    return Section(fields, info.choices if info else ())
+    return Section(_join(info.fields, "", None), info.choices) if info else Section(())
 
 
-def hook_section(
-    forms: Forms, supported: dict[str, Any], connector_type: str, hook: str, bounds: dict[str, Bounds] | None = None
-) -> Section:
+def hook_section(forms: Forms, connector_type: str, hook: str) -> Section:
     """A hook's fields, with this connector's overrides (``hooks_params.SSL.ssl_mode``) applied."""
     info = forms.hooks.get(hook)
-    props = (supported.get("hooks") or {}).get(hook) or {}
-    overrides = connector_props(supported, connector_type)
-    fields = _join(props, info.fields if info else (), bounds or {}, f"hooks_params.{hook}.", hook, overrides)
+    connector = forms.connectors.get(connector_type)
+    overrides = connector.overrides if connector else {}
+    fields = _join(info.fields if info else (), f"hooks_params.{hook}.", hook, overrides)
     return Section(fields, info.choices if info else (), hook)
 
 
-def connector_hooks(props: dict[str, Any], supported: dict[str, Any], forms: Forms) -> list[str]:
-    """The hooks this connector supports (``hooks_params``'s ``values``), in the order ``forms/`` lists hooks."""
-    listed = [h for h in (props.get("hooks_params") or {}).get("values") or [] if h in (supported.get("hooks") or {})]
+def connector_hooks(forms: Forms, connector_type: str) -> list[str]:
+    """The hooks this connector supports, in the order ``forms/`` lists hooks."""
+    info = forms.connectors.get(connector_type)
+    listed = [h for h in (info.hooks if info else ()) if h in forms.hooks]
     order = list(forms.hooks)
-    return sorted(listed, key=lambda h: order.index(h) if h in order else len(order))
+    return sorted(listed, key=order.index)
 
 
-def connector_types(supported: dict[str, Any], forms: Forms, is_source: bool) -> list[str]:
+def connector_types(forms: Forms, is_source: bool) -> list[str]:
     """Connector types usable in this direction, in the display order of ``forms/``."""
-    group = list(supported.get("connectors" if is_source else "write_connectors") or {})
-    order = list(forms.connectors)
-    return sorted(group, key=lambda t: order.index(t) if t in order else len(order))
+    return [ct for ct, info in forms.connectors.items() if (info.source if is_source else info.destination)]
 
 
-def connector_props(supported: dict[str, Any], connector_type: str) -> dict[str, Any]:
-    props = (supported.get("write_connectors") or {}).get(connector_type)
-    if props is None:
-        props = (supported.get("connectors") or {}).get(connector_type)
-    return dict(props or {})
+def target_paths(forms: Forms, connector_type: str) -> set[str]:
+    """Every field path that says where the connection goes: the connector's and its hooks' target fields."""
+    info = forms.connectors.get(connector_type)
+    found = set(info.target_fields if info else ())
+    for hook in connector_hooks(forms, connector_type):
+        found.update(f"hooks_params.{hook}.{name}" for name in forms.hooks[hook].target_fields)
+    return found
 
 
-def path_label(forms: Forms, supported: dict[str, Any], connector_type: str, path: str) -> str:
+def path_label(forms: Forms, connector_type: str, path: str) -> str:
     """A field path of ``details`` (``hooks_params.SSL.ca``) in the form's own words (``SSL / TLS › CA …``)."""
     parts = path.removeprefix("connection.").split(".")
     if parts[0] == "hooks_params" and len(parts) >= 2:
         hook = parts[1]
         if len(parts) == 2:
             return forms.hook_label(hook)
-        for spec in hook_section(forms, supported, connector_type, hook).fields:
+        for spec in hook_section(forms, connector_type, hook).fields:
             if spec.name == parts[2]:
                 return f"{forms.hook_label(hook)} › {spec.label}"
         return f"{forms.hook_label(hook)} › {readable(parts[2])}"
     if parts[0] in ("body", "connector_type"):
         return "Connection type" if parts[0] == "connector_type" else "Request"
-    for spec in connector_section(forms, supported, connector_type).fields:
+    for spec in connector_section(forms, connector_type).fields:
         if spec.name == parts[0]:
             return spec.label
     return readable(parts[-1])
 
 
-# --- bounds from the OpenAPI document ----------------------------------------------------------
-
-
-def _bounds_of(schema: dict[str, Any]) -> Bounds | None:
-    for option in [schema, *schema.get("anyOf", []), *schema.get("oneOf", [])]:
-        if isinstance(option, dict) and ("minimum" in option or "maximum" in option):
-            return Bounds(option.get("minimum"), option.get("maximum"))
-    return None
-
-
-def spec_bounds(openapi: dict[str, Any]) -> dict[str, dict[str, Bounds]]:
-    """``connector_type`` → field path → numeric bounds, read from the schema the API serves.
-
-    A connector's request schema is the one whose ``connector_type`` is a constant; hook
-    schemas are reached through its ``hooks_params`` references.
-    """
-    schemas: dict[str, Any] = (openapi.get("components") or {}).get("schemas") or {}
-
-    def deref(node: Any) -> dict[str, Any]:
-        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            return dict(schemas.get(node["$ref"].rsplit("/", 1)[-1]) or {})
-        return node if isinstance(node, dict) else {}
-
-    def first_object(node: dict[str, Any]) -> dict[str, Any]:
-        for option in [node, *node.get("anyOf", []), *node.get("oneOf", [])]:
-            target = deref(option)
-            if target.get("properties"):
-                return target
-        return {}
-
-    found: dict[str, dict[str, Bounds]] = {}
-    for schema in schemas.values():
-        props = schema.get("properties") or {} if isinstance(schema, dict) else {}
-        const = (props.get("connector_type") or {}).get("const")
-        if not isinstance(const, str):
-            continue
-        bounds: dict[str, Bounds] = {}
-        for name, prop in props.items():
-            b = _bounds_of(prop) if isinstance(prop, dict) else None
-            if b:
-                bounds[name] = b
-        hooks = first_object(props.get("hooks_params") or {})
-        for hook, hook_ref in (hooks.get("properties") or {}).items():
-            for name, prop in (first_object(hook_ref).get("properties") or {}).items():
-                b = _bounds_of(prop) if isinstance(prop, dict) else None
-                if b:
-                    bounds[f"hooks_params.{hook}.{name}"] = b
-        found[const] = bounds
-    return found
+# --- the OpenAPI document (the API page's list of endpoints) -----------------------------------
 
 
 def endpoints(openapi: dict[str, Any]) -> list[tuple[str, str, str, str]]:

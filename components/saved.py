@@ -15,7 +15,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from components.api_client import ApiProblem
-from components.form import MASK, escape_md, fingerprint
+from components.form import escape_md, fingerprint
 from components.session import client, show_problem
 
 JUST_SAVED = "saved_connection_note"
@@ -108,19 +108,20 @@ def last_verdict(item: dict[str, Any]) -> str:
     return f"{mark} {escape_md(str(last.get('title') or last.get('code')))} :gray[· {ago(last.get('at'))}]"
 
 
-def without_secrets(value: Any) -> Any:
-    """A copy with every stored secret (the mask) as null: what an export may carry."""
+def without_secrets(value: Any, mask: str) -> Any:
+    """A copy with every stored secret (the API's ``mask``) as null: what an export may carry."""
     if isinstance(value, dict):
-        return {k: without_secrets(v) for k, v in value.items()}
+        return {k: without_secrets(v, mask) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_secrets(v) for v in value]
-    return None if value == MASK else value
+        return [without_secrets(v, mask) for v in value]
+    return None if value == mask else value
 
 
-def export_json(items: list[dict[str, Any]]) -> str:
+def export_json(items: list[dict[str, Any]], mask: str) -> str:
     """The connections as JSON bodies ready for ``POST /api/v1/database_connections/`` (secrets left out)."""
     bodies = [
-        {"name": item.get("name"), "description": item.get("description"), "connection": without_secrets(item.get("connection"))}
+        {"name": item.get("name"), "description": item.get("description"),
+         "connection": without_secrets(item.get("connection"), mask)}
         for item in items
     ]
     return json.dumps(bodies, indent=2, ensure_ascii=False)

@@ -13,7 +13,7 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import SESSION_COOKIE, ApiClient, ApiProblem
-from components.metadata import Bounds, Forms, endpoints, parse_forms, spec_bounds
+from components.metadata import Forms, endpoints, parse_forms
 
 CLIENT = "api_client"
 METADATA = "metadata"
@@ -24,10 +24,35 @@ TEST_RESULT = "test_result"
 """The Connect page's last test result (dropped by every new Test: a clean slate)."""
 RUN_TEST = "run_test"
 """Set to run a test on the Connect page's next run (the Test button, the one-click TLS fix)."""
+SAVED = "saved_connection"
+"""The saved connection open in the Connect page's form: ``{"id", "name", "connection", "version"}``."""
+UNSAVED = "unsaved_changes"
+"""The name of the open saved connection while the form holds changes not saved yet (other pages say so)."""
+PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capabilities", "saved_connection_note",
+               "connector", "direction", "uri_note", "conflict", "confirm_new")
+"""What one person typed, chose and got, beyond the form's own widgets: forgotten at log-out and New connection."""
+
+
+GO_TO = "go_to"
+"""The page the navigation asked for while the form's page runs once more (``app.py``)."""
+
+
+def leave_if_asked() -> None:
+    """Go to the page the navigation asked for, once this page has kept what it holds."""
+    going = st.session_state.pop(GO_TO, None)
+    if going is not None:
+        st.switch_page(going)
+
+
+def forget_person() -> None:
+    """A clean slate: every value typed (secrets included), the open saved connection, the last results."""
+    from components.form import clear_form_state
+
+    clear_form_state(*PERSON_KEYS)
 
 
 def embedded_api_url() -> str:
-    """The API served beside this UI by ``streamlit run app.py`` (see ``components/embedded.py``)."""
+    """The API served beside this UI by ``streamlit run app.py`` (see ``backend/embed.py``)."""
     from streamlit import config
 
     address = str(config.get_option("server.address") or "").strip()
@@ -40,14 +65,11 @@ def embedded_api_url() -> str:
 
 
 def _settings() -> tuple[str | None, float]:
-    """``WIZARD_API_URL`` and ``WIZARD_TEST_TIMEOUT_S`` from the wizard's one settings class."""
-    try:
-        from backend.settings import Settings
+    """``WIZARD_API_URL`` and ``WIZARD_TEST_TIMEOUT_S``, from the embedding entry point (not the backend's settings)."""
+    from backend.embed import ui_settings
 
-        settings = Settings()
-        return getattr(settings, "api_url", None), float(settings.test_timeout_s)
-    except Exception:  # noqa: BLE001 - a bad WIZARD_* value must not keep the UI from starting
-        return None, 10.0
+    found = ui_settings()
+    return found.api_url, found.test_timeout_s
 
 
 def client() -> ApiClient:
@@ -103,32 +125,32 @@ def browser_session() -> str | None:
 
 @dataclass(frozen=True)
 class Metadata:
-    supported: dict[str, Any]
     forms: Forms
-    bounds: dict[str, dict[str, Bounds]]
-    endpoints: list[tuple[str, str, str, str]]
-    """Every operation of the OpenAPI document (the API page's list); empty if it could not be read."""
+    """``GET …/forms/``: everything the form needs (types, bounds, labels, stage words, the mask)."""
+
+
+ENDPOINTS = "endpoints"
 
 
 def metadata() -> Metadata:
-    """``supported_types``, the forms and what the OpenAPI document says (numeric bounds, endpoints),
-    fetched once per session; raises :class:`ApiProblem`."""
+    """The ``forms/`` document, fetched once per session; raises :class:`ApiProblem`."""
     found = st.session_state.get(METADATA)
     if isinstance(found, Metadata):
         return found
-    api = client()
-    supported = api.supported_types()
-    forms = parse_forms(api.forms())
-    try:
-        openapi = api.openapi()
-    except ApiProblem as problem:
-        if problem.kind == "unauthenticated":
-            raise
-        openapi = {}  # the form falls back to 1–65535 for ports; the API page asks again
-    made = Metadata(supported, forms, spec_bounds(openapi), endpoints(openapi))
+    made = Metadata(parse_forms(client().forms()))
     st.session_state[METADATA] = made
     st.session_state.pop(NEEDS_LOGIN, None)
     return made
+
+
+def api_endpoints() -> list[tuple[str, str, str, str]]:
+    """Every operation of the OpenAPI document (the API page's list), read once per session; raises :class:`ApiProblem`."""
+    found = st.session_state.get(ENDPOINTS)
+    if isinstance(found, list) and found:
+        return found
+    listed = endpoints(client().openapi())
+    st.session_state[ENDPOINTS] = listed
+    return listed
 
 
 def functionalities(connector_type: str) -> list[dict[str, Any]]:
@@ -139,7 +161,7 @@ def functionalities(connector_type: str) -> list[dict[str, Any]]:
 
 
 def forget_data() -> None:
-    for key in (METADATA, FUNCTIONALITIES):
+    for key in (METADATA, FUNCTIONALITIES, ENDPOINTS):
         st.session_state.pop(key, None)
 
 

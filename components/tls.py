@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from components.form import hook_key, widget_key
-from components.metadata import connector_props
+from components.metadata import Forms, hook_section
 from components.session import RUN_TEST, TEST_RESULT
 
 
@@ -17,20 +15,37 @@ def strictest_mode(values: list[str] | tuple[str, ...]) -> str | None:
     return verifying[-1] if verifying else None
 
 
-def offer_verification(connector_type: str, supported: dict[str, Any]) -> None:
-    """A button that switches verification on and tests again (the verdict above, a warning, says why)."""
-    prop = connector_props(supported, connector_type).get("hooks_params.SSL.ssl_mode") or {}
-    mode = strictest_mode(list(prop.get("values") or []))
+CA_TEXT = "verify_ca_text"
+CA_FILE = "verify_ca_file"
+
+
+def offer_verification(connector_type: str, forms: Forms) -> None:
+    """Ask for what is missing — the CA certificate that signed the server's certificate (paste or upload) —
+    then test again with the connector's own verifying mode (never flip the mode without the CA)."""
+    spec = next((s for s in hook_section(forms, connector_type, "SSL").fields if s.name == "ssl_mode"), None)
+    mode = strictest_mode(list(spec.values or []) if spec else [])
     if mode is None:
+        st.caption("This connector cannot check the server's certificate.")
         return
 
-    def turn_on() -> None:
+    def use_upload() -> None:
+        upload = st.session_state.get(CA_FILE)
+        if upload is not None:
+            st.session_state[CA_TEXT] = upload.getvalue()[:256 * 1024].decode("utf-8", errors="replace")
+
+    def check() -> None:
+        ca = str(st.session_state.get(CA_TEXT) or "").strip()
         st.session_state[hook_key(connector_type, "SSL")] = True
         st.session_state[widget_key(connector_type, "hooks_params.SSL.ssl_mode")] = mode
+        st.session_state[widget_key(connector_type, "hooks_params.SSL.ca")] = ca + "\n"
         st.session_state.pop(TEST_RESULT, None)
         st.session_state[RUN_TEST] = True
 
-    st.caption("If the server's certificate is not signed by a well-known authority, also give its CA "
-               "certificate under SSL / TLS encryption.")
-    st.button(f"Check the certificate ({mode}) and test again", on_click=turn_on, icon=":material/verified_user:",
-              key="verify_tls")
+    with st.expander("Check the server's certificate", icon=":material/verified_user:"):
+        st.text_area("CA certificate (PEM)", key=CA_TEXT, height=110, placeholder="-----BEGIN CERTIFICATE-----",
+                     help="The certificate of the authority that signed the server's certificate: ask the database's "
+                          "administrator for it.")
+        st.file_uploader("Or upload the CA certificate file", key=CA_FILE, on_change=use_upload, max_upload_size=1)
+        given = "BEGIN CERTIFICATE" in str(st.session_state.get(CA_TEXT) or "")
+        st.button(f"Test again, checking the certificate ({mode})", on_click=check, icon=":material/verified_user:",
+                  key="verify_tls", disabled=not given, type="primary")

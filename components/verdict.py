@@ -9,6 +9,7 @@ marks the stage a deadline hit as the failed one, and an unchecked certificate a
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Literal
 
@@ -53,7 +54,7 @@ def stage_line(stage: dict[str, Any]) -> str:
         why = "not needed" if stage.get("detail") else "not reached"
         return f"{icon} :gray[{name} · {why}]"
     took = duration(stage.get("duration_ms"))
-    word = {"failed": "failed here", "warning": "see below"}.get(status, "")
+    word = {"failed": "failed here", "warning": "see below", "passed": "passed"}.get(status, "")
     extra = " · ".join(w for w in (took, word) if w)
     return f"{icon} **{name}**" + (f" :gray[· {extra}]" if extra else "")
 
@@ -138,8 +139,12 @@ def render_verdict(
     ``label_of`` turns a field path of ``details`` into the form's label for it.
     """
     kind = str(message.get("kind") or "info")
-    box = KIND_BOX.get(kind, st.info)
     body = str(message.get("body") or "").strip()
+    if message.get("code") == "CONNECTION_SUCCESSFUL":  # the headline follows the code: a success reads as one
+        render_success(message)
+        render_technical(message)
+        return
+    box = KIND_BOX.get(kind, st.info)
     box(f"**{escape_md(str(message.get('title', '')))}**" + (f"\n\n{escape_md(body)}" if body else ""),
         icon=KIND_ICON.get(kind))
     details = message.get("details") if isinstance(message.get("details"), dict) else {}
@@ -153,20 +158,52 @@ def render_verdict(
     render_technical(message)
 
 
+def sentences(text: str) -> list[str]:
+    return [p.strip() for p in re.split(r"(?<=[.!?])\s+(?=[A-Z'\"(])", text.strip()) if p.strip()]
+
+
+def headline(message: dict[str, Any]) -> tuple[str, str]:
+    """A success in two sentences at most: "Connected to <the database>", and where and as whom."""
+    title = str(message.get("title") or "Connected").split(", but ", 1)[0]
+    said = sentences(str(message.get("body") or ""))
+    where = next((x for x in said if x.startswith("Connected to")), said[0] if said and message.get("kind") == "success" else "")
+    return title, where
+
+
+def render_success(message: dict[str, Any]) -> None:
+    """Green, two sentences at most; an unchecked certificate is a secondary line, not the headline."""
+    title, where = headline(message)
+    st.success(f"**{escape_md(title)}**" + (f"  \n{escape_md(where)}" if where else ""), icon=":material/check_circle:")
+    if unverified_tls(message):
+        st.markdown(":orange[:material/gpp_maybe:] **Not checked: the server's certificate.** "
+                    ":gray[The link is encrypted, but without the CA certificate that signed the server's certificate "
+                    "the wizard cannot be sure it reached the real server.]")
+
+
 FACT_WORDS = {"enabled": "encrypted", "verified": "certificate checked", "hostname_verified": "host name checked"}
 """``payload`` keys whose readable form would still be jargon (``hostname verified: False``)."""
 
 
 def fact(key: str, value: Any) -> str:
-    """One fact of ``payload.server``/``tls``/``ssh`` in words: ``host name checked: no``."""
-    shown = ("yes" if value else "no") if isinstance(value, bool) else value
-    return f"{FACT_WORDS.get(key, readable(key).lower())}: {shown}"
+    """One fact of ``payload.server``/``tls``/``ssh`` in words: ``host name checked: no``; a nested one
+    (the SSH host key) as words too, never as a Python dict."""
+    if isinstance(value, bool):
+        shown: Any = "yes" if value else "no"
+    elif isinstance(value, dict):
+        shown = "; ".join(fact(str(k), v) for k, v in value.items() if v is not None)
+    elif isinstance(value, list):
+        shown = "; ".join(fact("", v).removeprefix(": ") if isinstance(v, (dict, list)) else str(v) for v in value)
+    else:
+        shown = value
+    return f"{FACT_WORDS.get(key, readable(key).lower())}: {shown}" if key else f": {shown}"
 
 
 def render_technical(message: dict[str, Any]) -> None:
     """Everything a specialist may want, once: the code, each stage's detail, what the server reported."""
     payload = message.get("payload") if isinstance(message.get("payload"), dict) else {}
-    lines = [f"- Verdict code: `{escape_md(str(message.get('code') or '?'))}`"]
+    lines = [f"- Verdict code: `{message.get('code') or '?'}`"]  # in code: shown as it is, no escaping
+    if message.get("code") == "CONNECTION_SUCCESSFUL" and message.get("body"):
+        lines.append(f"- What the server said: {escape_md(str(message['body']))}")
     elapsed = duration((payload or {}).get("elapsed_ms"))
     if elapsed:
         lines.append(f"- The test took {elapsed}")
@@ -176,7 +213,7 @@ def render_technical(message: dict[str, Any]) -> None:
     for section in ("server", "tls", "ssh"):
         values = (payload or {}).get(section)
         if isinstance(values, dict) and values:
-            facts = ", ".join(fact(str(k), v) for k, v in values.items() if v is not None)
+            facts = ", ".join(fact(str(k), v) for k, v in values.items() if v is not None and v != [] and v != {})
             lines.append(f"- {'Encryption' if section == 'tls' else section.upper() if section == 'ssh' else 'Server'}: "
                          f"{escape_md(facts)}")
     with st.expander("Technical details", icon=":material/code:", expanded=False):

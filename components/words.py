@@ -1,51 +1,38 @@
-"""The UI's own vocabulary: stage names and the spec's capability words, in plain language.
+"""The UI's own vocabulary: short titles for the spec's fixed names, and a readable fallback.
 
-No connector facts live here (labels, field names, help and URI schemes come from the API's
-``forms/`` endpoint): these are words for the spec's fixed enums and the diagnosis's stages,
-each with a readable fallback so a new stage or capability still shows up legibly.
+No connector facts and no backend words live here: labels, field names, help, URI schemes, stage
+words and capability words come from the API's ``forms/`` endpoint. What is left are the matrix's
+short column titles for the spec's fixed enums, each with a readable fallback.
 """
 
 from __future__ import annotations
 
-from backend.formfacts import readable  # the API's own fallback for a name with no label
+import re
+from typing import Any
 
-STAGE_NAMES: dict[str, str] = {
-    "parameters": "Check the settings",
-    "dns": "Find the server",
-    "tcp": "Reach the server",
-    "ssh": "Open the SSH tunnel",
-    "tls": "Set up encryption",
-    "authentication": "Log in",
-    "database": "Open the database",
-    "query": "Run a test query",
-    "kerberos": "Get a Kerberos ticket",
-    "bucket": "Open the bucket",
-    "container": "Open the container",
-    "path": "Find the folder",
-}
+
+def readable(name: str) -> str:
+    """``storage_account_name`` → ``Storage account name``: a name the API gave no words for."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|_+", " ", name).strip()
+    return spaced[:1].upper() + spaced[1:].lower() if spaced else name
+
+
+def _forms() -> Any:
+    """This session's ``forms/`` document, if read (``components.session.metadata``)."""
+    import streamlit as st
+
+    try:
+        meta = st.session_state.get("metadata")
+    except Exception:  # noqa: BLE001 - outside a Streamlit run (a unit test): no document
+        return None
+    return getattr(meta, "forms", None)
 
 
 def stage_name(name: str) -> str:
-    return STAGE_NAMES.get(name, readable(name))
+    """A stage in the API's own words (``forms/`` ``stages``), else readable."""
+    forms = _forms()
+    return str(forms.stage(name)) if forms is not None else readable(name)
 
-
-FUNCTIONALITY_WORDS: dict[str, str] = {
-    "HIGH_PERFORMANCE_WRITING": "Load large amounts of data fast, by moving checks such as indexes, "
-    "keys and triggers out of the way during the load and putting them back afterwards.",
-    "IDEMPOTENT_WRITING": "Write so that running the same load twice leaves the same data, "
-    "without duplicates: tables are emptied or replaced first and keys are kept as given.",
-}
-
-CAPABILITY_WORDS: dict[str, str] = {
-    "IDENTITY_WRITING": "Write your own values into auto-numbered (identity) columns.",
-    "DATA_TRUNCATION": "Empty a table quickly before loading it.",
-    "DATA_DELETION": "Delete rows before loading.",
-    "INDEX_MANAGEMENT": "Drop or disable indexes during the load and rebuild them after.",
-    "FOREIGN_KEY_MANAGEMENT": "Switch off or drop foreign keys during the load and restore them after.",
-    "UNIQUE_CONSTRAINT_MANAGEMENT": "Switch off or drop unique constraints during the load and restore them after.",
-    "TRIGGER_MANAGEMENT": "Switch off triggers during the load so they do not fire for every row.",
-    "SCHEMA_MANAGEMENT": "Create or change tables to fit the data.",
-}
 
 CAPABILITY_SHORT: dict[str, str] = {
     "IDENTITY_WRITING": "Identity",
@@ -68,3 +55,21 @@ KIND_WORDS: dict[str, str] = {
     "ADDITIVE": "adds speed or features",
     "PREVENTIVE": "prevents a problem",
 }
+
+
+def plain(name: str) -> str:
+    """A capability, functionality or access name as the API words it (``forms/`` ``words``), else readable."""
+    forms = _forms()
+    return str(forms.word(name)) if forms is not None else readable(name)
+
+
+def meaning(name: str) -> str:
+    """What a capability, functionality or access name means, in the API's words ("" if none)."""
+    forms = _forms()
+    return str(forms.meaning(name)) if forms is not None else ""
+
+
+def stored_mask() -> str | None:
+    """How the API shows a stored secret (``forms/`` ``mask``); None before the document is read."""
+    forms = _forms()
+    return str(forms.mask) if forms is not None else None

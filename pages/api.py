@@ -8,8 +8,8 @@ import streamlit as st
 
 from components.api_client import ApiProblem
 from components.form import escape_md
-from components.metadata import connector_section, connector_types, endpoints
-from components.session import client, embedded_api_url, metadata, show_problem
+from components.metadata import connector_section, connector_types
+from components.session import api_endpoints, client, embedded_api_url, metadata, show_problem
 from components.snippets import curl_snippet, example_body, python_snippet
 
 
@@ -35,14 +35,13 @@ left, right = st.columns(2)
 left.link_button("Try it in the playground", f"{base}/api/playground/", icon=":material/science:", width="stretch")
 right.link_button("OpenAPI schema", f"{base}/api/schema/", icon=":material/data_object:", width="stretch")
 
-st.subheader("Endpoints", anchor=False, divider="gray")
+st.header("Endpoints", anchor=False, divider="gray")
 try:
-    # Read once per session with the rest of the metadata; asked again only if that read failed.
-    listed = metadata().endpoints or endpoints(client().openapi())
+    listed = api_endpoints()  # read once per session; asked again only if that read failed
 except ApiProblem as problem:
     show_problem(problem, retry_label="Load again", key="retry-schema")
     listed = []
-st.caption(f"Every endpoint of the OpenAPI document ({len(listed)}), read from `/api/schema/`.")
+st.caption(f"Every endpoint of the OpenAPI document ({len(listed)}), read from /api/schema/.")
 for tag in dict.fromkeys(tag for *_, tag in listed):
     st.markdown(f"**{escape_md(tag or 'Other')}**")
     st.markdown("\n".join(f"- `{method} {path}`  \n  {escape_md(summary)}"
@@ -55,7 +54,7 @@ st.markdown(
     "once: `503` with a `Retry-After` header (seconds)."
 )
 
-st.subheader("Authentication", anchor=False, divider="gray")
+st.header("Authentication", anchor=False, divider="gray")
 st.markdown(
     "Two ways, as in the OpenAPI schema:\n"
     "1. **Session cookie** — `POST /api/v1/auth/` with your user name and password; the answer sets an "
@@ -66,21 +65,21 @@ st.markdown(
     "`Authorization: Bearer <token>` with every call."
 )
 
-st.subheader("Your connection, as code", anchor=False, divider="gray")
+st.header("Your connection, as code", anchor=False, divider="gray")
 last: dict[str, Any] | None = st.session_state.get("last_request")
 if last:
     st.caption(
         f"The {metadata().forms.label(str(last.get('connector_type')))} form you filled on the Connect page. Secrets are "
-        "replaced by `<…>` placeholders: put them in from a safe place, never into the script itself."
+        "replaced by <…> placeholders: put them in from a safe place, never into the script itself."
     )
     body = last
 else:
     body = {}
     try:
         meta = metadata()
-        types = connector_types(meta.supported, meta.forms, True)
+        types = connector_types(meta.forms, True)
         if types:
-            body = example_body(types[0], connector_section(meta.forms, meta.supported, types[0]).fields)
+            body = example_body(types[0], connector_section(meta.forms, types[0]).fields)
     except ApiProblem:
         pass
     st.caption("Fill the Connect page and your settings appear here. Meanwhile, an example:")

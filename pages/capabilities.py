@@ -19,7 +19,7 @@ from components.capabilities import (
 from components.form import escape_md
 from components.metadata import connector_types
 from components.session import functionalities, require_metadata, show_problem
-from components.words import CAPABILITY_WORDS, FUNCTIONALITY_WORDS, KIND_WORDS, readable
+from components.words import CAPABILITY_SHORT, KIND_WORDS, meaning, plain, readable
 
 st.title("What each connector can do", anchor=False)
 st.caption(
@@ -30,7 +30,7 @@ st.caption(
 
 meta = require_metadata()
 connector_name = meta.forms.label
-types = connector_types(meta.supported, meta.forms, False)
+types = connector_types(meta.forms, False)
 by_connector: dict[str, list[dict[str, Any]]] = {}
 try:
     for connector_type in types:
@@ -45,20 +45,20 @@ if not names:
     st.stop()
 
 live = st.session_state.get(LIVE)
-labels = [readable(n) for n in names] + ["With my connection"]
-tabs = st.tabs(labels)
-with tabs[-1]:
-    if isinstance(live, dict):
-        render_items(live)
-    else:
-        st.info(
-            "Test a connection you write data to on the Connect page, then press **Check what I can do**: "
-            "its answer shows here, item by item, with the reason and the fix.",
-            icon=":material/fact_check:",
-        )
-for tab, name in zip(tabs[:-1], names, strict=True):
+st.header("With your connection", anchor=False, divider="gray")
+if isinstance(live, dict):
+    render_items(live)
+else:
+    st.info(
+        "Test a connection you write data to on the Connect page, then press **Check what I can do**: "
+        "its answer shows here, item by item, with the reason and the fix.",
+        icon=":material/fact_check:",
+    )
+st.header("Every connector", anchor=False, divider="gray")
+tabs = st.tabs([plain(n) for n in names])
+for tab, name in zip(tabs, names, strict=True):
     with tab:
-        st.markdown(escape_md(FUNCTIONALITY_WORDS.get(name, readable(name))))
+        st.markdown(escape_md(meaning(name) or plain(name)))
         st.caption(":material/swipe: On a narrow screen, swipe the table sideways to see every column.")
         frame = matrix(by_connector, name, connector_name)
         st.dataframe(
@@ -66,9 +66,9 @@ for tab, name in zip(tabs[:-1], names, strict=True):
         )
 
 with st.expander("What the capabilities mean", icon=":material/menu_book:"):
-    st.markdown("\n".join(f"- **{readable(c)}**: {w}" for c, w in CAPABILITY_WORDS.items()))
+    st.markdown("\n".join(f"- **{escape_md(plain(c))}**: {escape_md(meaning(c))}" for c in CAPABILITY_SHORT))
 
-st.subheader("One connector in detail", anchor=False, divider="gray")
+st.header("One connector in detail", anchor=False, divider="gray")
 chosen = st.selectbox("Connector", types, format_func=connector_name, key="cap_connector")
 items = by_connector.get(chosen) or []
 if not items:
@@ -78,7 +78,7 @@ for item in items:
     kind = str(item.get("kind") or "")
     applicability = str(item.get("applicability") or "—")
     with st.container(border=True, key=f"detail-{name}"):
-        st.markdown(f"#### {readable(name)}")
+        st.markdown(f"### {escape_md(plain(name))}")
         color = {"FULL": "green", "PARTIAL": "orange"}.get(applicability, "gray")
         st.markdown(
             f":{color}-badge[{applicability.title()}] :gray-badge[{readable(kind)}"

@@ -11,12 +11,15 @@ from components.form import escape_md
 from components.health import load_health, render_health
 from components.saved import export_json, last_verdict, target_of
 from components.session import client, require_metadata, show_problem
+from components.verdict import LiveTimeline
 
 PAGE_SIZE = 50
 SEARCH = "saved_search"
 PAGE = "saved_page"
 CONFIRM = "saved_confirm_delete"
 FLASH = "saved_flash"
+RUNNING = "saved_running"
+"""The id of the saved connection whose test runs now (its card shows the stages, the time, Cancel)."""
 CONNECT_PAGE = "pages/connect.py"
 
 st.title("Saved connections", anchor=False)
@@ -56,9 +59,28 @@ if not items:
     st.stop()
 
 
-def test_again(item: dict[str, Any]) -> None:
+def start_test(item: dict[str, Any]) -> None:
+    """on_click of **Test**: the test runs on the next run, inside the connection's card."""
+    st.session_state[RUNNING] = str(item["id"])
+
+
+def cancel_test(item: dict[str, Any]) -> None:
+    """on_click of **Cancel**: the click stops the running script, which closes the stream (the API cancels the test)."""
+    st.session_state.pop(RUNNING, None)
+    st.session_state[FLASH] = ("warning", f"**{escape_md(item['name'])}**: test cancelled. Nothing was kept from it.")
+
+
+def run_test(item: dict[str, Any]) -> None:
+    """The saved connection's test, streamed into its card: each stage as it settles, the time waited, Cancel."""
+    label = f"Testing {item['name']}"
+    with st.container(border=True, key="saved-running"):
+        clock = st.empty()
+        st.button("Cancel", icon=":material/stop_circle:", key="saved-cancel", on_click=cancel_test, args=(item,))
+        slot = st.empty()
+    timeline = LiveTimeline(slot, clock, label, max(api.test_timeout_s - 5, 1))
+    timeline.tick()
     try:
-        reply = api.test_saved(str(item["id"]))
+        reply = api.test_stream(None, timeline, tick=timeline.tick, saved_id=str(item["id"]))
     except ApiProblem as problem:
         st.session_state[FLASH] = ("error", f"**{escape_md(item['name'])}**: {escape_md(problem.title)}. "
                                             f"{escape_md(problem.body)}")
@@ -93,11 +115,16 @@ for item in items:
         render_health(api, item, health.get(connection_id))
         test_col, edit_col, delete_col = st.columns(3, vertical_alignment="center")
         test_col.button("Test again" if item.get("last_test") else "Test", key=f"test-{connection_id}",
-                        icon=":material/play_arrow:", on_click=test_again, args=(item,), width="stretch")
+                        icon=":material/play_arrow:", on_click=start_test, args=(item,), width="stretch",
+                        disabled=st.session_state.get(RUNNING) is not None)
         edit_col.page_link(CONNECT_PAGE, label="Edit", icon=":material/edit:", query_params={"connection": connection_id},
                            width="stretch")
         delete_col.button("Delete", key=f"delete-{connection_id}", icon=":material/delete:", width="stretch",
                           on_click=lambda cid=connection_id: st.session_state.__setitem__(CONFIRM, cid))
+        if st.session_state.get(RUNNING) == connection_id:
+            run_test(item)
+            st.session_state.pop(RUNNING, None)
+            st.rerun()  # the card, its last verdict and the flash, from the kept result
         if st.session_state.get(CONFIRM) == connection_id:
             st.warning(f"Delete **{escape_md(str(item['name']))}**? Its stored secrets are erased; this cannot be undone.",
                        icon=":material/warning:")
@@ -116,5 +143,5 @@ if pages > 1:
     forward.button("Next", key="saved-next", disabled=page >= pages, icon=":material/chevron_right:",
                    on_click=lambda: st.session_state.__setitem__(PAGE, page + 1))
 
-st.download_button("Export as JSON (without secrets)", export_json(items), file_name="connections.json",
+st.download_button("Export as JSON (without secrets)", export_json(items, require_metadata().forms.mask), file_name="connections.json",
                    mime="application/json", icon=":material/download:", key="saved-export", on_click="ignore")

@@ -26,10 +26,11 @@ def pg(db: DB, **overrides: Any) -> dict[str, Any]:
 
 def test_the_answer_names_every_item_once_in_the_spec_order(client: httpx.Client, postgres: DB) -> None:
     answer = ask(client, pg(postgres), schema="sales")
-    assert set(answer) == {"verdict", "scope", "capabilities", "functionalities", "access", "elapsed_ms"}
+    assert set(answer) == {"verdict", "scope", "capabilities", "functionalities", "access", "elapsed_ms", "schemas"}
     assert answer["verdict"]["code"] == "CONNECTION_SUCCESSFUL"
     assert [s["name"] for s in answer["verdict"]["payload"]["stages"]][-1] == "query"
-    assert answer["scope"] == "database appdb, schema sales"
+    assert answer["scope"] == f"{postgres.user} on database appdb, schema sales"
+    assert "sales" in answer["schemas"]
     assert isinstance(answer["elapsed_ms"], int) and answer["elapsed_ms"] >= 0
 
 
@@ -121,7 +122,7 @@ def test_a_saved_connection(client: httpx.Client, postgres: DB) -> None:
         assert response.status_code == 200, response.text
         answer = response.json()
         assert answer["verdict"]["code"] == "CONNECTION_SUCCESSFUL"
-        assert answer["scope"] == "database appdb, schema sales"
+        assert answer["scope"] == f"{postgres.user} on database appdb, schema sales"
         assert NASTY_PASSWORD not in response.text
     unknown = client.post(path, json={"schema": "nope"}).json()
     assert unknown["verdict"]["code"] == "SCHEMA_NOT_FOUND" and list(unknown["verdict"]["details"]) == ["schema"]

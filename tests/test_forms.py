@@ -227,3 +227,38 @@ def test_the_audit_line_names_the_target_fields(body: dict[str, Any], target: st
     from backend.service import _target
 
     assert _target(parse_connector(body)) == target
+
+
+# --- forms/ alone builds the form (DESIGN.md "Endpoints added for the UI and the steward") -----------------
+
+
+@pytest.mark.parametrize("connector_type", CONNECTORS)
+def test_each_field_says_what_supported_types_says(client: httpx.Client, forms: dict[str, Any], connector_type: str) -> None:
+    types = client.get("/api/v1/database_connections/supported_types/").json()
+    props = types["write_connectors"][connector_type]
+    form = form_of(forms, connector_type)
+    for item in form["fields"]:
+        prop = props[item["name"]]
+        assert (item["type"], item["default"], item["values"]) == (prop["type"], prop["default"], prop["values"])
+        assert item["required"] == ("null" not in prop["type"])
+        assert item["secret"] == (prop["type"] == "password" or "password" in prop["type"])
+        assert item["group"] == "connection"
+    assert form["hooks"] == props["hooks_params"]["values"]
+    assert form["overrides"] == {k: v for k, v in props.items() if "." in k}
+    assert form["destination"] is True and form["source"] == (connector_type in types["connectors"])
+    assert set(form["stages"]) <= set(forms["stages"]), "every stage has words"
+    ports = [f for f in form["fields"] if f["name"] == "port"]
+    assert all((f["minimum"], f["maximum"]) == (1, 65535) for f in ports)
+
+
+def test_hooks_mask_and_words(forms: dict[str, Any]) -> None:
+    assert forms["mask"] == "**********"
+    ssh = forms["hooks"]["SSHTunnel"]
+    assert ssh["target_fields"] == ["host", "port"]
+    by_name = {f["name"]: f for f in ssh["fields"]}
+    assert by_name["password"]["secret"] and by_name["pkey"]["secret"] and not by_name["username"]["secret"]
+    assert (by_name["port"]["minimum"], by_name["port"]["maximum"]) == (1, 65535)
+    assert all(f["group"] == "SSHTunnel" for f in ssh["fields"])
+    assert forms["stages"]["tcp"] == "Reach the server"
+    assert forms["words"]["FOREIGN_KEY_MANAGEMENT"]["label"] == "Manage foreign keys"
+    assert all("_" not in w["label"] for w in forms["words"].values())

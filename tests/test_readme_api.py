@@ -153,6 +153,8 @@ LINES: dict[str, Expect] = {
         Expect(says=('"description":"read-only, nightly"', '"password":"**********"')),
     "curl -s -b jar $API/v1/database_connections/$ID/ # secrets as the mask":
         Expect(says=('"name":"Sales warehouse"', '"password":"**********"', '"last_test":{"code":"CONNECTION_SUCCESSFUL"')),
+    "curl -sN -b jar -X POST -H \"X-CSRF-Token: $TOKEN\" $API/v1/database_connections/$ID/test/stream/ # streamed, as test/stream/":
+        Expect(says=('{"event":"start"', '"event":"verdict"', OK)),
 }
 
 

@@ -114,7 +114,7 @@ def _examine(conn: Any, catalog: str, schema: str, options: CapabilityOptions) -
                          if cursor_rows(conn, MEMBER.format(principal=_literal(p)))[0][0]}
     except Exception as exc:  # noqa: BLE001 - a refused catalog is an answer: unknown, with the reason
         if "SCHEMA_NOT_FOUND" in str(exc):  # the error class Databricks names in its message
-            return Findings(scope=f"catalog {catalog}, schema {schema}", schema_missing=schema)
+            return Findings(scope=f"{user} on catalog {catalog}, schema {schema}", schema_missing=schema)
         return catalog_refused(f"catalog {catalog}, schema {schema}", first_line(exc))
     findings = mapping(grants_from(user, catalog, schema, tables, mine, schema_grants, catalog_grants,
                                    described.get("Owner")))

@@ -97,7 +97,7 @@ def grants_from(
         if mine(grantee, kind) and name in held:
             held[name] |= {p for p, v in zip(_TABAUTH_COLUMNS, flags, strict=False) if _held(v)}
     grants = Grants(
-        user=user.strip(), database=database.strip(), schema=schema, scope=f"database {database.strip()}, schema {schema}",
+        user=user.strip(), database=database.strip(), schema=schema, scope=f"{user.strip()} on database {database.strip()}, schema {schema}",
         tables=[t for t, _ in listed], held=held,
         create_tables=allowed_or(
             "DBADM" in db or ("CREATETAB" in db and "CREATEIN" in in_schema),

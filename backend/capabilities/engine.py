@@ -89,6 +89,8 @@ async def examine(
     verdict = await tester.test(connection, user, on_connected=on_connected)
     mask = Masker(list(run.ctx.secrets) if run.ctx else list(secret_values(connection)))
     answer = _answer(connector, verdict, run)
+    if verdict.code == Code.PERMISSION_DENIED.value:
+        answer = _with_grants_to_ask_for(answer, connection, options)
     answer.elapsed_ms = int((time.monotonic() - started) * 1000)
     return _masked(answer, mask)
 
@@ -96,7 +98,7 @@ async def examine(
 def _answer(connector: Connector, verdict: ApplicationMessage, run: _Examination) -> ConnectionCapabilities:
     findings = run.findings
     if verdict.code not in CONNECTED:
-        reason = f"The connection test did not succeed ({verdict.code}: {verdict.title}), so nothing could be examined."
+        reason = "Nothing could be examined because the connection test failed: its verdict says why."
         return _all_unknown(verdict, "nothing: the connection test failed", reason)
     if findings is None:
         why = run.error or f"the {connector.label} connector did not hand over its open connection"
@@ -113,7 +115,25 @@ def _answer(connector: Connector, verdict: ApplicationMessage, run: _Examination
         functionalities=rules.functionality_items(connector, findings, capabilities),
         access=rules.access_items(findings),
         elapsed_ms=0,
+        schemas=findings.schemas,
     )
+
+
+def _with_grants_to_ask_for(
+    answer: ConnectionCapabilities, connection: ConnectorModel, options: CapabilityOptions
+) -> ConnectionCapabilities:
+    """A test refused with PERMISSION_DENIED: the ``access`` items carry the grants that would let it pass
+    (the connector's examination module says them, ``denied_fixes(params, schema)``), and the scope whose."""
+    name = registry()[connection.connector_type].examiner_module()
+    grants = getattr(importlib.import_module(name), "denied_fixes", None) if name else None
+    if grants is None:
+        return answer
+    schema = options.schema_name or getattr(connection, "schema_name", None)
+    fix = grants(connection, schema)
+    reason = "This user may not use the database or schema yet: ask an administrator for the grants below."
+    user, database = getattr(connection, "username", None), getattr(connection, "database", None)
+    scope = f"{user} on database {database}" + (f", schema {schema}" if schema else "") if user and database else answer.scope
+    return answer.model_copy(update={"access": rules.unknown_items(rules.ACCESS_NAMES, reason, fix), "scope": scope})
 
 
 def _all_unknown(verdict: ApplicationMessage, scope: str, reason: str) -> ConnectionCapabilities:

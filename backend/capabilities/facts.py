@@ -62,6 +62,8 @@ class Findings:
     """Probe objects that could not be removed: named in the verdict as a warning."""
     notes: list[str] = field(default_factory=list)
     """Sentences for the verdict's body (what the write probe did)."""
+    schemas: list[str] | None = None
+    """The schemas this user can see in the database (None: the connector has none, or they could not be listed)."""
 
 
 def probe_name() -> str:

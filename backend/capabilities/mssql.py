@@ -76,7 +76,7 @@ def grants_from(
     database_wide = "CONTROL" in on_database
     q = f"[{user}]"
     grants = Grants(
-        user=user, database=database, schema=schema, scope=f"database {database}, schema {schema}",
+        user=user, database=database, schema=schema, scope=f"{user} on database {database}, schema {schema}",
         tables=names, held=held,
         create_tables=allowed_or(
             database_wide or ("CREATE TABLE" in on_database and "ALTER" in on_schema),

@@ -212,7 +212,7 @@ def privileges(c: Catalog) -> tuple[set[str], set[str], dict[str, set[str]]]:
 
 def mapping(c: Catalog) -> Findings:
     """Privileges → findings, naming the tables and the GRANT that would fix each."""
-    findings = Findings(scope=f"database {c.schema}")
+    findings = Findings(scope=f"{c.account.split('@', 1)[0]} on database {c.schema}")
     if not c.schema_exists:
         findings.schema_missing = c.schema
         return findings
@@ -345,3 +345,11 @@ def cursor_rows_quiet(conn: Any, sql: str) -> None:
         cursor_rows(conn, sql)
     except Exception:  # noqa: BLE001 - best effort
         pass
+
+
+def denied_fixes(params: Any, schema: str | None) -> str:
+    """The grant that lets a refused account use the database (a PERMISSION_DENIED test): its host is not known
+    from outside, so ``'%'`` (any host) is written; narrow it to the wizard's address if you prefer."""
+    database = (schema or params.database or "").replace("`", "``")
+    user = str(params.username).replace("'", "''")
+    return f"GRANT SELECT ON `{database}`.* TO '{user}'@'%';"

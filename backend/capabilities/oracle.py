@@ -98,7 +98,7 @@ def grants_from(
     create_fix = f"GRANT CREATE TABLE TO {user};" if own_schema else (
         _SCHEMA_GRANT.format(schema=schema) + f"GRANT CREATE ANY TABLE ON SCHEMA {schema} TO {user};")
     return Grants(
-        user=user, database=database, schema=schema, scope=f"database {database}, schema {schema}",
+        user=user, database=database, schema=schema, scope=f"{user} on database {database}, schema {schema}",
         tables=names, held=held,
         create_tables=allowed_or(create_ok, f"You may create tables in schema {schema}.",
                                  f"You may not create tables in schema {schema}.", create_fix),

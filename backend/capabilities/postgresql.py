@@ -53,6 +53,11 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
 ORDER BY c.relname
 """
+_SCHEMAS = """
+SELECT nspname FROM pg_namespace
+WHERE nspname NOT LIKE 'pg\\_%%' AND nspname <> 'information_schema'
+ORDER BY nspname
+"""
 # Sequences that belong to a column (identity: deptype 'i'; serial: 'a'), and whether setval may move them.
 _SEQUENCES = """
 SELECT t.relname, s.relname, has_sequence_privilege(s.oid, 'UPDATE')
@@ -112,8 +117,12 @@ def _examine(conn: Any, params: CreatePostgreSQLConnector, options: CapabilityOp
             schema = cursor_rows(conn, "SELECT coalesce(current_schema(), 'public')")[0][0]
         catalog = read_catalog(conn, schema)
     except psycopg2.Error as exc:
-        return catalog_refused(f"database {params.database}, schema {schema}", _sqlstate(exc))
+        return catalog_refused(f"{params.username} on database {params.database}, schema {schema}", _sqlstate(exc))
     findings = mapping(catalog)
+    try:
+        findings.schemas = [str(row[0]) for row in cursor_rows(conn, _SCHEMAS)]
+    except psycopg2.Error:
+        findings.schemas = None  # the answer stands without the list to choose from
     if options.write_probe and catalog.schema_exists:
         write_probe(conn, catalog, findings, deadline)
     return findings
@@ -138,7 +147,7 @@ def read_catalog(conn: Any, schema: str) -> Catalog:
 
 def mapping(c: Catalog) -> Findings:
     """Privileges → findings, naming the tables and the statement that would fix each."""
-    scope = f"database {c.database}, schema {c.schema}"
+    scope = f"{c.user} on database {c.database}, schema {c.schema}"
     findings = Findings(scope=scope)
     if not c.schema_exists:
         findings.schema_missing = c.schema
@@ -232,10 +241,21 @@ def _identity(c: Catalog, write: Finding) -> Finding:
                      f"GRANT INSERT ON ALL TABLES IN SCHEMA {s} TO {u};\n{sequences_fix}")
     found.reason = found.reason.replace("tables of", "tables with identity or serial columns of")
     stuck = sorted({table for table, _, ok in c.sequences if not ok and table in inserting})
-    if stuck:
-        found.reason += (f" Moving their sequences past the ids written (setval) needs UPDATE on them, missing for "
-                         f"{listed(stuck)}: {sequences_fix}")
+    if stuck:  # available, but the sequences stay behind the ids written: the grant that moves them is the fix
+        found.reason = (f"You may insert explicit ids in schema {c.schema}, but moving the sequences of "
+                        f"{listed(stuck)} past them needs UPDATE. {found.reason}")
+        if found.status == CapabilityStatus.available:
+            found.fix = sequences_fix
     return _needs_usage(c, found)
+
+
+def denied_fixes(params: Any, schema: str | None) -> str:
+    """The grants that let a refused user in (a PERMISSION_DENIED test): connect to the database, use the schema."""
+    u = quoted(params.username)
+    lines = [f"GRANT CONNECT ON DATABASE {quoted(params.database)} TO {u};"]
+    if schema:
+        lines.append(f"GRANT USAGE ON SCHEMA {quoted(schema)} TO {u};")
+    return "\n".join(lines)
 
 
 # --- the write probe -------------------------------------------------------------------------------

@@ -39,11 +39,17 @@ class CapabilityItem(BaseModel):
 
 class ConnectionCapabilities(BaseModel):
     verdict: ApplicationMessage = Field(description="The connection test, stages and all.")
-    scope: str = Field(title="Scope", description='What was examined, e.g. "database appdb, schema sales".')
+    scope: str = Field(
+        title="Scope", description='What was examined: the user, the database and the schema, e.g. "capreader on '
+        'database accdb, schema sales".')
     capabilities: list[CapabilityItem] = Field(title="Capabilities", description="One per FunctionalityCapabilityName, in the spec's order.")
     functionalities: list[CapabilityItem] = Field(title="Functionalities", description="One per FunctionalityName, in the spec's order.")
     access: list[CapabilityItem] = Field(title="Access", description="READ, WRITE, CREATE, DELETE.")
     elapsed_ms: int = Field(title="Elapsed Ms")
+    schemas: list[str] | None = Field(
+        default=None, title="Schemas",
+        description="The schemas this user can see in the database, to choose from (null where the connector has "
+        "none or they could not be listed).")
 
 
 class CapabilityOptions(BaseModel):

@@ -88,7 +88,7 @@ def grants_from(
     powerful = "You have sa_role: no permission check applies." if sa_role else (
         "You are the database owner (dbo): no permission check applies." if user_id == 1 else None)
     grants = Grants(
-        user=user, database=database, schema=schema, scope=f"database {database}, schema (owner) {schema}",
+        user=user, database=database, schema=schema, scope=f"{user} on database {database}, schema (owner) {schema}",
         tables=[t for t, _ in listed], held=held, all_powerful=powerful,
         create_tables=allowed_or("CREATE TABLE" in on_database, f"You may create tables in database {database}.",
                                  f"You may not create tables in database {database}.", f"GRANT CREATE TABLE TO {user}"),

@@ -23,7 +23,7 @@ from backend.core.rules import exception_chain
 from backend.diagnosis import Failure
 from backend.hooks import tls
 from backend.messages import CATALOG, Code
-from backend.netprobe import reach, resolve
+from backend.netprobe import TCP_TARGET, TcpTarget, reach, resolve
 from backend.schemas import ApplicationMessage, SystemMessageKind
 
 OBJECT_STORE_HOOK_NOTES = {
@@ -133,6 +133,7 @@ async def probe(endpoint: StorageEndpoint, ctx: RunContext, note: str = "") -> P
             failure.body = f"{advice} {note or f'The endpoint {endpoint.display} is {endpoint.origin}.'}".strip()
         raise
     d.note("tcp", f"{address}:{endpoint.port} accepted the connection")
+    ctx.prepared[TCP_TARGET] = TcpTarget(address, endpoint.port, endpoint.port_field)
     return Pins({(endpoint.host, endpoint.port): address})
 
 

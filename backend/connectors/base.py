@@ -10,15 +10,17 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend import netprobe
 from backend.core import RunContext
 from backend.diagnosis import Failure
 from backend.fields import PropertyDict, iter_fields, property_of
 from backend.formfacts import Alternative, FieldFacts, URIFacts
 from backend.hooks import tls
-from backend.messages import Code
+from backend.messages import CATALOG, Code
 from backend.schemas import (
     ApplicationMessage,
     CreateConnectionHooksSchema,
+    Display,
     FunctionalitySchema,
     SystemMessageKind,
 )
@@ -137,18 +139,38 @@ class Connector(ABC, Generic[ModelT]):
         d = ctx.diagnosis
         try:
             with ctx.stack:
-                return await self.diagnose(params, ctx)
+                verdict = await self.diagnose(params, ctx)
         except Failure as failure:
-            return d.failure_message(failure)
+            verdict = d.failure_message(failure)
         except Exception as exc:  # noqa: BLE001 - every input gets a verdict, never a 500
             log.warning("unexpected %s in %s test at stage %s", type(exc).__name__, self.type_name, d.current)
             stage = d.current or "parameters"
             d.mark(stage, "failed", f"{type(exc).__name__}: {exc}")
-            return d.message(
+            verdict = d.message(
                 Code.UNEXPECTED_ERROR,
                 kind=SystemMessageKind.error,
                 detail=f"{type(exc).__name__}: {exc}",
             )
+        return await self._second_look(verdict, ctx)
+
+    async def _second_look(self, verdict: ApplicationMessage, ctx: RunContext) -> ApplicationMessage:
+        """``CONNECTION_RESET`` for a port that hangs up at once: the drivers report it as a failed
+        handshake or in words of their own; one more connection to the address the tcp stage reached
+        shows it from the socket itself (end of stream or a reset before any byte)."""
+        target = ctx.prepared.get(netprobe.TCP_TARGET)
+        if not isinstance(target, netprobe.TcpTarget) or verdict.code not in netprobe.RESET_SUSPECTS:
+            return verdict
+        if not await netprobe.hangs_up_at_once(target, ctx.deadline):
+            return verdict
+        failure = netprobe.reset_failure(target, f"{target.address}:{target.port} closed the connection at once.")
+        advice = CATALOG[Code.CONNECTION_RESET]
+        return verdict.model_copy(update={
+            "code": Code.CONNECTION_RESET.value,
+            "title": advice.title,
+            "body": advice.body,
+            "details": failure.fields or None,
+            "display": Display.field if failure.fields else Display.notification,
+        })
 
     @abstractmethod
     async def diagnose(self, params: ModelT, ctx: RunContext) -> ApplicationMessage:

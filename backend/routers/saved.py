@@ -7,13 +7,18 @@ Included after the fixed paths (``test/``, ``supported_types/``…) so that they
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from backend.core.saved_errors import StoreUnavailable
 from backend.deps import OwnerDep, SavedDep, ServiceDep, UserDep
+from backend.openapi import stream_media_type, stream_response
+from backend.routers.database_connections import STREAM_EXAMPLE, NDJSONStream
 from backend.routers.ids import SAVED_ID
 from backend.saved.schemas import SavedConnection, SavedConnectionCreate, SavedConnectionPage, SavedConnectionUpdate
 from backend.saved.service import parse_if_match
@@ -22,6 +27,7 @@ from backend.schemas import ApplicationMessage
 log = logging.getLogger("wizard.saved")
 
 MAX_PAGE_SIZE = 100
+log = logging.getLogger("wizard.saved")
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 
@@ -186,3 +192,45 @@ async def test_saved(
         log.error("the verdict of a saved connection's test could not be kept as its last_test")
     response.headers["Cache-Control"] = NO_STORE
     return message
+
+
+# --- the saved connection's test, streamed (DESIGN.md "Endpoints added for the UI and the steward") ---
+
+
+@router.post(
+    "/{id:" + SAVED_ID + "}/test/stream/",
+    operation_id="database_connections_saved_test_stream_create",
+    summary="Test a saved connection, streaming its stages; the verdict becomes its last_test",
+    description="The saved connection's test, streamed exactly as `test/stream/` (no body). "
+    "A stream the client cancels keeps no verdict.",
+    status_code=200,
+    response_class=NDJSONStream,
+    responses={
+        200: stream_response(
+            "The stages as they settle, then the verdict (newline-delimited JSON)", "TestStreamLine", STREAM_EXAMPLE
+        ),
+        **NOT_FOUND,
+        **CANNOT_DECRYPT,
+        429: {"description": "Message: too many tests by this user in a minute", "content": MESSAGE},
+        503: {"description": "Message: too many tests at once, or the store is unavailable", "content": MESSAGE},
+    },
+)
+async def test_saved_stream(
+    id: str, saved: SavedDep, owner: OwnerDep, service: ServiceDep, user: UserDep, request: Request
+) -> Response:
+    loaded = await saved.call(lambda: saved.load(owner, id, trigger="user"))
+    run = await service.stream(loaded.model, user)
+
+    async def recorded() -> AsyncIterator[bytes]:
+        async for event in run.events():
+            if event.get("event") == "verdict":  # only a stream that ran to its end is kept
+                message = ApplicationMessage.model_validate(event["message"])
+                try:
+                    await saved.call(functools.partial(saved.record, loaded, message, "user"))
+                except Exception as exc:  # noqa: BLE001 - the verdict is answered even when it cannot be kept
+                    log.error("the verdict of a streamed saved test could not be kept: %s", type(exc).__name__)
+            yield json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+
+    response = NDJSONStream(run, stream_media_type(request.headers.get("accept")))
+    response.body_iterator = recorded()
+    return response

@@ -25,10 +25,11 @@ from pydantic import BaseModel
 from backend.connectors import registry
 from backend.connectors.base import ConnectorModel
 from backend.fields import is_secret
+from backend.formfacts import STORED_MASK
 from backend.forms import target_fields
 
-MASK = "**********"
-"""What a stored secret reads as; in a PATCH, "keep the stored value"."""
+MASK = STORED_MASK
+"""What a stored secret reads as; in a PATCH, "keep the stored value" (served at ``forms/`` as ``mask``)."""
 
 SSH_PREFIX = "hooks_params.SSHTunnel."
 SSH_TARGETS = ("hooks_params.SSHTunnel.host", "hooks_params.SSHTunnel.port")

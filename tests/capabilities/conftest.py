@@ -26,7 +26,9 @@ def ask(client: httpx.Client, connection: dict[str, Any], **options: Any) -> dic
     for item in (*answer["capabilities"], *answer["functionalities"], *answer["access"]):
         assert item["status"] in ("available", "unavailable", "unknown", "not_supported")
         assert item["reason"], item
-        assert (item["fix"] is not None) == (item["status"] == "unavailable"), item
+        assert item["status"] != "unavailable" or item["fix"], item  # unavailable: what to paste
+        assert item["status"] != "not_supported" or item["fix"] is None, item
+        assert len(item["reason"].split()) <= 25 and "_" not in item["reason"].split()[0], item  # one plain sentence
     return answer
 
 

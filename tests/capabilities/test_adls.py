@@ -78,7 +78,7 @@ def test_account_key_probe_puts_and_deletes(client: httpx.Client, azurite: Azuri
     answer = ask(client, with_key(azurite), write_probe=True)
     assert blobs(azurite) == before
     assert "and deleted it: nothing was kept" in answer["verdict"]["body"]
-    assert "Confirmed by the write probe" in item(answer, "WRITE")["reason"]
+    assert "(confirmed by the write probe)" in item(answer, "WRITE")["reason"]
 
 
 def test_sas_without_delete_leaves_a_reported_blob(client: httpx.Client, azurite: AzuriteServer) -> None:

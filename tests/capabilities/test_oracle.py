@@ -32,7 +32,7 @@ def test_writer_through_a_role_cannot_truncate() -> None:
     assert statuses(found)["WRITE"] == "available" and statuses(found)["DATA_DELETION"] == "available"
     truncation = item(found, "DATA_TRUNCATION")
     assert truncation["status"] == "unavailable"
-    assert "DROP ANY TABLE" in truncation["reason"]
+    assert "DROP ANY TABLE" in truncation["fix"]
     assert "GRANT DROP ANY TABLE TO ETL;" in truncation["fix"].splitlines()
 
 

@@ -10,7 +10,7 @@ from backend.capabilities.schemas import CapabilityStatus
 from backend.connectors import registry
 from tests.capabilities.conftest import ACCESS_NAMES, CAPABILITY_NAMES, FUNCTIONALITY_NAMES, answer_of, item, statuses
 
-YES = Finding.available("yes")
+YES = Finding.available("Yes.")
 
 
 def everything(**overrides: Finding) -> Findings:
@@ -35,12 +35,13 @@ def test_every_name_once_and_not_supported_from_the_functionalities(connector_ty
 
 def test_dependencies_are_followed_transitively() -> None:
     """PostgreSQL: INDEX_MANAGEMENT → UNIQUE_CONSTRAINT_MANAGEMENT → FOREIGN_KEY_MANAGEMENT."""
-    no_fk = Finding.unavailable("no foreign keys for you", "GRANT fk;")
+    no_fk = Finding.unavailable("No foreign keys for you.", "GRANT fk;")
     answer = answer_of("PostgreSQLConnector", everything(FOREIGN_KEY_MANAGEMENT=no_fk))
     index = item(answer, "INDEX_MANAGEMENT")
     assert index["status"] == "unavailable"
-    assert "FOREIGN_KEY_MANAGEMENT, which is unavailable: no foreign keys for you" in index["reason"]
-    assert index["fix"] == "GRANT fk;"
+    # One plain sentence naming the need in words (never the enum); the why folded into the fix as comments.
+    assert index["reason"] == "It also needs manage foreign keys (unavailable)."
+    assert index["fix"].splitlines()[-1] == "GRANT fk;" and "-- No foreign keys for you." in index["fix"]
     assert statuses(answer)["IDENTITY_WRITING"] == "available"  # depends on nothing
     assert statuses(answer)["HIGH_PERFORMANCE_WRITING"] == statuses(answer)["IDEMPOTENT_WRITING"] == "unavailable"
 
@@ -59,8 +60,9 @@ def test_a_functionality_needs_write_access_and_its_extras() -> None:
     no_write = answer_of("S3FSConnector", everything(WRITE=Finding.unknown("S3 cannot tell")))
     assert statuses(no_write)["HIGH_PERFORMANCE_WRITING"] == "unknown"  # no capabilities of its own: WRITE decides
     findings = everything()
-    findings.requirements["HIGH_PERFORMANCE_WRITING"] = [("local_infile", Finding.unavailable("off", "SET GLOBAL …;"))]
+    findings.requirements["HIGH_PERFORMANCE_WRITING"] = [("local_infile", Finding.unavailable("It is off.", "SET GLOBAL …;"))]
     answer = answer_of("MySQLMariaDBConnector", findings)
     bulk = item(answer, "HIGH_PERFORMANCE_WRITING")
-    assert bulk["status"] == "unavailable" and bulk["reason"] == "It needs local_infile, which is unavailable: off"
+    assert bulk["status"] == "unavailable" and bulk["reason"] == "It needs local_infile, which is not available yet."
+    assert bulk["fix"] == "-- It is off.\nSET GLOBAL …;"
     assert item(answer, "IDEMPOTENT_WRITING")["status"] == "available"

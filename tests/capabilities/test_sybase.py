@@ -24,7 +24,7 @@ def test_writer_of_another_users_tables() -> None:
     found = answer(rows=rows)
     assert statuses(found)["WRITE"] == "available"
     index = item(found, "INDEX_MANAGEMENT")
-    assert index["status"] == "unavailable" and "Only the table's owner may" in index["reason"]
+    assert index["status"] == "unavailable" and "Only the table's owner may" in index["fix"]
     assert "exec sp_changeobjectowner 'sales.orders', 'etl'" in index["fix"].splitlines()
     truncation = item(found, "DATA_TRUNCATION")
     assert "GRANT TRUNCATE TABLE ON sales.audit_log TO etl" in truncation["fix"].splitlines()

@@ -181,6 +181,23 @@ def test_silent_host_ends_within_the_deadline(
     assert "firewall" not in msg["body"]
 
 
+@pytest.mark.parametrize("connector_type", CONNECTORS)
+def test_a_port_that_hangs_up_at_once_is_connection_reset_on_the_port(
+    client: httpx.Client, closing: ClosingListener, connector_type: str, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    msg = run_test(client, aimed(connector_type, LOOPBACK, closing.port, monkeypatch))
+    assert msg["code"] == "CONNECTION_RESET", msg
+    assert msg["kind"] == "error"
+    assert msg["body"] == CATALOG[Code.CONNECTION_RESET].body
+    port_field = EXAMPLES[connector_type].port_field
+    assert list(msg["details"] or {}) == ([port_field] if port_field else [])
+    assert msg["display"] == ("field" if port_field else "notification")
+    assert stage(msg, "tcp")["status"] == "passed"
+    assert_no_secret(msg, connector_type, caplog)
+
+
 @pytest.mark.parametrize("connector_type", [name for name in CONNECTORS if "disable" in registry()[name].ssl_words().accepted])
 def test_a_silent_port_with_tls_switched_off_blames_the_login_not_the_encryption(
     client: httpx.Client, silent_port: int, connector_type: str, monkeypatch: pytest.MonkeyPatch,

@@ -110,7 +110,7 @@ def test_a_port_without_https_is_tls_not_supported(client: httpx.Client, listene
                                                    request: pytest.FixtureRequest) -> None:
     port = request.getfixturevalue(listener).port
     # within 2 s: one attempt, no back-off of seconds
-    msg = timed_verdict(client, body(port), "TLS_NOT_SUPPORTED", within=2)
+    msg = timed_verdict(client, body(port), "CONNECTION_RESET" if listener == "closing" else "TLS_NOT_SUPPORTED", within=2)
     assert list(msg["details"]) == ["port"]
 
 

@@ -24,10 +24,9 @@ def field_keys(at: AppTest, connector_type: str) -> set[str]:
     return {k[len(prefix):].replace("-", ".") for k in widget_keys(at) if k.startswith(prefix)}
 
 
-def shown_fields(forms: Forms, supported: dict[str, Any], connector_type: str, hook: str | None = None) -> set[str]:
+def shown_fields(forms: Forms, connector_type: str, hook: str | None = None) -> set[str]:
     """The field paths a section shows at first: every field but those of an alternative's other options."""
-    section = (hook_section(forms, supported, connector_type, hook) if hook
-               else connector_section(forms, supported, connector_type))
+    section = hook_section(forms, connector_type, hook) if hook else connector_section(forms, connector_type)
     hidden = {name for choice in section.choices for _, names in choice.options[1:] for name in names
               if name not in choice.options[0][1]}
     return {spec.path for spec in section.fields if spec.name not in hidden}
@@ -80,7 +79,7 @@ def curl_body(code: str) -> dict[str, Any]:
 def all_text(at: AppTest) -> str:
     """Every piece of text on the page, for secret leak checks."""
     parts: list[str] = []
-    for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "subheader", "text"):
+    for kind in ("markdown", "caption", "code", "error", "warning", "success", "info", "title", "header", "subheader", "text"):
         parts.extend(str(getattr(e, "value", "")) for e in at.get(kind))
     parts.extend(s.label for s in at.status)
     return "\n".join(parts)

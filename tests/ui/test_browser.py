@@ -2,10 +2,13 @@
 
 One wizard process for the module, as a user starts it, with authentication on: each test logs
 in through the page like a person does. Screenshots go to ``artifacts/`` (gitignored).
+
+axe-core is the npm package, injected from disk (``node_modules/axe-core``, or the file ``AXE_CORE_JS`` names).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -609,5 +613,168 @@ def test_save_reload_list_test_again_edit_and_delete_a_connection(wizard: str, b
         assert page.request.get(f"{wizard}{SAVED_API}{stored['id']}/").status == 404
         assert postgres.password not in page.locator("body").inner_text()
         assert blocked == [], blocked
+    finally:
+        context.close()
+
+
+# --- issue 20: accessibility (axe-core, injected from disk) and the person's journeys --------------------------
+
+AXE = Path(os.environ.get("AXE_CORE_JS") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
+WIDTHS = (1280, 420)
+SEVERE = ("serious", "critical")
+
+def axe(page: Page) -> list[dict[str, Any]]:
+    """axe-core's serious and critical violations of WCAG 2.1 A/AA on the page as it is now."""
+    page.wait_for_timeout(600)  # let the last rerun settle
+    page.add_script_tag(path=str(AXE))
+    result: dict[str, Any] = page.evaluate(
+        "async () => await axe.run(document, {runOnly: {type: 'tag', values: "
+        "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}, resultTypes: ['violations']})"
+    )
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"],
+         "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"] if v["impact"] in SEVERE
+    ]
+
+
+def assert_clean(page: Page, where: str) -> None:
+    found = axe(page)
+    assert found == [], f"{where}: " + json.dumps(found, indent=1)
+
+
+def accessible_names(page: Page) -> list[tuple[str, str]]:
+    """(name, id) of every input of the form: its label's text, else its aria-label, as the browser gives them."""
+    found: list[list[str]] = page.eval_on_selector_all(
+        '[class*="st-key-w-"] input',
+        "els => els.map(e => [(e.labels && e.labels.length ? e.labels[0].innerText : '') || e.getAttribute('aria-label') || '', e.id])",
+    )
+    return [(name.strip(), ident) for name, ident in found]
+
+
+def test_axe_finds_nothing_serious_on_any_page_with_or_without_a_verdict(
+    wizard: str, browser: Browser, postgres: DB, closed_port: int,
+) -> None:
+    for width in WIDTHS:
+        context, blocked = open_context(browser, width=width, height=900)
+        page = context.new_page()
+        try:
+            page.goto(wizard)
+            expect(page.get_by_role("heading", name="Log in")).to_be_visible(timeout=WAIT_MS)
+            assert_clean(page, f"login {width}")
+            log_in(page)
+            expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+            assert_clean(page, f"connect, empty {width}")
+            pick = page.locator(".st-key-connector input")
+            pick.click()
+            pick.press_sequentially("Postgre")
+            pick.press("Enter")
+            expect(page.locator(field("host") + " input")).to_be_visible(timeout=WAIT_MS)
+            for name, label in accessible_names(page):
+                assert name and "*" not in name and ":red" not in name, (label, name)
+            assert_clean(page, f"connect, form {width}")
+            for path, value in (("host", postgres.host), ("port", closed_port), ("database", postgres.database),
+                                ("username", postgres.user)):
+                type_field(page, path, value)
+            type_secret(page, field("password"), postgres.password)
+            press_test(page)
+            expect(flag_in(page.locator(block("port")))).to_be_visible(timeout=WAIT_MS)
+            expect(page.locator(block("port"))).to_contain_text("Port:")  # the message names its field
+            assert_clean(page, f"connect, failed verdict {width}")
+            shoot(page, "a11y-connect-failed", width)
+            type_field(page, "port", postgres.port)
+            press_test(page)
+            expect(page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Connected")).to_be_visible(
+                timeout=WAIT_MS)
+            assert_clean(page, f"connect, success {width}")
+            shoot(page, "a11y-connect-success", width)
+            for link, heading in (("Connections", "Saved connections"), ("Capabilities", "What each connector can do"),
+                                  ("API", "Use the API")):
+                go(page, link, heading)
+                assert_clean(page, f"{heading} {width}")
+                shoot(page, "a11y-" + link.lower(), width)
+            assert blocked == [], blocked
+        finally:
+            context.close()
+
+
+def test_typed_values_survive_page_switches_and_enter_runs_test(wizard: str, browser: Browser, postgres: DB) -> None:
+    """Type every field, wander off to every page, come back: the values are there, and Enter in a field runs the
+    test with exactly them (the database accepts the password typed before the switch)."""
+    for width in WIDTHS:
+        context, blocked = open_context(browser, width=width, height=900)
+        page = context.new_page()
+        try:
+            page.goto(wizard)
+            log_in(page)
+            expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+            pick = page.locator(".st-key-connector input")
+            pick.click()
+            pick.press_sequentially("Postgre")
+            pick.press("Enter")
+            expect(page.locator(field("host") + " input")).to_be_visible(timeout=WAIT_MS)
+            values = {"host": postgres.host, "port": str(postgres.port), "database": postgres.database,
+                      "username": postgres.user}
+            for path, value in values.items():
+                type_field(page, path, value)
+            type_secret(page, field("password"), postgres.password)
+            for link, heading in (("Connections", "Saved connections"), ("Capabilities", "What each connector can do"),
+                                  ("API", "Use the API")):
+                go(page, link, heading)
+            code = page.locator('[data-testid="stCode"]').first
+            expect(code).to_contain_text(f'"database": "{postgres.database}"', timeout=WAIT_MS)
+            expect(code).to_contain_text('"password": "<PASSWORD>"')
+            go(page, "Connect", "Test a connection")
+            for path, value in values.items():
+                expect(page.locator(field(path) + " input")).to_have_value(value, timeout=WAIT_MS)
+            password = page.locator(field("password") + " input")
+            expect(password).to_have_value(postgres.password)
+            shoot(page, "state-back-on-connect", width)
+            page.locator(field("database") + " input").press("Enter")
+            success = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Connected")
+            expect(success).to_be_visible(timeout=WAIT_MS)
+            success.scroll_into_view_if_needed()
+            shoot(page, "state-enter-tested", width)
+            assert postgres.password not in page.locator("body").inner_text()
+            assert blocked == [], blocked
+        finally:
+            context.close()
+
+
+def test_a_saved_test_streams_its_stages_with_the_time_and_cancel(wizard: str, browser: Browser,
+                                                                   silent_port: int) -> None:
+    """Issue 20.6: on the Connections page a saved connection's test shows its stages as they come, the time it has
+    waited and Cancel, which ends it on the server; nothing is kept from a cancelled test."""
+    context, _ = open_context(browser)
+    page = context.new_page()
+    try:
+        page.goto(wizard + "/connections")
+        log_in(page)
+        expect(page.get_by_role("heading", name="Saved connections")).to_be_visible(timeout=WAIT_MS)
+        csrf = page.request.get(wizard + "/api/v1/auth/").json().get("csrf_token")
+        made = page.request.post(wizard + SAVED_API, headers={"X-CSRF-Token": str(csrf)}, data={
+            "name": "Silent (browser)", "description": None,
+            "connection": {"connector_type": CT, "host": "127.0.0.1", "port": silent_port, "database": "d",
+                           "username": "u", "password": "Silent-Browser-Pw-1"}})
+        assert made.status == 201, made.text()
+        saved_id = made.json()["id"]
+        page.reload()
+        card = page.locator(f".st-key-saved-{saved_id}")
+        card.get_by_role("button", name="Test", exact=True).click()
+        running = page.locator(".st-key-saved-running")
+        expect(running.get_by_text("in progress")).to_be_visible(timeout=WAIT_MS)
+        expect(running).to_contain_text(re.compile(r"\d+\.\d s"))
+        expect(running).to_contain_text("Reach the server")
+        assert in_flight(wizard) == 1
+        running.scroll_into_view_if_needed()
+        shoot(page, "saved-running", 1280)
+        cancelled_at = time.monotonic()
+        running.get_by_role("button", name="Cancel").click()
+        expect(page.get_by_text("test cancelled")).to_be_visible(timeout=WAIT_MS)
+        while in_flight(wizard) != 0:
+            assert time.monotonic() - cancelled_at < DEADLINE_S / 2, "the server ends a cancelled test at once"
+            time.sleep(0.2)
+        assert page.request.get(f"{wizard}{SAVED_API}{saved_id}/").json()["last_test"] is None
+        page.request.delete(f"{wizard}{SAVED_API}{saved_id}/", headers={"X-CSRF-Token": str(csrf)})
     finally:
         context.close()

@@ -12,7 +12,6 @@ import pytest
 from cryptography.fernet import Fernet
 from streamlit.testing.v1 import AppTest
 
-from components.form import MASK
 from components.saved import ago, export_json
 from tests.servers.api import LiveAPI
 from tests.servers.common import ClosedPort
@@ -21,6 +20,8 @@ from tests.ui.conftest import RUN_TIMEOUT, new_app, start_api
 PAGE = "pages/connections.py"
 SAVED = "/api/v1/database_connections/"
 CANARY = "Ui-Canary-Pw-4d2c"
+
+MASK = "**********"  # DESIGN.md "Saved connections": how a stored secret reads
 
 
 @pytest.fixture
@@ -110,11 +111,11 @@ def test_connections_page_lists_tests_edits_deletes_and_exports(own_api: LiveAPI
 def test_export_leaves_the_secrets_out() -> None:
     item = {"id": "x", "name": "n", "description": None, "owner": "o",
             "connection": {"password": MASK, "hooks_params": {"SSHTunnel": {"password": MASK, "host": "h"}}, "port": 1}}
-    exported = json.loads(export_json([item]))
+    exported = json.loads(export_json([item], MASK))
     assert exported == [{"name": "n", "description": None,
                          "connection": {"password": None, "hooks_params": {"SSHTunnel": {"password": None, "host": "h"}},
                                         "port": 1}}]
-    assert MASK not in export_json([item])
+    assert MASK not in export_json([item], MASK)
 
 
 def test_ago_in_words() -> None:
@@ -125,3 +126,35 @@ def test_ago_in_words() -> None:
     assert ago("2026-12-03T07:40:00.000Z", now) == "20 min ago"
     assert ago("2026-12-01T08:00:00.000Z", now) == "2 d ago"
     assert ago("2026-10-01T08:00:00.000Z", now) == "2026-10-01"
+
+
+def test_a_saved_test_streams_its_stages_into_the_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20.4: the Connections page tests through ``{id}/test/stream/`` (stages, elapsed time, Cancel), not the
+    blocking ``{id}/test/``; the verdict is kept as last_test and said in the card."""
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    paths: list[str] = []
+
+    def recorded(app: ASGIApp) -> ASGIApp:
+        async def layer(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "http" and scope["method"] == "POST":
+                paths.append(str(scope["path"]))
+            await app(scope, receive, send)
+
+        return layer
+
+    api = start_api(recorded, database_url=f"sqlite:///{tmp_path}/store/wizard.db",
+                    secret_key=Fernet.generate_key().decode())
+    monkeypatch.setenv("WIZARD_API_URL", api.url)
+    try:
+        made = httpx.post(f"{api.url}{SAVED}", json={"name": "Closed", "description": None,
+                                                     "connection": body(ClosedPort().port)}, timeout=10).json()
+        at = new_app(PAGE)
+        at.button(key=f"test-{made['id']}").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert f"{SAVED}{made['id']}/test/stream/" in paths and f"{SAVED}{made['id']}/test/" not in paths
+        assert any("Nothing is listening" in e.value for e in at.error), [e.value for e in at.error]
+        assert listed(api)[0]["last_test"]["code"] == "PORT_CLOSED"
+        assert "saved_running" not in at.session_state
+    finally:
+        api.stop()

@@ -1,5 +1,10 @@
 """The API embedded beside the UI: what ``streamlit run app.py`` serves under ``/api/``.
 
+The one backend module the UI imports (``app.py``, ``pages/``, ``components/`` reach the API over
+HTTP otherwise): the routes, middleware and lifespan that embed the API, the login hand-off, and
+what the UI needs to know of the API's settings (:func:`ui_settings`: where the API is, the
+test deadline), so the UI never builds the backend's settings class itself.
+
 Why ``st.App`` rather than uvicorn in a thread started from ``st.cache_resource``:
 
 - ``streamlit run app.py`` finds the ``app = st.App(...)`` assignment in ``app.py`` and serves
@@ -34,6 +39,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -49,6 +55,27 @@ TICKET_TTL_S = 30.0
 
 _tickets: dict[str, tuple[str, float]] = {}
 _tickets_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class UISettings:
+    """What the UI needs from the wizard's settings."""
+
+    api_url: str | None
+    """``WIZARD_API_URL``: an API served elsewhere; None: the one embedded beside the UI."""
+    test_timeout_s: float
+    """``WIZARD_TEST_TIMEOUT_S``: a test's deadline (the UI waits a little longer for its answer)."""
+
+
+def ui_settings() -> UISettings:
+    """``WIZARD_API_URL`` and ``WIZARD_TEST_TIMEOUT_S`` from the wizard's one settings class."""
+    try:
+        from backend.settings import Settings
+
+        settings = Settings()
+        return UISettings(getattr(settings, "api_url", None), float(settings.test_timeout_s))
+    except Exception:  # noqa: BLE001 - a bad WIZARD_* value must not keep the UI from starting
+        return UISettings(None, 10.0)
 
 
 def issue_ticket(session_id: str) -> str:

@@ -1,0 +1,191 @@
+"""Form state belongs to the person (issue 20.1): AppTest against the live API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from components.form import hook_key, widget_key
+from tests.conftest import DB
+from tests.ui.conftest import LiveAPI, new_app
+from tests.ui.helpers import choose, curl_body, fill, press_test, toggle_hook
+
+pytestmark = pytest.mark.usefixtures("ui_env")
+PG = "PostgreSQLConnector"
+CONNECT, CAPABILITIES, API, CONNECTIONS = "pages/connect.py", "pages/capabilities.py", "pages/api.py", "pages/connections.py"
+SAVED_API = "/api/v1/database_connections/"
+MASK = "**********"
+
+
+def typed(db: DB) -> dict[str, Any]:
+    return {"host": db.host, "port": db.port, "database": db.database, "username": db.user, "password": db.password,
+            "hooks_params.SSHTunnel.host": "bastion.example.invalid", "hooks_params.SSHTunnel.username": "jump",
+            "hooks_params.SSHTunnel.password": "Ssh-Typed-Secret-1"}
+
+
+def values_on_screen(at: Any, values: dict[str, Any]) -> dict[str, Any]:
+    return {path: at.get_by_key(widget_key(PG, path)).value for path in values}
+
+
+def test_every_typed_value_survives_page_switches_and_the_snippet_is_built_from_them(postgres: DB) -> None:
+    at = new_app()
+    choose(at, PG)
+    toggle_hook(at, PG, "SSHTunnel")
+    values = typed(postgres)
+    fill(at, PG, values)
+    for page in (CAPABILITIES, CONNECTIONS, API):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    snippet = curl_body(at.code[0].value)
+    assert snippet["host"] == postgres.host and snippet["database"] == postgres.database
+    assert snippet["username"] == postgres.user and snippet["password"] == "<PASSWORD>"
+    assert snippet["hooks_params"]["SSHTunnel"] == {"host": "bastion.example.invalid", "port": 22, "username": "jump",
+                                                     "password": "<SSHTUNNEL_PASSWORD>"}
+    assert postgres.password not in at.code[0].value
+    at.switch_page(CONNECT).run()
+    assert at.toggle(key=hook_key(PG, "SSHTunnel")).value is True
+    assert values_on_screen(at, values) == values
+
+
+def test_a_field_changed_after_a_test_keeps_its_new_value_and_the_next_test_sends_it(postgres: DB) -> None:
+    at = new_app()
+    choose(at, PG)
+    fill(at, PG, {"host": postgres.host, "port": postgres.port, "database": postgres.database,
+                  "username": postgres.user, "password": "not-the-password"})
+    press_test(at)
+    assert at.session_state["test_result"]["message"]["code"] == "AUTHENTICATION_FAILED"
+    fill(at, PG, {"password": postgres.password})
+    at.switch_page(CAPABILITIES).run()
+    at.switch_page(CONNECT).run()
+    assert at.text_input(key=widget_key(PG, "password")).value == postgres.password
+    press_test(at)
+    assert at.session_state["test_result"]["message"]["code"] == "CONNECTION_SUCCESSFUL"
+
+
+def save_one(api_url: str, db: DB, name: str, **extra: Any) -> str:
+    body = {"connector_type": PG, "host": db.host, "port": db.port, "database": db.database, "username": db.user,
+            "password": db.password, **extra}
+    created = httpx.post(f"{api_url}{SAVED_API}", json={"name": name, "description": None, "connection": body}, timeout=10)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def opened(saved_id: str) -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.ui.conftest import APP, RUN_TIMEOUT
+
+    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT)
+    at.query_params["connection"] = saved_id
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_new_connection_is_a_clean_slate_hooks_and_stored_secrets_included(postgres: DB, live_api: LiveAPI) -> None:
+    ssh = {"hooks_params": {"SSHTunnel": {"host": "bastion.example.invalid", "username": "jump", "password": "Ssh-Pw-9"}}}
+    saved_id = save_one(live_api.url, postgres, "ui-clean-slate", **ssh)
+    try:
+        at = opened(saved_id)
+        assert at.toggle(key=hook_key(PG, "SSHTunnel")).value is True
+        assert at.text_input(key=widget_key(PG, "hooks_params.SSHTunnel.password")).value == MASK
+        at.button(key="leave_saved").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert "saved_connection" not in at.session_state
+        choose(at, PG)
+        assert at.toggle(key=hook_key(PG, "SSHTunnel")).value is False
+        assert at.text_input(key=widget_key(PG, "password")).value == ""
+        assert at.text_input(key=widget_key(PG, "host")).value == ""
+        assert not any("Editing the saved connection" in i.value for i in at.info)
+    finally:
+        httpx.delete(f"{live_api.url}{SAVED_API}{saved_id}/", timeout=10)
+
+
+def test_unsaved_changes_are_said_on_other_pages_and_new_connection_asks_first(postgres: DB, live_api: LiveAPI) -> None:
+    saved_id = save_one(live_api.url, postgres, "ui-unsaved")
+    try:
+        at = opened(saved_id)
+        fill(at, PG, {"database": "another_db"})
+        at.switch_page(CAPABILITIES).run()
+        assert any("ui-unsaved" in w.value and "not saved" in w.value for w in at.warning)
+        at.switch_page(CONNECT).run()
+        assert at.text_input(key=widget_key(PG, "database")).value == "another_db"
+        at.button(key="leave_saved").click().run()
+        assert any("have not saved" in w.value for w in at.warning)
+        at.button(key="confirm_new_no").click().run()
+        assert at.text_input(key=widget_key(PG, "database")).value == "another_db"
+        at.button(key="save_changes").click().run()
+        assert any("Changes saved" in s.value for s in at.success)
+        stored = httpx.get(f"{live_api.url}{SAVED_API}{saved_id}/", timeout=10).json()
+        assert stored["connection"]["database"] == "another_db"
+        at.switch_page(CAPABILITIES).run()
+        assert not any("not saved" in w.value for w in at.warning)
+    finally:
+        httpx.delete(f"{live_api.url}{SAVED_API}{saved_id}/", timeout=10)
+
+
+def test_save_changes_sends_if_match_and_a_412_offers_to_reload(postgres: DB, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The UI always sends If-Match with the version it opened; on 412 it says someone else changed the connection,
+    what they changed, and offers to reload it. (The API layer below answers as DESIGN.md "Concurrent edits" says:
+    a PATCH whose If-Match is not the current version is 412, and each saved PATCH is a new version.)"""
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from backend.errors import message_response
+    from backend.messages import Code
+    from tests.ui.conftest import start_api
+
+    versions: dict[str, int] = {}
+    seen: list[str | None] = []
+
+    def versioned(app: ASGIApp) -> ASGIApp:
+        async def layer(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http" or not scope["path"].startswith(SAVED_API) or scope["path"] == SAVED_API:
+                await app(scope, receive, send)
+                return
+            saved_id = scope["path"].removeprefix(SAVED_API).split("/")[0]
+            headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+            if scope["method"] == "PATCH":
+                seen.append(headers.get("if-match"))
+                if headers.get("if-match", "").strip('"') != str(versions.get(saved_id, 1)):
+                    await message_response(412, Code.PRECONDITION_FAILED if hasattr(Code, "PRECONDITION_FAILED")
+                                           else Code.INVALID_PARAMETERS, "Precondition failed",
+                                           "The connection changed since.")(scope, receive, send)
+                    return
+                versions[saved_id] = versions.get(saved_id, 1) + 1
+
+            async def tagged(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message.get("headers", []),
+                                          (b"etag", f'"{versions.get(saved_id, 1)}"'.encode())]
+                await send(message)
+
+            await app(scope, receive, tagged)
+
+        return layer
+
+    api = start_api(wrap=versioned)
+    monkeypatch.setenv("WIZARD_API_URL", api.url)
+    try:
+        saved_id = save_one(api.url, postgres, "ui-if-match")
+        at = opened(saved_id)
+        assert at.session_state["saved_connection"]["version"] == 1
+        fill(at, PG, {"database": "mine"})
+        # Someone else saves a change meanwhile (version 2).
+        other = httpx.patch(f"{api.url}{SAVED_API}{saved_id}/", json={"name": "ui-if-match (theirs)"},
+                            headers={"If-Match": '"1"'}, timeout=10)
+        assert other.status_code == 200, other.text
+        at.button(key="save_changes").click().run()
+        assert seen[-1] == '"1"', "Save changes sends the version it opened"
+        warning = next(w.value for w in at.warning if "Someone else changed" in w.value)
+        assert "Name" in warning
+        assert httpx.get(f"{api.url}{SAVED_API}{saved_id}/", timeout=10).json()["connection"]["database"] == postgres.database
+        at.button(key="reload_saved").click().run()
+        assert at.session_state["saved_connection"]["version"] == 2
+        assert at.text_input(key=widget_key(PG, "database")).value == postgres.database
+        fill(at, PG, {"database": "mine"})
+        at.button(key="save_changes").click().run()
+        assert seen[-1] == '"2"' and any("Changes saved" in s.value for s in at.success)
+    finally:
+        api.stop()
