@@ -158,6 +158,14 @@ def _backend() -> Any:
     return app
 
 
+def browser_headers(address: str | None) -> dict[str, str]:
+    """The headers with which the UI hands the embedded API the browser's address, proven by a secret of
+    this process (the login throttle then counts each browser apart; no other caller can claim one)."""
+    from backend.auth.throttle import embed_headers
+
+    return embed_headers(address)
+
+
 def security_middleware() -> list[Middleware]:
     """Security headers and request ids on every response of the process: Streamlit's pages and
     static files as well as the API (whose own instance of the middleware then stands aside).

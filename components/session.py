@@ -106,12 +106,12 @@ def browser_address(api: ApiClient) -> dict[str, str] | None:
     if not embedded(api):
         return None
     try:
-        from backend.auth.throttle import embed_headers
+        from backend.embed import browser_headers
 
         address = st.context.ip_address
     except Exception:  # noqa: BLE001 - no browser, or no backend in this install: the UI's own address counts
         return None
-    return embed_headers(address) or None
+    return browser_headers(address) or None
 
 
 def browser_session() -> str | None:

@@ -112,19 +112,12 @@ def contract_ids() -> list[str]:
     return [section.rpartition(":")[2] for section in config.sections() if section.startswith("importlinter:contract:")]
 
 
-def embedding_is_split_off() -> bool:
-    """The UI still reaches into the backend until the embedding entry point exists (issue 20)."""
-    return (BACKEND / "embed.py").exists()
-
-
 @pytest.mark.parametrize("contract", contract_ids())
 def test_import_contract(contract: str) -> None:
     """``lint-imports --contract ID``: each contract of ``.importlinter`` is kept (no cache written)."""
     lint = Path(sys.executable).parent / "lint-imports"
     done = subprocess.run([str(lint), "--no-cache", "--no-logo", "--contract", contract], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
-    if done.returncode != 0 and contract == "ui-over-http" and not embedding_is_split_off():
-        pytest.xfail("the UI imports backend modules until backend/embed.py exists (issue 20)")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
 
 
@@ -148,8 +141,6 @@ def test_the_ui_scripts_import_only_the_embedding_entry_point() -> None:
         bad = sorted(m for m in found if m.split(".")[0] == "backend" and not m.startswith(UI_ENTRY_POINTS))
         if bad:
             offending[name] = bad
-    if offending and not embedding_is_split_off():
-        pytest.xfail(f"the UI imports backend modules until backend/embed.py exists (issue 20): {offending}")
     assert offending == {}
 
 
