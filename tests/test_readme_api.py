@@ -140,6 +140,9 @@ LINES: dict[str, Expect] = {
     "{\"connector_type\": \"PostgreSQLConnector\", \"host\": \"127.0.0.1\", \"port\": 5432, \"database\": \"appdb\", "
     "\"username\": \"etl\", \"password\": \"'\"$DB_PASSWORD\"'\"}, \"schema\": \"sales\", \"write_probe\": false}' "
     "$API/v1/database_connections/capabilities/": Expect(says=('"verdict":', '"capabilities":', '"scope":')),
+    "curl -s -b jar -H \"X-CSRF-Token: $TOKEN\" -H 'content-type: application/json' -d '{\"uri\": "
+    "\"jdbc:sqlserver://sql.example.com:1433;databaseName=shop\"}' $API/v1/database_connections/parse_uri/":
+        Expect(says=('"connector_type":"MsSQLConnector"', '"host":"sql.example.com"', '"database":"shop"')),
     # Saved connections
     "ID=$(curl -s -b jar -H \"X-CSRF-Token: $TOKEN\" -H 'content-type: application/json' -d '{\"name\": \"Sales warehouse\", "
     "\"description\": \"read-only\", \"connection\": {\"connector_type\": \"PostgreSQLConnector\", \"host\": \"db.example.com\", "

@@ -15,9 +15,9 @@ import re
 
 from starlette.convertors import Convertor, register_url_convertor
 
-RESERVED = ("test", "supported_types", "functionalities", "capabilities", "forms", "health")
+RESERVED = ("test", "supported_types", "functionalities", "capabilities", "forms", "health", "parse_uri")
 """First segments of the fixed paths under ``/api/v1/database_connections/`` (tested against the routes)."""
-NEVER_IDS = ("history", "parse_uri")
+NEVER_IDS = ("history",)
 """Other words that are never ids of saved connections (docs/design.md), though no fixed path starts with them."""
 
 SAVED_ID = "saved_id"

@@ -1,7 +1,9 @@
 """End to end in real headless Chromium: ``streamlit run app.py`` (UI + embedded API, login on) against PostgreSQL.
 
 One wizard process for the module, as a user starts it, with authentication on: each test logs
-in through the page like a person does. Screenshots go to ``artifacts/`` (gitignored).
+in through the page like a person does. Screenshots go to the folder ``WIZARD_SCREENSHOTS`` names
+(``WIZARD_SCREENSHOTS=artifacts make test`` keeps them in ``artifacts/``, gitignored, to look at);
+otherwise to the suite's temp folder, removed with it.
 
 axe-core is the npm package, injected from disk (``node_modules/axe-core``, or the file ``AXE_CORE_JS`` names).
 """
@@ -14,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +31,13 @@ from tests.conftest import DB
 from tests.servers.common import LOOPBACK, free_port
 from tests.ui.conftest import ROOT
 
-ARTIFACTS = ROOT / "artifacts"
+
+def screenshots() -> Path:
+    """Where screenshots go: ``WIZARD_SCREENSHOTS`` (relative to the checkout), else the suite's temp folder."""
+    chosen = os.environ.get("WIZARD_SCREENSHOTS")
+    folder = ROOT / chosen if chosen else Path(tempfile.gettempdir()) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -122,10 +131,9 @@ def open_context(browser: Browser, width: int = 1280, height: int = 860) -> tupl
 
 def shoot(page: Page, name: str, width: int) -> None:
     """The viewport as the user sees it."""
-    ARTIFACTS.mkdir(exist_ok=True)
     page.mouse.move(0, 0)
     page.wait_for_timeout(300)
-    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"))
+    page.screenshot(path=str(screenshots() / f"{name}-{width}.png"))
 
 
 def log_in(page: Page) -> None:
