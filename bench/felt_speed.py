@@ -140,6 +140,11 @@ def start_ui(env: Env, procs: list[Server]) -> Server:
     return ui
 
 
+def _stop_all(procs: list[Server]) -> None:
+    for proc in reversed(procs):
+        proc.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import start_postgres
     from tests.servers.postgres import PostgresServer
@@ -155,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(lambda: pg_server.stop() if pg_server.workdir != Path() else None)
-        stack.callback(lambda: [proc.stop() for proc in reversed(procs)])
+        stack.callback(_stop_all, procs)
         pg = start_postgres(pg_server)
         ui = start_ui(Env(workdir, auth=True), procs)
         print(measure(ui, pg, samples).markdown())
