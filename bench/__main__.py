@@ -22,6 +22,7 @@ from types import FrameType
 from typing import Any
 
 from bench import capabilities as bench_capabilities
+from bench import felt_speed as bench_felt_speed
 from bench import measure
 from bench import saved as bench_saved
 from bench import server_path as bench_server_path
@@ -78,6 +79,10 @@ interleaved, because the machine is shared and absolute figures are noisy):
    request at a time: `GET supported_types/`, `GET {id}/`, and for a successful PostgreSQL `POST test/` the API's time
    minus `payload.elapsed_ms` (HTTP, auth, validation, rate limit, masking, logging). Target: each median ≤ 2 ms.
    `python -m bench.server_path` runs this section alone.
+11. **Felt speed** — in headless Chromium against `streamlit run app.py` (UI and embedded API, login on): click
+   **Test** → the green verdict painted (timed inside the page: click listener, MutationObserver, next animation
+   frame) vs the verdict's own `payload.elapsed_ms`, the same successful PostgreSQL test repeated. Target: median
+   (on screen − elapsed_ms) ≤ 250 ms. `python -m bench.felt_speed` runs this section alone.
 """
 
 
@@ -261,6 +266,15 @@ def run(args: argparse.Namespace, sections: list[Section]) -> list[Section]:
                 bench_capabilities.body("MySQLMariaDBConnector", maria, protocol="mysql+pymysql"), reps.overhead)
 
         keep(attempt("9. live capabilities", capabilities))
+
+        def felt_speed() -> Section:
+            ui = bench_felt_speed.start_ui(env, procs)
+            try:
+                return bench_felt_speed.measure(ui, pg, 5 if args.quick else 20)
+            finally:
+                ui.stop()
+
+        keep(attempt("11. felt speed in Chromium", felt_speed))
         if mem_api is not None:
             bodies = measure.mixed_bodies(props, pg, maria, closed_port, reps.mixed - 5)
             keep(attempt("6. memory: two batches of mixed tests", lambda: asyncio.run(
