@@ -225,14 +225,17 @@ class SavedStore:
         where = saved_connections.c.owner == owner
         if search:
             where = where & saved_connections.c.name_folded.contains(fold(search), autoescape=True)
+        newest_first = (saved_connections.c.created_at.desc(), saved_connections.c.seq.desc())
+        # A deferred join: the page is chosen on the narrow columns alone, then only its rows are read whole.
+        # Ordering the full rows made PostgreSQL sort every row of the owner (a sort spilled to disk at 10,000).
+        chosen = select(saved_connections.c.seq).where(where).order_by(*newest_first).offset(offset).limit(limit)
+        keys = chosen.subquery()
         with self.engine.connect() as conn:
             count = conn.execute(select(func.count()).select_from(saved_connections).where(where)).scalar_one()
             rows = conn.execute(
                 select(saved_connections)
-                .where(where)
-                .order_by(saved_connections.c.created_at.desc(), saved_connections.c.seq.desc())
-                .offset(offset)
-                .limit(limit)
+                .join(keys, saved_connections.c.seq == keys.c.seq)
+                .order_by(*newest_first)
             ).all()
         return int(count), [Stored.of(r) for r in rows]
 
