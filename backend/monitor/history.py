@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
 from backend.messages import Code
 from backend.monitor import expiry
@@ -29,6 +29,14 @@ TRIGGERS: tuple[str, ...] = ("user", "schedule", "cli")
 STATES: tuple[State, ...] = ("ok", "warning", "failing", "unknown")
 CANNOT_DECRYPT = "CANNOT_DECRYPT"
 WEEK_S = 7 * 86400.0
+
+_INSERT_HISTORY = insert(history)
+_HEALTH = select(health.c.state).where(health.c.connection_id == bindparam("i"))
+_HEALTH_FOR_UPDATE = _HEALTH.with_for_update()
+_ELAPSED = select(history.c.elapsed_ms).where(
+    history.c.connection_id == bindparam("i"), history.c.at >= bindparam("lo"), history.c.at <= bindparam("hi"),
+    history.c.elapsed_ms.is_not(None),
+)
 
 
 def state_of(code: str, kind: str | None) -> State:
@@ -113,52 +121,40 @@ class HistoryStore:
             return self._keep(connection_id, owner, name, verdict, trigger, at)
 
     def _keep(self, connection_id: str, owner: str, name: str, verdict: Verdict, trigger: str, at: float) -> Transition | None:
-        state = state_of(verdict.code, verdict.kind)
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(history).values(
-                    connection_id=connection_id,
-                    owner=owner,
-                    at=at,
-                    trigger=trigger,
-                    code=verdict.code,
-                    kind=verdict.kind,
-                    title=verdict.title,
-                    elapsed_ms=verdict.elapsed_ms,
-                    stages=_dump(verdict.stages),
-                    expires=_dump(verdict.expires) if verdict.expires is not None else None,
-                )
-            )
-            query = select(health).where(health.c.connection_id == connection_id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = conn.execute(query).first()
-            success = verdict.code == Code.CONNECTION_SUCCESSFUL
-            # The 7 days' percentiles as of this test, from this connection's kept tests (indexed:
-            # connection_id, at): health/ then reads them instead of scanning every kept test.
-            elapsed = sorted(
-                int(ms) for (ms,) in conn.execute(
-                    select(history.c.elapsed_ms).where(
-                        history.c.connection_id == connection_id, history.c.at >= at - WEEK_S, history.c.at <= at,
-                        history.c.elapsed_ms.is_not(None),
-                    )
-                )
-            )
-            values: dict[str, Any] = {"state": state, "tested_at": at, "elapsed_ms_p50": percentile(elapsed, 50),
-                                      "elapsed_ms_p95": percentile(elapsed, 95)}
-            if success:
-                values["last_success_at"] = at
-                values["expires"] = _dump(verdict.expires) if verdict.expires is not None else None
-            elif verdict.expires is not None:
-                values["expires"] = _dump(verdict.expires)
-            previous: State = "unknown"
-            if row is None:
-                conn.execute(insert(health).values(connection_id=connection_id, owner=owner, since=at, **values))
-            else:
-                previous = row.state if row.state in STATES else "unknown"
-                if previous != state:
-                    values["since"] = at
-                conn.execute(update(health).where(health.c.connection_id == connection_id).values(**values))
+            return self.keep_in(conn, connection_id, owner, name, verdict, trigger, at)
+
+    def keep_in(
+        self, conn: Connection, connection_id: str, owner: str, name: str, verdict: Verdict, trigger: str, at: float
+    ) -> Transition | None:
+        """:meth:`keep` within the caller's transaction (the scheduler's: ``last_test``, history, health
+        and ``next_due`` of many tests in one). Its statements are built once, not per test."""
+        state = state_of(verdict.code, verdict.kind)
+        expires = _dump(verdict.expires) if verdict.expires is not None else None
+        conn.execute(_INSERT_HISTORY, {
+            "connection_id": connection_id, "owner": owner, "at": at, "trigger": trigger, "code": verdict.code,
+            "kind": verdict.kind, "title": verdict.title, "elapsed_ms": verdict.elapsed_ms,
+            "stages": _dump(verdict.stages), "expires": expires,
+        })
+        row = conn.execute(_HEALTH_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEALTH, {"i": connection_id}).first()
+        success = verdict.code == Code.CONNECTION_SUCCESSFUL
+        # The 7 days' percentiles as of this test, from this connection's kept tests (indexed:
+        # connection_id, at): health/ then reads them instead of scanning every kept test.
+        elapsed = sorted(ms for (ms,) in conn.execute(_ELAPSED, {"i": connection_id, "lo": at - WEEK_S, "hi": at}))
+        values: dict[str, Any] = {"state": state, "tested_at": at, "elapsed_ms_p50": percentile(elapsed, 50),
+                                  "elapsed_ms_p95": percentile(elapsed, 95)}
+        if success or verdict.expires is not None:
+            values["expires"] = expires
+        if success:
+            values["last_success_at"] = at
+        previous: State = "unknown"
+        if row is None:
+            conn.execute(insert(health).values(connection_id=connection_id, owner=owner, since=at, **values))
+        else:
+            previous = row.state if row.state in STATES else "unknown"
+            if previous != state:
+                values["since"] = at
+            conn.execute(update(health).where(health.c.connection_id == bindparam("i")).values(**values), {"i": connection_id})
         if not alerts_for(previous, state):
             return None
         return Transition(connection_id, name, owner, state, previous, verdict.code, verdict.title, at)
