@@ -189,8 +189,15 @@ class HistoryStore:
             for r in rows
         ]
 
-    def health_of(self, owner: str, now: float) -> list[dict[str, Any]]:
-        """Every connection of ``owner``, newest first, with its health row (or none) and 7 days' timings."""
+    def health_json(self, owner: str, now: float, iso: Callable[[float], str]) -> bytes:
+        """``health/``'s body: every connection of ``owner``, newest first, with its health row (or none).
+
+        ONE query over the saved connections and their health rows (indexed: owner, created_at; the
+        health row by its key), never the history. Written straight from the rows: ``last_test`` is
+        stored as the JSON of a :class:`LastTest` already, so no row is decoded, validated and encoded
+        again (the body is :class:`HealthList`'s, as tests/test_health.py checks); only ``expires`` is
+        read, to count its ``days_left`` again at ``now``.
+        """
         self._ensure()
         s = saved_connections
         with self.engine.connect() as conn:
@@ -204,25 +211,25 @@ class HistoryStore:
                 .where(s.c.owner == owner)
                 .order_by(s.c.created_at.desc(), s.c.seq.desc())
             ).all()
-        found = []
-        for r in rows:
-            recent = r.tested_at is not None and r.tested_at >= now - WEEK_S  # else no kept test in 7 days
-            found.append(
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "connector_type": r.connector_type,
-                    "monitor": {"every_minutes": r.monitor_every_minutes} if r.monitor_every_minutes else None,
-                    "state": r.state or "unknown",
-                    "since": r.since if r.state and r.state != "unknown" else None,
-                    "last_test": json.loads(r.last_test) if r.last_test else None,
-                    "last_success_at": r.last_success_at,
-                    "elapsed_ms_p50": r.elapsed_ms_p50 if recent else None,
-                    "elapsed_ms_p95": r.elapsed_ms_p95 if recent else None,
-                    "expires": expiry.refreshed(json.loads(r.expires) if r.expires else None, now),
-                }
-            )
-        return found
+        week_ago = now - WEEK_S
+        parts = []
+        for (cid, name, connector_type, every, last_test, state, since, last_success_at, expires, tested_at,
+             p50, p95) in rows:
+            recent = tested_at is not None and tested_at >= week_ago  # else no kept test in 7 days
+            known = state in STATES and state != "unknown"
+            parts.append("".join((
+                '{"id":', _dump(cid), ',"name":', _dump(name), ',"connector_type":', _dump(connector_type),
+                ',"monitor":', f'{{"every_minutes":{int(every)}}}' if every else "null",
+                ',"state":', _dump(state if state in STATES else "unknown"),
+                ',"since":', _dump(iso(since)) if known and since is not None else "null",
+                ',"last_test":', last_test or "null",
+                ',"last_success_at":', _dump(iso(last_success_at)) if last_success_at is not None else "null",
+                ',"elapsed_ms_p50":', str(int(p50)) if recent and p50 is not None else "null",
+                ',"elapsed_ms_p95":', str(int(p95)) if recent and p95 is not None else "null",
+                ',"expires":', _dump(expiry.refreshed(json.loads(expires), now)) if expires else "[]",
+                "}",
+            )))
+        return ('{"results":[' + ",".join(parts) + "]}").encode()
 
     def states(self) -> dict[str, int]:
         """How many monitored connections are in each state (the gauge ``wizard_monitored_connections``)."""
