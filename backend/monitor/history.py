@@ -218,12 +218,12 @@ class HistoryStore:
             recent = tested_at is not None and tested_at >= week_ago  # else no kept test in 7 days
             known = state in STATES and state != "unknown"
             parts.append("".join((
-                '{"id":', _dump(cid), ',"name":', _dump(name), ',"connector_type":', _dump(connector_type),
+                '{"id":', _str(cid), ',"name":', _str(name), ',"connector_type":', _str(connector_type),
                 ',"monitor":', f'{{"every_minutes":{int(every)}}}' if every else "null",
-                ',"state":', _dump(state if state in STATES else "unknown"),
-                ',"since":', _dump(iso(since)) if known and since is not None else "null",
+                ',"state":', _str(state if state in STATES else "unknown"),
+                ',"since":', _str(iso(since)) if known and since is not None else "null",
                 ',"last_test":', last_test or "null",
-                ',"last_success_at":', _dump(iso(last_success_at)) if last_success_at is not None else "null",
+                ',"last_success_at":', _str(iso(last_success_at)) if last_success_at is not None else "null",
                 ',"elapsed_ms_p50":', str(int(p50)) if recent and p50 is not None else "null",
                 ',"elapsed_ms_p95":', str(int(p95)) if recent and p95 is not None else "null",
                 ',"expires":', _dump(expiry.refreshed(json.loads(expires), now)) if expires else "[]",
@@ -254,6 +254,10 @@ def percentile(values: list[int], p: int) -> int | None:
         return None
     rank = max(1, math.ceil(p / 100 * len(values)))
     return values[rank - 1]
+
+
+_str: Callable[[str], str] = json.encoder.encode_basestring
+"""A string as JSON (the C encoder json.dumps uses, without its per-call set-up)."""
 
 
 def _dump(value: Any) -> str:
