@@ -27,6 +27,7 @@ from backend.main import create_app
 from backend.messages import Code
 from backend.monitor import expiry
 from backend.monitor.history import percentile
+from backend.monitor.schemas import HealthList
 from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.settings import Settings
 from tests.conftest import DB, make_settings
@@ -166,6 +167,9 @@ def test_every_user_test_is_kept_newest_first_and_health_follows(tmp_path: Path,
         timings = sorted(e["elapsed_ms"] for e in kept["results"])
         assert failing["elapsed_ms_p50"] == timings[0] and failing["elapsed_ms_p95"] == timings[1]
         assert "Wrong-Pw-2" not in json.dumps(kept) and postgres.password not in client.get(HEALTH).text
+        # health/ is written straight from the stored rows: exactly the body its model would write.
+        body = client.get(HEALTH).text
+        assert HealthList.model_validate_json(body).model_dump_json() == body
 
 
 def test_history_pages_like_the_list_and_is_the_owners_alone(tmp_path: Path, closed_port: int) -> None:
@@ -307,6 +311,8 @@ def test_a_postgresql_password_valid_for_ten_days_is_a_warning(tmp_path: Path, e
         state = health_of(client, cid)
         assert state["state"] == "warning" and state["expires"][0]["what"] == "password"
         assert state["expires"][0]["days_left"] == 10
+        body = client.get(HEALTH).text
+        assert HealthList.model_validate_json(body).model_dump_json() == body
         # A role without VALID UNTIL: nothing guessed.
         plain = test_saved(client, save(client, postgres.body("PostgreSQLConnector"), name="plain")["id"])
         assert plain["kind"] == "success" and "expires" not in plain["payload"]["server"]

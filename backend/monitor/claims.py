@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, exists, insert, or_, select, update
+from sqlalchemy import Connection, Engine, bindparam, exists, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from backend.monitor.tables import health
 from backend.saved.store import saved_connections
+
+_FINISH = (
+    update(health)
+    .where(health.c.connection_id == bindparam("i"), health.c.lease_by == bindparam("me"))
+    .values(next_due=bindparam("nd"), lease_until=None, lease_by=None)
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,8 @@ class Claims:
                     ~exists().where(health.c.connection_id == s.c.id),
                 )
             ).all()
+        if len(new) > 1 and self._insert_all(new, now):
+            new = []
         for row in new:
             try:
                 with self.engine.begin() as conn:
@@ -61,6 +69,17 @@ class Claims:
                          .values(next_due=now))
             conn.execute(update(health).where(health.c.next_due.is_not(None), health.c.connection_id.in_(unmonitored))
                          .values(next_due=None, lease_until=None, lease_by=None))
+
+    def _insert_all(self, new: Sequence[Any], now: float) -> bool:
+        """The health rows of many newly monitored connections in ONE statement; False when one was made meanwhile."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(health), [
+                    {"connection_id": row.id, "owner": row.owner, "state": "unknown", "next_due": now} for row in new
+                ])
+        except IntegrityError:
+            return False  # another process (or a test's verdict) made one first: one by one, below
+        return True
 
     def due(self, now: float, limit: int) -> list[Due]:
         """Due tests nobody holds, the most overdue first."""
@@ -107,12 +126,12 @@ class Claims:
     def finish(self, connection_id: str, me: str, next_due: float | None) -> bool:
         """Move ``next_due`` on and let go of the lease, if it is still ours."""
         with self.engine.begin() as conn:
-            done = conn.execute(
-                update(health)
-                .where(health.c.connection_id == connection_id, health.c.lease_by == me)
-                .values(next_due=next_due, lease_until=None, lease_by=None)
-            ).rowcount
-        return bool(done)
+            return self.finish_in(conn, connection_id, me, next_due)
+
+    @staticmethod
+    def finish_in(conn: Connection, connection_id: str, me: str, next_due: float | None) -> bool:
+        """:meth:`finish` within the caller's transaction."""
+        return bool(conn.execute(_FINISH, {"i": connection_id, "me": me, "nd": next_due}).rowcount)
 
     def lease_of(self, connection_id: str) -> tuple[float | None, str | None, float | None]:
         """``(next_due, lease_by, lease_until)`` of a connection (for tests and the UI)."""

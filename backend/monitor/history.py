@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
 from backend.messages import Code
 from backend.monitor import expiry
@@ -29,6 +29,14 @@ TRIGGERS: tuple[str, ...] = ("user", "schedule", "cli")
 STATES: tuple[State, ...] = ("ok", "warning", "failing", "unknown")
 CANNOT_DECRYPT = "CANNOT_DECRYPT"
 WEEK_S = 7 * 86400.0
+
+_INSERT_HISTORY = insert(history)
+_HEALTH = select(health.c.state).where(health.c.connection_id == bindparam("i"))
+_HEALTH_FOR_UPDATE = _HEALTH.with_for_update()
+_ELAPSED = select(history.c.elapsed_ms).where(
+    history.c.connection_id == bindparam("i"), history.c.at >= bindparam("lo"), history.c.at <= bindparam("hi"),
+    history.c.elapsed_ms.is_not(None),
+)
 
 
 def state_of(code: str, kind: str | None) -> State:
@@ -113,52 +121,40 @@ class HistoryStore:
             return self._keep(connection_id, owner, name, verdict, trigger, at)
 
     def _keep(self, connection_id: str, owner: str, name: str, verdict: Verdict, trigger: str, at: float) -> Transition | None:
-        state = state_of(verdict.code, verdict.kind)
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(history).values(
-                    connection_id=connection_id,
-                    owner=owner,
-                    at=at,
-                    trigger=trigger,
-                    code=verdict.code,
-                    kind=verdict.kind,
-                    title=verdict.title,
-                    elapsed_ms=verdict.elapsed_ms,
-                    stages=_dump(verdict.stages),
-                    expires=_dump(verdict.expires) if verdict.expires is not None else None,
-                )
-            )
-            query = select(health).where(health.c.connection_id == connection_id)
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            row = conn.execute(query).first()
-            success = verdict.code == Code.CONNECTION_SUCCESSFUL
-            # The 7 days' percentiles as of this test, from this connection's kept tests (indexed:
-            # connection_id, at): health/ then reads them instead of scanning every kept test.
-            elapsed = sorted(
-                int(ms) for (ms,) in conn.execute(
-                    select(history.c.elapsed_ms).where(
-                        history.c.connection_id == connection_id, history.c.at >= at - WEEK_S, history.c.at <= at,
-                        history.c.elapsed_ms.is_not(None),
-                    )
-                )
-            )
-            values: dict[str, Any] = {"state": state, "tested_at": at, "elapsed_ms_p50": percentile(elapsed, 50),
-                                      "elapsed_ms_p95": percentile(elapsed, 95)}
-            if success:
-                values["last_success_at"] = at
-                values["expires"] = _dump(verdict.expires) if verdict.expires is not None else None
-            elif verdict.expires is not None:
-                values["expires"] = _dump(verdict.expires)
-            previous: State = "unknown"
-            if row is None:
-                conn.execute(insert(health).values(connection_id=connection_id, owner=owner, since=at, **values))
-            else:
-                previous = row.state if row.state in STATES else "unknown"
-                if previous != state:
-                    values["since"] = at
-                conn.execute(update(health).where(health.c.connection_id == connection_id).values(**values))
+            return self.keep_in(conn, connection_id, owner, name, verdict, trigger, at)
+
+    def keep_in(
+        self, conn: Connection, connection_id: str, owner: str, name: str, verdict: Verdict, trigger: str, at: float
+    ) -> Transition | None:
+        """:meth:`keep` within the caller's transaction (the scheduler's: ``last_test``, history, health
+        and ``next_due`` of many tests in one). Its statements are built once, not per test."""
+        state = state_of(verdict.code, verdict.kind)
+        expires = _dump(verdict.expires) if verdict.expires is not None else None
+        conn.execute(_INSERT_HISTORY, {
+            "connection_id": connection_id, "owner": owner, "at": at, "trigger": trigger, "code": verdict.code,
+            "kind": verdict.kind, "title": verdict.title, "elapsed_ms": verdict.elapsed_ms,
+            "stages": _dump(verdict.stages), "expires": expires,
+        })
+        row = conn.execute(_HEALTH_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEALTH, {"i": connection_id}).first()
+        success = verdict.code == Code.CONNECTION_SUCCESSFUL
+        # The 7 days' percentiles as of this test, from this connection's kept tests (indexed:
+        # connection_id, at): health/ then reads them instead of scanning every kept test.
+        elapsed = sorted(ms for (ms,) in conn.execute(_ELAPSED, {"i": connection_id, "lo": at - WEEK_S, "hi": at}))
+        values: dict[str, Any] = {"state": state, "tested_at": at, "elapsed_ms_p50": percentile(elapsed, 50),
+                                  "elapsed_ms_p95": percentile(elapsed, 95)}
+        if success or verdict.expires is not None:
+            values["expires"] = expires
+        if success:
+            values["last_success_at"] = at
+        previous: State = "unknown"
+        if row is None:
+            conn.execute(insert(health).values(connection_id=connection_id, owner=owner, since=at, **values))
+        else:
+            previous = row.state if row.state in STATES else "unknown"
+            if previous != state:
+                values["since"] = at
+            conn.execute(update(health).where(health.c.connection_id == bindparam("i")).values(**values), {"i": connection_id})
         if not alerts_for(previous, state):
             return None
         return Transition(connection_id, name, owner, state, previous, verdict.code, verdict.title, at)
@@ -193,8 +189,15 @@ class HistoryStore:
             for r in rows
         ]
 
-    def health_of(self, owner: str, now: float) -> list[dict[str, Any]]:
-        """Every connection of ``owner``, newest first, with its health row (or none) and 7 days' timings."""
+    def health_json(self, owner: str, now: float, iso: Callable[[float], str]) -> bytes:
+        """``health/``'s body: every connection of ``owner``, newest first, with its health row (or none).
+
+        ONE query over the saved connections and their health rows (indexed: owner, created_at; the
+        health row by its key), never the history. Written straight from the rows: ``last_test`` is
+        stored as the JSON of a :class:`LastTest` already, so no row is decoded, validated and encoded
+        again (the body is :class:`HealthList`'s, as tests/test_health.py checks); only ``expires`` is
+        read, to count its ``days_left`` again at ``now``.
+        """
         self._ensure()
         s = saved_connections
         with self.engine.connect() as conn:
@@ -208,25 +211,25 @@ class HistoryStore:
                 .where(s.c.owner == owner)
                 .order_by(s.c.created_at.desc(), s.c.seq.desc())
             ).all()
-        found = []
-        for r in rows:
-            recent = r.tested_at is not None and r.tested_at >= now - WEEK_S  # else no kept test in 7 days
-            found.append(
-                {
-                    "id": r.id,
-                    "name": r.name,
-                    "connector_type": r.connector_type,
-                    "monitor": {"every_minutes": r.monitor_every_minutes} if r.monitor_every_minutes else None,
-                    "state": r.state or "unknown",
-                    "since": r.since if r.state and r.state != "unknown" else None,
-                    "last_test": json.loads(r.last_test) if r.last_test else None,
-                    "last_success_at": r.last_success_at,
-                    "elapsed_ms_p50": r.elapsed_ms_p50 if recent else None,
-                    "elapsed_ms_p95": r.elapsed_ms_p95 if recent else None,
-                    "expires": expiry.refreshed(json.loads(r.expires) if r.expires else None, now),
-                }
-            )
-        return found
+        week_ago = now - WEEK_S
+        parts = []
+        for (cid, name, connector_type, every, last_test, state, since, last_success_at, expires, tested_at,
+             p50, p95) in rows:
+            recent = tested_at is not None and tested_at >= week_ago  # else no kept test in 7 days
+            known = state in STATES and state != "unknown"
+            parts.append("".join((
+                '{"id":', _str(cid), ',"name":', _str(name), ',"connector_type":', _str(connector_type),
+                ',"monitor":', f'{{"every_minutes":{int(every)}}}' if every else "null",
+                ',"state":', _str(state if state in STATES else "unknown"),
+                ',"since":', _str(iso(since)) if known and since is not None else "null",
+                ',"last_test":', last_test or "null",
+                ',"last_success_at":', _str(iso(last_success_at)) if last_success_at is not None else "null",
+                ',"elapsed_ms_p50":', str(int(p50)) if recent and p50 is not None else "null",
+                ',"elapsed_ms_p95":', str(int(p95)) if recent and p95 is not None else "null",
+                ',"expires":', _dump(expiry.refreshed(json.loads(expires), now)) if expires else "[]",
+                "}",
+            )))
+        return ('{"results":[' + ",".join(parts) + "]}").encode()
 
     def states(self) -> dict[str, int]:
         """How many monitored connections are in each state (the gauge ``wizard_monitored_connections``)."""
@@ -251,6 +254,10 @@ def percentile(values: list[int], p: int) -> int | None:
         return None
     rank = max(1, math.ceil(p / 100 * len(values)))
     return values[rank - 1]
+
+
+_str: Callable[[str], str] = json.encoder.encode_basestring
+"""A string as JSON (the C encoder json.dumps uses, without its per-call set-up)."""
 
 
 def _dump(value: Any) -> str:

@@ -33,6 +33,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from backend.settings import Settings
@@ -40,6 +41,7 @@ from backend.settings import Settings
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
     from backend.monitor.claims import Claims, Due
     from backend.saved.service import Loaded, SavedConnections
+    from backend.saved.store import Stored
     from backend.schemas import ApplicationMessage
     from backend.service import ConnectionTester
 
@@ -47,6 +49,8 @@ log = logging.getLogger("wizard.monitor")
 
 PRUNE_EVERY_S = 3600.0
 LEASE_MARGIN_S = 5.0
+KEEP_BATCH = 200
+"""At most this many verdicts per transaction (the store's write lock is not held long)."""
 
 
 class Scheduler:
@@ -76,6 +80,8 @@ class Scheduler:
         self._timers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         self._wakes: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
         self._starved = False
+        self._to_keep: dict[asyncio.AbstractEventLoop, list[tuple[_ToKeep, asyncio.Future[None]]]] = {}
+        self._keepers: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         """The last pass left due tests for want of a slot: look again as soon as one comes free."""
 
     @property
@@ -164,19 +170,18 @@ class Scheduler:
                     self._starved = True
                     break
                 candidates.append(due)
-            won: set[str] = set()
+            won: dict[str, Prepared | None] = {}
             try:
                 if candidates:
-                    won = await asyncio.to_thread(
-                        claims.claim_many, [d.connection_id for d in candidates], now, now + self.lease_s, self.me
-                    )
+                    won = await asyncio.to_thread(self._claim, [d.connection_id for d in candidates], now)
             finally:
                 for due in candidates:
                     if due.connection_id not in won:
                         self.tester._release()  # another process was first (or the claim failed)
             for due in candidates:
                 if due.connection_id in won:
-                    task = asyncio.get_running_loop().create_task(self._test(due, now), name="wizard-scheduled-test")
+                    test = self._test(due, won[due.connection_id])
+                    task = asyncio.get_running_loop().create_task(test, name="wizard-scheduled-test")
                     self.running.add(task)
                     task.add_done_callback(self._done)
                     started += 1
@@ -193,28 +198,48 @@ class Scheduler:
         while self.running:
             await asyncio.gather(*list(self.running), return_exceptions=True)
 
-    async def _test(self, due: Due, claimed_at: float) -> None:
+    def _claim(self, connection_ids: list[str], now: float) -> dict[str, Prepared | None]:
+        """ONE guarded claim, then the rows won read in ONE query and made ready to test (in one thread hop).
+
+        A won id maps to its :class:`Prepared` (``loaded`` None: nothing to test, it moves on), or to
+        None when its row could not be read here (its test reads it again, and logs why it cannot).
+        """
+        won = self.claims.claim_many(connection_ids, now, now + self.lease_s, self.me)
+        if not won:
+            return {}
+        try:
+            rows = self.saved.store.get_many(sorted(won))
+        except Exception as exc:  # noqa: BLE001 - each test tries again, alone
+            log.warning("the claimed scheduled tests could not be read at once: %s", _reason(exc, self.settings))
+            return dict.fromkeys(won)
+        return {cid: self._prepared(rows.get(cid)) for cid in won}
+
+    def _prepared(self, stored: Stored | None) -> Prepared:
+        """A claimed connection ready to test (decrypted), or ``loaded`` None when there is nothing to test."""
+        from backend.core.saved_errors import SavedError
+
+        if stored is None or stored.monitor_every_minutes is None:
+            return Prepared(None, None)  # deleted, or monitoring turned off, since: nothing to test
+        try:
+            return Prepared(self.saved.load_stored(stored, "schedule"), stored.monitor_every_minutes)
+        except SavedError:
+            return Prepared(None, stored.monitor_every_minutes)  # kept as CANNOT_DECRYPT (or a body no longer read)
+
+    async def _test(self, due: Due, prepared: Prepared | None) -> None:
         """Run one claimed test (its slot already taken) as the owner; keep it; move the schedule on.
 
-        Two trips to a thread: reading and decrypting the connection, then keeping the verdict and
-        moving ``next_due`` on (by the interval as it is now; in a write guarded by the lease).
+        The connection was read and decrypted with the claim (:meth:`_claim`); the verdict is kept
+        with the other tests that end meanwhile, in ONE transaction (:meth:`_keep_batched`): its
+        ``last_test``, history, health and ``next_due`` (by the interval as it is now; guarded by the lease).
         """
-        from backend.core.saved_errors import SavedError
         from backend.monitor.claims import next_due_after
 
         every = due.every_minutes
         moved = False
 
-        def prepare() -> Loaded | None:
-            nonlocal every
+        def prepare() -> Prepared:
             stored = self.saved.store.get(due.owner, due.connection_id)
-            if stored is None or stored.monitor_every_minutes is None:
-                return None  # deleted, or monitoring turned off, since: nothing to test
-            every = stored.monitor_every_minutes
-            try:
-                return self.saved.load_stored(stored, "schedule")
-            except SavedError:
-                return None  # kept as CANNOT_DECRYPT (or a body this version no longer reads)
+            return self._prepared(stored)
 
         def move_on() -> None:
             nonlocal moved
@@ -227,11 +252,21 @@ class Scheduler:
 
         admitted = True
         try:
-            loaded = await asyncio.to_thread(prepare)
+            if prepared is None:
+                prepared = await asyncio.to_thread(prepare)
+            elif prepared.loaded is not None and prepared.loaded.stored.owner != due.owner:
+                prepared = Prepared(None, None)
+            every = prepared.every_minutes or every
+            loaded = prepared.loaded
             if loaded is not None:
                 admitted = False  # run_admitted releases the slot from here on
                 message = await self.tester.run_admitted(loaded.model, due.owner)
-                await asyncio.to_thread(keep, loaded, message)
+                try:
+                    await self._keep_batched(due, loaded, message, every)
+                    moved = True
+                except Exception as exc:  # noqa: BLE001 - kept alone instead, as a user's test is
+                    log.warning("scheduled tests could not be kept together: %s", _reason(exc, self.settings))
+                    await asyncio.to_thread(keep, loaded, message)
         except Exception as exc:  # noqa: BLE001 - logged; the schedule moves on
             log.error("a scheduled test failed to run: %s", _reason(exc, self.settings))
         finally:
@@ -242,6 +277,73 @@ class Scheduler:
                     await asyncio.to_thread(move_on)
                 except Exception as exc:  # noqa: BLE001 - the lease runs out; another pass (or process) takes it
                     log.error("a scheduled test could not be moved on: %s", _reason(exc, self.settings))
+
+    # --- keeping verdicts together -----------------------------------------------------------------
+
+    async def _keep_batched(self, due: Due, loaded: Loaded, message: ApplicationMessage, every: int) -> None:
+        """Queue a verdict for the next write of this loop's keeper; return once it is committed (raise if not)."""
+        loop = asyncio.get_running_loop()
+        kept: asyncio.Future[None] = loop.create_future()
+        self._to_keep.setdefault(loop, []).append((_ToKeep(due, loaded, message, every), kept))
+        if loop not in self._keepers:
+            self._keepers[loop] = loop.create_task(self._keeper(loop), name="wizard-scheduled-keeper")
+        await kept
+
+    async def _keeper(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Write the queued verdicts, up to :data:`KEEP_BATCH` per transaction, until none is left."""
+        try:
+            while queued := self._to_keep.pop(loop, None):
+                for start in range(0, len(queued), KEEP_BATCH):
+                    batch = queued[start:start + KEEP_BATCH]
+                    try:
+                        await asyncio.to_thread(self._keep_all, [item for item, _ in batch])
+                    except Exception as exc:  # noqa: BLE001 - each test then keeps its own verdict
+                        for _, kept in batch:
+                            if not kept.done():
+                                kept.set_exception(exc)
+                    else:
+                        for _, kept in batch:
+                            if not kept.done():
+                                kept.set_result(None)
+        finally:
+            self._keepers.pop(loop, None)
+
+    def _keep_all(self, batch: list[_ToKeep]) -> None:
+        """Each verdict's ``last_test``, history row, health row and ``next_due``: ONE transaction for all;
+        then the alerts of the changes of state it made (after the commit, as :meth:`SavedConnections.record`)."""
+        from backend.monitor.claims import next_due_after
+        from backend.monitor.history import Transition, Verdict
+
+        saved, history = self.saved, self.saved.history
+        history._ensure()
+        at = self.clock()
+        transitions: list[Transition] = []
+        with saved.store.engine.begin() as conn:
+            for item in batch:
+                stored = item.loaded.stored
+                saved.store.record_test_in(conn, stored.owner, stored.id, stored.version, saved.last_test_of(item.message, at))
+                change = history.keep_in(conn, stored.id, stored.owner, stored.name, Verdict.of(item.message), "schedule", at)
+                self.claims.finish_in(conn, item.due.connection_id, self.me, next_due_after(item.due.next_due, item.every, at))
+                if change is not None:
+                    transitions.append(change)
+        for change in transitions:
+            saved.notify(change)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A claimed connection, read and decrypted: ``loaded`` None when there is nothing to test."""
+
+    loaded: Loaded | None
+    every_minutes: int | None
+
+
+@dataclass(frozen=True)
+class _ToKeep:
+    due: Due
+    loaded: Loaded
+    message: ApplicationMessage
+    every: int
 
 
 def _reason(exc: BaseException, settings: Settings) -> str:

@@ -374,19 +374,23 @@ class SavedConnections:
         logged and changes nothing else: the test ran, its verdict stands."""
         from backend.monitor.history import Verdict
 
+        now = datetime.now(tz=UTC).timestamp() if at is None else at
+        stored = loaded.stored
+        self.store.record_test(stored.owner, stored.id, stored.version, self.last_test_of(message, now))
+        self._keep(stored, Verdict.of(message), trigger, now)
+
+    @staticmethod
+    def last_test_of(message: ApplicationMessage, at: float) -> dict[str, Any]:
+        """A verdict as the connection's ``last_test``."""
         payload = message.payload if isinstance(message.payload, dict) else {}
         elapsed = payload.get("elapsed_ms")
-        now = datetime.now(tz=UTC).timestamp() if at is None else at
-        last = LastTest(
+        return LastTest(
             code=message.code,
             kind=message.kind.value if message.kind is not None else None,
             title=message.title,
-            at=iso(now),
+            at=iso(at),
             elapsed_ms=int(elapsed) if isinstance(elapsed, (int, float)) else None,
-        )
-        stored = loaded.stored
-        self.store.record_test(stored.owner, stored.id, stored.version, last.model_dump())
-        self._keep(stored, Verdict.of(message), trigger, now)
+        ).model_dump()
 
     def keep_undecryptable(self, stored: Stored, trigger: str, at: float | None = None) -> None:
         """Keep a test that could not run because no key decrypts a stored secret (``CANNOT_DECRYPT``)."""
@@ -402,11 +406,15 @@ class SavedConnections:
             log.error("the test of a saved connection could not be kept in its history: %s", _first(exc, self.settings))
             return
         if transition is not None:
-            for observer in list(self.observers):
-                try:
-                    observer(transition)
-                except Exception as exc:  # noqa: BLE001 - an alert never changes a verdict
-                    log.error("an observer of state changes failed: %s", type(exc).__name__)
+            self.notify(transition)
+
+    def notify(self, transition: Transition) -> None:
+        """Tell the observers (the alerts) of a change of state, once it is kept."""
+        for observer in list(self.observers):
+            try:
+                observer(transition)
+            except Exception as exc:  # noqa: BLE001 - an alert never changes a verdict
+                log.error("an observer of state changes failed: %s", type(exc).__name__)
 
     # --- the keys (start-up, ``python -m backend secrets check|rotate``) -----------------------------
 

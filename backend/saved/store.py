@@ -35,6 +35,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    bindparam,
     delete,
     func,
     insert,
@@ -71,6 +72,13 @@ saved_connections = Table(
 )
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+_RECORD_TEST = (
+    update(saved_connections)
+    .where(saved_connections.c.owner == bindparam("o"), saved_connections.c.id == bindparam("i"),
+           saved_connections.c.version == bindparam("v"))
+    .values(last_test=bindparam("t"))
+)
 
 
 def fold(text: str) -> str:
@@ -263,16 +271,24 @@ class SavedStore:
             raise DuplicateName(str(values.get("name", ""))) from None
         return bool(changed)
 
+    def get_many(self, connection_ids: list[str]) -> dict[str, Stored]:
+        """The rows of these ids (whoever owns them), in ONE query: the scheduler's claimed tests."""
+        self._ensure()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(saved_connections).where(saved_connections.c.id.in_(connection_ids))).all()
+        return {row.id: Stored.of(row) for row in rows}
+
     def record_test(self, owner: str, connection_id: str, seen_version: int, last_test: dict[str, Any]) -> None:
         """Keep a verdict as ``last_test``, unless the connection changed (or went) while it ran.
         Neither ``version`` nor ``updated_at`` changes: a test is not an edit."""
         self._ensure()
         with self.engine.begin() as conn:
-            conn.execute(
-                update(saved_connections)
-                .where(self._owned(owner, connection_id), saved_connections.c.version == seen_version)
-                .values(last_test=dump(last_test))
-            )
+            self.record_test_in(conn, owner, connection_id, seen_version, last_test)
+
+    @staticmethod
+    def record_test_in(conn: Connection, owner: str, connection_id: str, seen_version: int, last_test: dict[str, Any]) -> None:
+        """:meth:`record_test` within the caller's transaction (one prepared statement, cached)."""
+        conn.execute(_RECORD_TEST, {"o": owner, "i": connection_id, "v": seen_version, "t": dump(last_test)})
 
     def delete(self, owner: str, connection_id: str, seen_version: int | None = None) -> bool:
         """Delete the row (only at ``seen_version`` when given); False: nothing was deleted."""
