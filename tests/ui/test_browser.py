@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -795,3 +795,241 @@ def test_a_saved_test_streams_its_stages_with_the_time_and_cancel(wizard: str, b
         page.request.delete(f"{wizard}{SAVED_API}{saved_id}/", headers={"X-CSRF-Token": str(csrf)})
     finally:
         context.close()
+
+
+# --- two tabs edit one saved connection (issue 18) ------------------------------------------------
+# Two browser tabs edit one saved connection at once (issue 18): no edit is lost.
+#
+# Real headless Chromium against ``streamlit run app.py`` (UI + embedded API, login on), as in
+# ``tests/ui/test_browser.py``, whose fixtures and helpers this module reuses: one wizard process for the
+# module, the login through the page. Two pages of one browser context are two tabs of one person (one
+# session cookie, two Streamlit sessions), each with the connection open on the Connect page.
+
+
+NAME = "Shared warehouse (two tabs)"
+
+
+def open_saved(page: Page, url: str, saved_id: str) -> None:
+    """The connection's own link, as the Connections page's Edit gives it: the Connect page, prefilled."""
+    page.goto(f"{url}/?connection={saved_id}")
+    expect(page.get_by_text(f"Editing the saved connection {NAME}")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(field("password") + " input")).to_have_value(STORED_MASK)
+
+
+def save_changes(page: Page) -> None:
+    button = page.locator(".st-key-save_changes button")
+    expect(button).to_have_count(1, timeout=WAIT_MS)
+    button.click()
+
+
+def stored(page: Page, url: str, saved_id: str) -> dict[str, Any]:
+    """The connection as the API has it now, read with the tabs' own session cookie."""
+    response = page.request.get(f"{url}{SAVED_API}{saved_id}/")
+    assert response.status == 200, response.text()
+    found: dict[str, Any] = response.json()
+    return found
+
+
+def test_two_tabs_save_the_same_connection_the_second_is_told_and_nothing_is_lost(
+        wizard: str, browser: Browser) -> None:
+    context, blocked = open_context(browser)
+    first = context.new_page()
+    try:
+        first.goto(wizard)
+        log_in(first)
+        expect(first.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+        csrf = str(first.request.get(wizard + "/api/v1/auth/").json().get("csrf_token"))
+        # Stored as the Connect page's Save stores it (with the form's direction, ``is_source``).
+        made = first.request.post(wizard + SAVED_API, headers={"X-CSRF-Token": csrf}, data={
+            "name": NAME, "description": "Edited from two tabs",
+            "connection": {"connector_type": CT, "is_source": True, "host": "127.0.0.1", "port": 5432,
+                           "database": "sales", "username": "reader", "password": "Two-Tabs-Pw-1"}})
+        assert made.status == 201, made.text()
+        saved_id = made.json()["id"]
+        assert made.json()["version"] == 1
+
+        # Both tabs open it (the second has the session cookie already: no login form) and each changes a field
+        # the other does not: the first the database, the second the user name (neither moves the password).
+        second = context.new_page()
+        open_saved(first, wizard, saved_id)
+        open_saved(second, wizard, saved_id)
+        type_field(first, "database", "sales_2025")
+        type_field(second, "username", "analyst")
+
+        # The first saves: it succeeds, and the store has its change.
+        save_changes(first)
+        expect(first.get_by_text("Changes saved.")).to_be_visible(timeout=WAIT_MS)
+        first.get_by_text("Changes saved.").scroll_into_view_if_needed()
+        shoot(first, "concurrent-1-first-saved", 1280)
+        after_first = stored(first, wizard, saved_id)
+        assert after_first["version"] == 2
+        assert after_first["connection"]["database"] == "sales_2025"
+        assert after_first["connection"]["username"] == "reader"
+
+        # The second saves the version it opened: refused, and told so — who changed what, and a Reload offer.
+        save_changes(second)
+        warning = second.locator('[data-testid="stAlertContentWarning"]').filter(
+            has_text="Someone else changed this connection")
+        expect(warning).to_be_visible(timeout=WAIT_MS)
+        expect(warning).to_contain_text("your changes were not saved")
+        expect(warning).to_contain_text("They changed: Database. ")  # theirs only, not this tab's own edit
+        expect(second.get_by_text("Changes saved.")).to_have_count(0)
+        reload_button = second.locator(".st-key-reload_saved button")
+        expect(reload_button).to_be_visible()
+        reload_button.scroll_into_view_if_needed()
+        shoot(second, "concurrent-2-second-refused", 1280)
+
+        # Nothing was lost: the first tab's change is stored, the refused one changed nothing.
+        refused = stored(second, wizard, saved_id)
+        assert refused["version"] == 2
+        assert refused["connection"]["database"] == "sales_2025"
+        assert refused["connection"]["username"] == "reader"
+        assert refused["connection"]["password"] == STORED_MASK
+
+        # Reload shows the first tab's version; the second makes its change again and saves: both are there.
+        reload_button.click()
+        expect(warning).to_have_count(0, timeout=WAIT_MS)
+        expect(second.locator(field("database") + " input")).to_have_value("sales_2025", timeout=WAIT_MS)
+        expect(second.locator(field("username") + " input")).to_have_value("reader")
+        type_field(second, "username", "analyst")
+        save_changes(second)
+        expect(second.get_by_text("Changes saved.")).to_be_visible(timeout=WAIT_MS)
+        expect(second.get_by_text("Someone else changed this connection")).to_have_count(0)
+        second.get_by_text("Changes saved.").scroll_into_view_if_needed()
+        shoot(second, "concurrent-3-second-saved-after-reload", 1280)
+        both = stored(second, wizard, saved_id)
+        assert both["version"] == 3
+        assert both["connection"]["database"] == "sales_2025"
+        assert both["connection"]["username"] == "analyst"
+        assert both["connection"]["host"] == "127.0.0.1" and both["connection"]["port"] == 5432
+        assert both["connection"]["password"] == STORED_MASK
+
+        gone = first.request.delete(f"{wizard}{SAVED_API}{saved_id}/", headers={"X-CSRF-Token": csrf})
+        assert gone.status == 204, gone.text()
+        assert blocked == [], blocked
+    finally:
+        context.close()
+
+
+# --- the data steward's journey (issue 20) --------------------------------------------------------
+# The data steward's journey in real headless Chromium (issue 20.2), at 1280 and 420 px.
+#
+# Three PostgreSQL users of different privileges on schema ``sales`` of the suite's server — its owner, a reader and
+# a user with no privilege on it — each test the connection as a destination, ask **Check what I can do**, choose
+# ``sales`` from the schemas the answer lists, and read the answer on the Capabilities page: each a different one,
+# each saying whose it is (the ``scope``), and the user without privileges with the GRANT to ask for.
+#
+# The wizard process, the browser and the helpers are tests/ui/test_browser.py's.
+
+
+SCHEMA = "sales"
+PASSWORD = "Steward-Secret-20c"
+CHECK = ".st-key-check_capabilities button"
+
+
+class User(NamedTuple):
+    name: str
+    password: str
+    read: str  # the Read item's status words
+    write: str  # the Write item's status words
+    grant: str | None  # a fix the answer must show to copy
+
+
+@pytest.fixture(scope="module")
+def stewards(postgres: DB) -> Iterator[list[User]]:
+    """On schema ``sales`` (owned by the suite's user): one table, a reader with SELECT on it and a user who may
+    connect to the database but has no privilege on the schema."""
+    server = postgres.server
+    server.sql(*(f"CREATE ROLE {role} LOGIN PASSWORD '{PASSWORD}'" for role in ("capreader", "capnone")),
+               "GRANT CONNECT ON DATABASE appdb TO capreader, capnone")
+    server.sql(
+        f"SET ROLE {postgres.user}",
+        f"CREATE TABLE {SCHEMA}.orders (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, total numeric)",
+        f"GRANT USAGE ON SCHEMA {SCHEMA} TO capreader",
+        f"GRANT SELECT ON {SCHEMA}.orders TO capreader",
+        "RESET ROLE",
+        database="appdb",
+    )
+    yield [
+        User(postgres.user, postgres.password, "yes", "yes", None),
+        User("capreader", PASSWORD, "yes", "no", f"GRANT INSERT ON ALL TABLES IN SCHEMA {SCHEMA} TO capreader;"),
+        User("capnone", PASSWORD, "no", "no", f"GRANT USAGE ON SCHEMA {SCHEMA} TO capnone;"),
+    ]
+    server.sql(f"DROP TABLE {SCHEMA}.orders", f"REVOKE ALL ON SCHEMA {SCHEMA} FROM capreader", database="appdb")
+    server.sql("REVOKE ALL ON DATABASE appdb FROM capreader, capnone", "DROP ROLE capreader", "DROP ROLE capnone")
+
+
+def examined(user: str, db: DB, schema: str) -> str:
+    return f"Examined: {user} on database {db.database}, schema {schema}"
+
+
+def status(name: str, words: str) -> re.Pattern[str]:
+    """An item's line as the page says it: its plain name, then its status in words."""
+    return re.compile(rf"\b{name}\s*·\s*{words}\b")
+
+
+def check_sales(page: Page, user: User, db: DB) -> None:
+    """Check what I can do, then choose ``sales`` from the schemas the answer lists and check again."""
+    button = page.locator(CHECK)
+    expect(button).to_have_count(1, timeout=WAIT_MS)
+    button.click()
+    picker = page.locator(".st-key-live_schema")
+    expect(picker).to_be_visible(timeout=WAIT_MS)  # the answer's own list of schemas
+    expect(page.get_by_text(re.compile(rf"^Examined: {re.escape(user.name)} on database"))).to_be_visible()
+    picker.locator("input").click()
+    options = page.get_by_role("option")
+    expect(options.filter(has_text=re.compile(rf"^{SCHEMA}$"))).to_have_count(1, timeout=WAIT_MS)
+    assert "secret_schema" in options.all_inner_texts(), "every schema of the database is listed to choose from"
+    options.filter(has_text=re.compile(rf"^{SCHEMA}$")).click()
+    expect(picker.locator("input")).to_have_value(SCHEMA, timeout=WAIT_MS)
+    button.click()
+    expect(page.get_by_text(examined(user.name, db, SCHEMA), exact=True)).to_be_visible(timeout=WAIT_MS)
+
+
+def test_three_users_of_schema_sales_each_get_their_own_answer(wizard: str, browser: Browser, postgres: DB,
+                                                               stewards: list[User]) -> None:
+    for width in (1280, 420):
+        context, blocked = open_context(browser, width=width, height=900)
+        page = context.new_page()
+        try:
+            page.goto(wizard)
+            log_in(page)
+            expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+            page.get_by_text("Write data to it").click()
+            pick_connector(page, "Postgre", "PostgreSQL")
+            for path, value in (("host", postgres.host), ("port", postgres.port), ("database", postgres.database)):
+                type_field(page, path, value)
+            others = [u.name for u in stewards]
+            for user in stewards:
+                type_field(page, "username", user.name)
+                type_secret(page, field("password"), user.password)
+                press_test(page)
+                success = page.locator('[data-testid="stAlertContentSuccess"]').filter(has_text="Connected")
+                expect(success).to_be_visible(timeout=WAIT_MS)
+                check_sales(page, user, postgres)
+
+                # The Capabilities page: whose answer it is, first, then this user's own statuses and GRANTs.
+                go(page, "Capabilities", "What each connector can do")
+                mine = page.get_by_role("heading", name="With your connection")
+                expect(mine).to_be_visible(timeout=WAIT_MS)
+                scope = page.get_by_text(examined(user.name, postgres, SCHEMA), exact=True)
+                expect(scope).to_be_visible(timeout=WAIT_MS)
+                main = page.locator('[data-testid="stMain"]')
+                for other in others:
+                    if other != user.name:
+                        expect(main).not_to_contain_text(f"Examined: {other} on")
+                expect(main).to_contain_text(status("Read data", user.read))
+                expect(main).to_contain_text(status("Write data", user.write))
+                codes = page.locator('[data-testid="stCode"]')
+                if user.grant is None:
+                    expect(main).not_to_contain_text(status("Create tables", "no"))
+                    expect(codes.filter(has_text="GRANT USAGE ON SCHEMA")).to_have_count(0)
+                else:
+                    expect(codes.filter(has_text=user.grant).first).to_be_visible()
+                assert user.password not in main.inner_text()
+                mine.scroll_into_view_if_needed()
+                shoot(page, f"steward-{user.name}", width)
+                go(page, "Connect", "Test a connection")
+            assert blocked == [], blocked
+        finally:
+            context.close()
