@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -26,7 +25,7 @@ from sqlalchemy import create_engine, text
 
 from backend.main import create_app
 from tests.conftest import DB, make_settings
-from tests.servers.api import APIProcess
+from tests.servers.api import two_processes
 from tests.servers.common import LOOPBACK
 from tests.servers.monitor import Forwarder
 from tests.servers.postgres import SUPERPASS, SUPERUSER
@@ -81,16 +80,9 @@ def test_two_processes_run_each_scheduled_test_once_and_take_over_a_dead_ones(
         "WIZARD_MONITOR_LEASE_S": "1",  # the lease is then the deadline + 5 s: 8 s
         "WIZARD_TEST_TIMEOUT_S": "3",
     }
-    processes = [APIProcess(), APIProcess()]
-    starters = [threading.Thread(target=p.start, kwargs={"env": env}) for p in processes]
-    for starter in starters:
-        starter.start()
-    for starter in starters:
-        starter.join(timeout=90)
-    one, two = processes
     engine = create_engine(store)
     try:
-        with httpx.Client(base_url=one.url, timeout=30) as a, httpx.Client(base_url=two.url, timeout=30) as b:
+        with two_processes(env) as (one, two), httpx.Client(base_url=one.url, timeout=30) as a, httpx.Client(base_url=two.url, timeout=30) as b:
             # Ten connections due at once: the two schedulers race for each claim.
             ids = []
             for i in range(10):
@@ -131,8 +123,6 @@ def test_two_processes_run_each_scheduled_test_once_and_take_over_a_dead_ones(
                 assert len(schedule_runs(s, cid)) == 1
     finally:
         engine.dispose()
-        for process in processes:
-            process.stop()
 
 
 def test_the_real_clock_drives_the_schedule(tmp_path: Path, postgres: DB) -> None:

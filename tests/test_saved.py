@@ -42,7 +42,7 @@ from tests.helpers import (
     sign,
     tunnelled_body,
 )
-from tests.servers.api import APIProcess
+from tests.servers.api import APIProcess, two_processes
 from tests.servers.common import LOOPBACK
 from tests.servers.postgres import SUPERPASS, SUPERUSER
 from tests.servers.redis import RedisServer
@@ -557,21 +557,6 @@ def team_env(server: Any, redis: RedisServer, secret_key: str) -> dict[str, str]
         "WIZARD_STORE_TIMEOUT_S": str(STORE_TIMEOUT_S),
         "WIZARD_LOGIN_MAX_FAILURES": "5",
     }
-
-
-@contextlib.contextmanager
-def two_processes(env: dict[str, str]) -> Iterator[tuple[APIProcess, APIProcess]]:
-    processes = [APIProcess(), APIProcess()]
-    starters = [threading.Thread(target=p.start, kwargs={"env": env}) for p in processes]
-    for starter in starters:
-        starter.start()
-    for starter in starters:
-        starter.join(timeout=90)
-    try:
-        yield processes[0], processes[1]
-    finally:
-        for process in processes:
-            process.stop()
 
 
 def logged_in(url: str, **client: Any) -> tuple[httpx.Client, dict[str, str]]:

@@ -108,3 +108,20 @@ class APIProcess(ServerProcess):
     def output(self) -> str:
         """Everything it wrote to standard output and standard error so far."""
         return (self.workdir / "log").read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def two_processes(env: Mapping[str, str]) -> Iterator[tuple[APIProcess, APIProcess]]:
+    """Two ``uvicorn backend.main:app`` processes with the same environment (e.g. one shared store), started
+    side by side; both stopped at the end."""
+    processes = [APIProcess(), APIProcess()]
+    starters = [threading.Thread(target=p.start, kwargs={"env": env}) for p in processes]
+    for starter in starters:
+        starter.start()
+    for starter in starters:
+        starter.join(timeout=90)
+    try:
+        yield processes[0], processes[1]
+    finally:
+        for process in processes:
+            process.stop()
