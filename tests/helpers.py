@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -30,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from cryptography.x509.oid import NameOID
+from fastapi.testclient import TestClient
 
 from backend.connectors.base import Connector
 from backend.fields import is_secret
@@ -140,6 +142,15 @@ def new_driver_threads(before: set[int]) -> list[str]:
 ADMIN = "admin"
 ADMIN_PASSWORD = "Admin-Pw-for-Tests-1!"
 AUTH_API = "/api/v1/auth/"
+
+
+@contextlib.contextmanager
+def app_client(settings: Settings, **kwargs: Any) -> Iterator[TestClient]:
+    """The app of ``settings`` in process (its lifespan runs for the block), as a TestClient."""
+    from backend.main import create_app
+
+    with TestClient(create_app(settings), **kwargs) as client:
+        yield client
 
 
 def auth_settings(tmp_path: Path, **overrides: Any) -> Settings:

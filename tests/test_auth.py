@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from backend.main import create_app
-from backend.settings import Settings
 from tests.conftest import DB, make_settings
 from tests.helpers import (
     ADMIN,
@@ -34,6 +33,7 @@ from tests.helpers import (
     FakeClock,
     JWKSServer,
     Keys,
+    app_client,
     assert_within,
     auth_settings,
     bearer,
@@ -50,12 +50,6 @@ AUTH = "/api/v1/auth/"
 SUPPORTED = "/api/v1/database_connections/supported_types/"
 FUNCTIONALITIES = "/api/v1/database_connections/functionalities/?connector_type=PostgreSQLConnector"
 TEST = "/api/v1/database_connections/test/"
-
-
-@contextlib.contextmanager
-def app_client(settings: Settings, **kwargs: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), **kwargs) as client:
-        yield client
 
 
 def closed_body(port: int) -> dict[str, Any]:

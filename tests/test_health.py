@@ -31,7 +31,7 @@ from backend.monitor.schemas import HealthList
 from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.settings import Settings
 from tests.conftest import DB, make_settings
-from tests.helpers import ADMIN_PASSWORD, login
+from tests.helpers import ADMIN_PASSWORD, app_client, login
 from tests.servers.common import LOOPBACK
 from tests.servers.monitor import Receiver
 from tests.servers.postgres import PostgresServer
@@ -50,12 +50,6 @@ def store_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path}/store/wizard.db", "secret_key": KEY_A,
                               "monitor_enabled": False, **overrides}
     return make_settings(**values)
-
-
-@contextlib.contextmanager
-def app_client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def save(client: httpx.Client, body: dict[str, Any], name: str = "warehouse", **extra: Any) -> dict[str, Any]:

@@ -24,7 +24,6 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
-from backend.main import create_app
 from backend.migrations import head
 from backend.saved.masking import MASK
 from backend.settings import Settings
@@ -35,6 +34,7 @@ from tests.helpers import (
     Captured,
     JWKSServer,
     Keys,
+    app_client,
     bearer,
     login,
     oidc_settings,
@@ -71,12 +71,6 @@ def target(postgres: DB) -> DB:
 def sqlite_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": f"sqlite:///{tmp_path}/store/wizard.db", "secret_key": KEY_A, **overrides}
     return make_settings(**values)
-
-
-@contextlib.contextmanager
-def app_client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def save(client: httpx.Client, body: dict[str, Any], name: str = "warehouse", **headers: str) -> dict[str, Any]:
