@@ -129,6 +129,9 @@ def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "test_timeout_s": DEADLINE_S,
         "auth_enabled": False,
+        # The store's deadline is production's 2 s; a test that is not about it gets more room, so that a
+        # loaded machine cannot turn a slow SQLite write into a 503 (the deadline's tests set their own).
+        "store_timeout_s": 10.0,
         "database_url": f"sqlite:///{suite_store()}/wizard.db",
         **overrides,
     }
