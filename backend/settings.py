@@ -17,7 +17,7 @@ import ipaddress
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,6 +42,16 @@ def _split(value: Any, separators: str = r"[,]") -> Any:
     if isinstance(value, str):
         return tuple(item.strip() for item in re.split(separators, value) if item.strip())
     return value
+
+
+def _origins_in(items: Any, valid: Callable[[str], bool], what: str) -> Any:
+    """Split origins, each checked by ``valid`` and without its trailing ``/`` (anything else: pydantic's to refuse)."""
+    if not isinstance(items, (tuple, list)):
+        return items
+    for item in items:
+        if not valid(str(item).rstrip("/")):
+            raise ValueError(f"'{str(item)[:60]}' is not {what}")
+    return tuple(str(item).rstrip("/") for item in items)
 
 
 def _target(item: str) -> str:
@@ -172,24 +182,13 @@ class Settings(BaseSettings):
     @field_validator("trusted_origins", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
-        items = _split(value)
-        if isinstance(items, (tuple, list)):
-            for item in items:
-                if not _ORIGIN.match(str(item).rstrip("/")):
-                    raise ValueError(f"'{str(item)[:60]}' is not an origin (https://host[:port])")
-            return tuple(str(item).rstrip("/") for item in items)
-        return items
+        return _origins_in(_split(value), lambda o: bool(_ORIGIN.match(o)), "an origin (https://host[:port])")
 
     @field_validator("frame_ancestors", mode="before")
     @classmethod
     def _frame_sources(cls, value: Any) -> Any:
-        items = _split(value, r"[\s,]+")
-        if isinstance(items, (tuple, list)):
-            for item in items:
-                if not _FRAME_SOURCE.fullmatch(str(item).rstrip("/")):
-                    raise ValueError(f"'{str(item)[:60]}' is not an origin (https://host[:port]) or 'self'")
-            return tuple(str(item).rstrip("/") for item in items)
-        return items
+        return _origins_in(_split(value, r"[\s,]+"), lambda o: bool(_FRAME_SOURCE.fullmatch(o)),
+                           "an origin (https://host[:port]) or 'self'")
 
     @field_validator("own_ports", mode="before")
     @classmethod

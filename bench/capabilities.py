@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bodies import LOOPBACK
-from bench.procs import API, TEST, Api, Env, Server
+from bench.procs import API, TEST, Api, Env, Server, stop_all
 from bench.report import Section, judge
 from bench.stats import Stat, pair_ratios, ratio, times
 
@@ -86,11 +86,6 @@ def measure(api: Api, pg_body: dict[str, Any], maria_body: dict[str, Any], sampl
     return s
 
 
-def _stop_all(procs: list[Server]) -> None:
-    for proc in reversed(procs):
-        proc.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import start_mariadb, start_postgres
     from tests.servers.mariadb import MariaDBServer
@@ -107,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(lambda: pg_server.stop() if pg_server.workdir != Path() else None)
         stack.callback(lambda: maria_server.stop() if maria_server.workdir != Path() else None)
-        stack.callback(_stop_all, procs)
+        stack.callback(stop_all, procs)
         api = Api.make(Env(workdir, auth=args.auth == "on"), "api-capabilities")
         procs.append(api)
         api.start()

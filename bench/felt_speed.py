@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.procs import ADMIN_PASSWORD, ADMIN_USER, REPO, Env, Server, streamlit, wait_health
+from bench.procs import ADMIN_PASSWORD, ADMIN_USER, REPO, Env, Server, stop_all, streamlit, wait_health
 from bench.report import Section, judge
 from bench.stats import Stat
 
@@ -142,11 +142,6 @@ def start_ui(env: Env, procs: list[Server]) -> Server:
     return ui
 
 
-def _stop_all(procs: list[Server]) -> None:
-    for proc in reversed(procs):
-        proc.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import start_postgres
     from tests.servers.postgres import PostgresServer
@@ -162,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(lambda: pg_server.stop() if pg_server.workdir != Path() else None)
-        stack.callback(_stop_all, procs)
+        stack.callback(stop_all, procs)
         pg = start_postgres(pg_server)
         ui = start_ui(Env(workdir, auth=True), procs)
         print(measure(ui, pg, samples).markdown())

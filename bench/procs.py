@@ -270,3 +270,9 @@ def snapshot(pid: int, tmpdir: Path) -> dict[str, Any]:
             "connections": len(p.net_connections(kind="inet")),
             "tmpfiles": sum(1 for _ in tmpdir.rglob("*")) if tmpdir.exists() else 0,
         }
+
+
+def stop_all(procs: list[Server]) -> None:
+    """Stop what a bench started, the last started first."""
+    for proc in reversed(procs):
+        proc.stop()

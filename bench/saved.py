@@ -21,7 +21,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from bench.bodies import LOOPBACK
-from bench.procs import API, TEST, Api, Env, Server
+from bench.procs import API, TEST, Api, Env, Server, stop_all
 from bench.report import Section, judge
 from bench.stats import Stat, pair_ratios, ratio, times
 
@@ -181,11 +181,6 @@ def measure(env: Env, pg_server: Any, target: dict[str, Any], procs: list[Server
     return s
 
 
-def _stop_all(procs: list[Server]) -> None:
-    for proc in reversed(procs):
-        proc.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import start_postgres
     from tests.servers.postgres import PostgresServer
@@ -201,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(lambda: server.stop() if server.workdir != Path() else None)
-        stack.callback(_stop_all, procs)
+        stack.callback(stop_all, procs)
         pg = start_postgres(server)
         target = {"connector_type": "PostgreSQLConnector", "host": LOOPBACK, "port": pg.port, "database": pg.database,
                   "username": pg.user, "password": pg.password}

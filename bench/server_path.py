@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.app import CONSTANT_PATH, ECHO_PATH
-from bench.procs import API, SUPPORTED_TYPES, TEST, Api, Env, Server
+from bench.procs import API, SUPPORTED_TYPES, TEST, Api, Env, Server, stop_all
 from bench.report import Section, judge
 from bench.stats import Stat
 
@@ -107,11 +107,6 @@ def measure(api: Api, pg_body: dict[str, Any], samples: int) -> Section:
     return s
 
 
-def _stop_all(procs: list[Server]) -> None:
-    for proc in reversed(procs):
-        proc.stop()
-
-
 def main(argv: list[str] | None = None) -> int:
     from bench.__main__ import start_postgres
     from bench.bodies import LOOPBACK
@@ -128,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, workdir, True)
         stack.callback(lambda: server.stop() if server.workdir != Path() else None)
-        stack.callback(_stop_all, procs)
+        stack.callback(stop_all, procs)
         pg = start_postgres(server)
         api = Api.make(Env(workdir, auth=args.auth == "on"), "api")
         procs.append(api)
