@@ -118,7 +118,7 @@ def _from_own_page(request: Request, source: str | None, same_origin: Any) -> bo
 
 async def take_session(request: Request) -> Response:
     """``POST /_wizard/session`` (form: ``ticket``, ``next``): set the session cookie, or clear it, and go back."""
-    from backend.auth.sessions import browser_origin, clear_cookie, same_origin, set_cookie
+    from backend.security.auth.sessions import browser_origin, clear_cookie, same_origin, set_cookie
     from backend.settings import get_settings
 
     if not _from_own_page(request, browser_origin(request), same_origin):
@@ -161,7 +161,7 @@ def _backend() -> Any:
 def browser_headers(address: str | None) -> dict[str, str]:
     """The headers with which the UI hands the embedded API the browser's address, proven by a secret of
     this process (the login throttle then counts each browser apart; no other caller can claim one)."""
-    from backend.auth.throttle import embed_headers
+    from backend.security.auth.throttle import embed_headers
 
     return embed_headers(address)
 

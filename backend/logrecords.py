@@ -2,7 +2,7 @@
 
 Logger filters see only the records of their own logger, not those of its children or of
 third-party loggers (paramiko, drivers, uvicorn); the record factory sees them all, whichever
-handler writes them. :mod:`backend.secrets` scrubs each record there, and :mod:`backend.ops.logs`
+handler writes them. :mod:`backend.security.secrets` scrubs each record there, and :mod:`backend.ops.logs`
 stamps its request id.
 """
 

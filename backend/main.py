@@ -14,11 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend import errors, openapi, playground, storecall
-from backend.auth import AuthService
-from backend.auth import router as auth_router
+from backend.api import errors, openapi, playground
+from backend.api.routers import capabilities, database_connections, forms, health, monitoring, parse_uri, saved
 from backend.connectors import registry
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.service import ConnectionTester
 from backend.monitor.alerts import Alerts, MonitorMetrics
 from backend.monitor.schedule import Scheduler
 from backend.ops import logs as ops_logs
@@ -26,12 +26,13 @@ from backend.ops import shutdown
 from backend.ops.metrics import Metrics
 from backend.ops.middleware import Operations
 from backend.ops.readiness import READY_DEADLINE_S, StoreProbe
-from backend.policy import TargetPolicy
-from backend.routers import capabilities, database_connections, forms, health, monitoring, parse_uri, saved
 from backend.saved.service import SavedConnections
-from backend.secrets import SecretFilter, install_log_scrubbing
-from backend.service import ConnectionTester
+from backend.security.auth import AuthService
+from backend.security.auth import router as auth_router
+from backend.security.policy import TargetPolicy
+from backend.security.secrets import SecretFilter, install_log_scrubbing
 from backend.settings import Settings, get_settings
+from backend.store import calls as storecall
 
 API_TITLE = "Connection Wizard API"
 
@@ -208,7 +209,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
         lifespan=lifespan,
         version=openapi.API_VERSION,
         openapi_url="/api/schema/",
-        docs_url=None,  # the playground is served offline by backend/playground.py
+        docs_url=None,  # the playground is served offline by backend/api/playground.py
         redoc_url=None,
         separate_input_output_schemas=False,
     )
@@ -242,7 +243,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.include_router(health.router)
     app.include_router(auth_router.router)
     # The fixed paths (supported_types/, test/, capabilities/…) first; saved connections' `{id}`
-    # never matches their names anyway (backend/routers/ids.py), so a wrong method there is a 405.
+    # never matches their names anyway (backend/api/routers/ids.py), so a wrong method there is a 405.
     app.include_router(database_connections.router)
     app.include_router(forms.router)
     app.include_router(capabilities.router)

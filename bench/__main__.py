@@ -246,7 +246,7 @@ def run(args: argparse.Namespace, sections: list[Section]) -> list[Section]:
 
         def metadata() -> Section:
             section = measure.metadata(main_api, next(iter(props)), reps)
-            section.note(f"`backend/metadata.py`: {measure.metadata_cached()}.")
+            section.note(f"`backend/spec/metadata.py`: {measure.metadata_cached()}.")
             return section
 
         keep(attempt("4. metadata endpoints", metadata))

@@ -30,7 +30,7 @@ class EchoBody(BaseModel):
 
 
 def create(ops: bool = True) -> FastAPI:
-    from backend.deps import current_user
+    from backend.api.deps import current_user
     from backend.main import create_app
 
     app = create_app(ops=ops)

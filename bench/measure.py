@@ -80,7 +80,7 @@ def refusal(r: httpx.Response) -> str:
 
 
 # The wizard's own steps around the driver's login, for the raw side that does the same work
-# (backend/netprobe.py: the tcp stage; each connector's ``inspect`` and ``tls_state``).
+# (backend/diagnosis/netprobe.py: the tcp stage; each connector's ``inspect`` and ``tls_state``).
 POSTGRES_INSPECTION = ("SELECT current_setting('server_version'), current_user, current_database(), current_schema()",)
 MARIADB_INSPECTION = ("SELECT VERSION(), CURRENT_USER(), DATABASE()",
                       "SHOW SESSION STATUS WHERE Variable_name IN ('Ssl_version', 'Ssl_cipher')")
@@ -515,7 +515,7 @@ def metadata(main: Api, connector: str, reps: Reps, concurrency: int = 4) -> Sec
            "each), endpoints interleaved round by round. The client shares the 2 cores with the server, so requests/s "
            "ratios are compressed toward 1; the server's CPU time per request (psutil, user + system, of the API "
            "process) is the sharper comparison. `/bench/constant-auth` is the bare endpoint plus "
-           "`backend.deps.current_user` (with authentication on: the session check): what the metadata endpoints cost "
+           "`backend.api.deps.current_user` (with authentication on: the session check): what the metadata endpoints cost "
            "beyond it is their own.")
     return s
 
@@ -554,7 +554,7 @@ def middleware(with_ops: Api, without_ops: Api, reps: Reps, concurrency: int = 4
 def metadata_cached() -> str:
     """Whether ``supported_types`` and ``functionalities`` are computed once (checked in process)."""
     from backend.connectors import registry
-    from backend.metadata import functionalities, supported_types
+    from backend.spec.metadata import functionalities, supported_types
 
     first = next(iter(registry()))
     same = supported_types() is supported_types() and functionalities(first) is functionalities(first)

@@ -46,12 +46,12 @@ def run(url: str, connections: int, history_rows: int) -> None:
     from fastapi.testclient import TestClient
     from sqlalchemy import insert
 
+    from backend.diagnosis.messages import Code
     from backend.main import create_app
-    from backend.messages import Code
     from backend.monitor.schedule import Scheduler
     from backend.monitor.tables import history
-    from backend.schemas import ApplicationMessage, Display, SystemMessageKind
     from backend.settings import Settings
+    from backend.spec.schemas import ApplicationMessage, Display, SystemMessageKind
 
     settings = Settings(database_url=url, auth_enabled=False, monitor_enabled=False,
                         secret_key=Fernet.generate_key().decode(), max_concurrent_tests=1024)

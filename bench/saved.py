@@ -129,9 +129,9 @@ def _test_overhead(s: Section, api: Api, connection_id: str, body: dict[str, Any
 
 def _decrypt_cost(body: dict[str, Any], rounds: int = 2000) -> Stat:
     """What the saved test adds in CPU alone: Fernet-decrypt every secret, put them back, validate the body."""
-    from backend.models import parse_connector
     from backend.saved.crypto import KeyRing
     from backend.saved.masking import split, unmasked
+    from backend.spec.models import parse_connector
 
     keys = KeyRing([Fernet.generate_key().decode()])
     public, values = split(parse_connector(body))

@@ -102,7 +102,7 @@ def embedded(api: ApiClient) -> bool:
 
 def browser_address(api: ApiClient) -> dict[str, str] | None:
     """For the login through the embedded API: the browser's address, with the proof that only this
-    process can make (backend/auth/throttle.py), so the login throttle counts each browser apart."""
+    process can make (backend/security/auth/throttle.py), so the login throttle counts each browser apart."""
     if not embedded(api):
         return None
     try:

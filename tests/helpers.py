@@ -34,9 +34,9 @@ from cryptography.x509.oid import NameOID
 from fastapi.testclient import TestClient
 
 from backend.connectors.base import Connector
-from backend.fields import is_secret
-from backend.schemas import HOOK_MODELS
 from backend.settings import Settings
+from backend.spec.fields import is_secret
+from backend.spec.schemas import HOOK_MODELS
 from tests.servers.api import serve
 from tests.servers.common import LOOPBACK
 from tests.servers.postgres import BIN, SUPERPASS, SUPERUSER

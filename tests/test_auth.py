@@ -228,7 +228,7 @@ def test_login_throttle_slows_the_guesser_not_the_owner(tmp_path: Path) -> None:
 
 
 def test_only_the_embedding_ui_can_name_the_browser_address(tmp_path: Path) -> None:
-    from backend.auth.throttle import ADDRESS_HEADER, PROOF_HEADER, embed_headers
+    from backend.security.auth.throttle import ADDRESS_HEADER, PROOF_HEADER, embed_headers
 
     settings = auth_settings(tmp_path, login_max_failures=2, login_window_s=60)
     app = create_app(settings)

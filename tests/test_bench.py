@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from backend.connectors import registry
-from backend.metadata import supported_types
-from backend.models import parse_connector
+from backend.spec.metadata import supported_types
+from backend.spec.models import parse_connector
 from bench import measure
 from bench.bodies import UNRESOLVABLE, Target, build_body, endpoint_kind
 from tests.conftest import DB

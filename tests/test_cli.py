@@ -157,9 +157,9 @@ def test_blocked_target(tmp_path: Path, postgres: DB) -> None:
 
 
 def test_saved_connection(tmp_path: Path, postgres: DB) -> None:
-    from backend.auth import AuthService
     from backend.saved.schemas import SavedConnectionCreate
     from backend.saved.service import SavedConnections
+    from backend.security.auth import AuthService
     from tests.conftest import make_settings
 
     settings = make_settings(database_url=f"sqlite:///{tmp_path}/wizard.db")
@@ -249,8 +249,8 @@ def test_pip_install_gives_the_command(tmp_path: Path, closed_port: int) -> None
                            text=True, env=env, cwd=tmp_path, timeout=60)
     assert where.stdout.startswith(str(venv)), "the command runs the installed package, not the checkout"
     installed = Path(where.stdout.strip()).parent
-    assert (installed / "static" / "swagger-ui" / "swagger-ui-bundle.js").is_file(), "the playground ships with it"
-    assert list(installed.glob("migrations/versions/*.py")), "the migrations ship with it"
+    assert (installed / "api" / "static" / "swagger-ui" / "swagger-ui-bundle.js").is_file(), "the playground ships with it"
+    assert list(installed.glob("store/migrations/versions/*.py")), "the migrations ship with it"
     run = cli(tmp_path, "--uri", f"postgresql://etl@127.0.0.1:{closed_port}/sales", "--json",
               command=(str(command),), test_password="Installed-Pw-1")
     assert run.returncode == 1 and json.loads(run.stdout)["code"] == "PORT_CLOSED"

@@ -19,12 +19,12 @@ from backend.capabilities.engine import examiner
 from backend.connectors import registry
 from backend.connectors.base import Connector, ConnectorModel
 from backend.connectors.sql import SQLConnector
-from backend.fields import is_secret, iter_fields
-from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
-from backend.forms import connector_form, target_fields, uri_facts
-from backend.metadata import functionalities, supported_types
-from backend.schemas import FunctionalityName
-from backend.uri import URIError, parse_uri
+from backend.spec.fields import is_secret, iter_fields
+from backend.spec.formfacts import URICut, URIDialect, URIFacts, URIParts
+from backend.spec.forms import connector_form, target_fields, uri_facts
+from backend.spec.metadata import functionalities, supported_types
+from backend.spec.schemas import FunctionalityName
+from backend.spec.uri import URIError, parse_uri
 
 CONNECTORS = sorted(registry())
 SECRET_LOOKING = re.compile(r"password|passphrase|token|secret|account_key|connection_string|(^|_)pkey($|_)")

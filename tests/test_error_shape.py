@@ -84,7 +84,7 @@ def test_405_on_a_fixed_path_beside_saved_connections_ids(client: httpx.Client, 
 
 
 def test_every_fixed_path_is_reserved_from_saved_connection_ids(client: httpx.Client) -> None:
-    from backend.routers.ids import RESERVED
+    from backend.api.routers.ids import RESERVED
 
     prefix = "/api/v1/database_connections/"
     paths = client.get("/api/schema/").json()["paths"]

@@ -12,12 +12,12 @@ from pydantic import Field, ValidationError
 
 from backend.connectors import registry
 from backend.connectors.base import Connector, ConnectorModel
-from backend.fields import SECRET, TEXT
-from backend.forms import NOT_SHOWN, build_forms, target_fields
 from backend.main import create_app
-from backend.models import parse_connector
-from backend.schemas import HOOK_MODELS
-from backend.uri import parse_uri
+from backend.spec.fields import SECRET, TEXT
+from backend.spec.forms import NOT_SHOWN, build_forms, target_fields
+from backend.spec.models import parse_connector
+from backend.spec.schemas import HOOK_MODELS
+from backend.spec.uri import parse_uri
 from tests.conftest import make_settings, run_test
 
 FORMS = "/api/v1/database_connections/forms/"
@@ -224,7 +224,7 @@ def test_a_new_connector_gets_a_complete_form_a_uri_and_a_target() -> None:
     ],
 )
 def test_the_audit_line_names_the_target_fields(body: dict[str, Any], target: str) -> None:
-    from backend.service import _target
+    from backend.diagnosis.service import _target
 
     assert _target(parse_connector(body)) == target
 

@@ -23,13 +23,13 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
+from backend.diagnosis.messages import Code
 from backend.main import create_app
-from backend.messages import Code
 from backend.monitor import expiry
 from backend.monitor.history import percentile
 from backend.monitor.schemas import HealthList
-from backend.schemas import ApplicationMessage, Display, SystemMessageKind
 from backend.settings import Settings
+from backend.spec.schemas import ApplicationMessage, Display, SystemMessageKind
 from tests.conftest import DB, make_settings
 from tests.helpers import ADMIN_PASSWORD, app_client, login
 from tests.servers.common import LOOPBACK

@@ -124,7 +124,7 @@ def test_import_contract(contract: str) -> None:
 def test_the_contracts_state_the_layers() -> None:
     """The contracts exist and name the layers docs/design.md draws, top to bottom."""
     text = (ROOT / ".importlinter").read_text()
-    order = ["backend.routers", "backend.service", "backend.connectors", "backend.hooks", "backend.core"]
+    order = ["backend.api.routers", "backend.diagnosis.service", "backend.connectors", "backend.hooks", "backend.core"]
     layers = text[text.index("layers =") :]
     assert [layers.index(name) for name in order] == sorted(layers.index(name) for name in order)
     assert {"layers", "domain-speaks-no-http", "ui-over-http", "errors-without-registry"} <= set(contract_ids())

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.connectors import registry
+from backend.diagnosis.service import Busy, ConnectionTester
 from backend.main import create_app
-from backend.service import Busy, ConnectionTester
 from tests.conftest import TEST_API, make_settings
 from tests.helpers import (
     ADMIN,
@@ -193,11 +193,11 @@ def test_every_connector_is_audited(connector_type: str, closed_port: int, monke
     assert f"connector={connector_type} " in line and f"code={response.json()['code']} " in line
 
 
-# --- the test rate's storage (WIZARD_RATE_LIMIT_STORAGE_URL, backend/ratelimit.py) -----------------
+# --- the test rate's storage (WIZARD_RATE_LIMIT_STORAGE_URL, backend/security/ratelimit.py) -----------------
 
 
 def test_rate_storage_in_memory_counts_per_limiter_and_per_user() -> None:
-    from backend.ratelimit import UserRateLimit
+    from backend.security.ratelimit import UserRateLimit
 
     one, two = UserRateLimit(2), UserRateLimit(2)
     assert [one.hit("u"), one.hit("u")] == [0, 0]
@@ -206,7 +206,7 @@ def test_rate_storage_in_memory_counts_per_limiter_and_per_user() -> None:
 
 
 def test_rate_storage_in_redis_is_shared_and_a_silent_redis_stalls_nothing(silent_port: int) -> None:
-    from backend.ratelimit import COOL_DOWN_S, DEADLINE_S, UserRateLimit
+    from backend.security.ratelimit import COOL_DOWN_S, DEADLINE_S, UserRateLimit
     from tests.servers.redis import RedisServer
 
     server = RedisServer().start()
@@ -231,7 +231,7 @@ def test_a_slow_rate_storage_is_asked_off_the_event_loop(
     tmp_path: Path, closed_port: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """While a test waits on a Redis that accepts and never answers, every other request is served."""
-    from backend import ratelimit
+    from backend.security import ratelimit
 
     monkeypatch.setattr(ratelimit, "DEADLINE_S", 3.0)  # a long wait, to tell "served meanwhile" apart
     silent = SilentListener()
@@ -252,7 +252,7 @@ def test_a_slow_rate_storage_is_asked_off_the_event_loop(
 
 
 def test_an_unusable_rate_storage_url_falls_back_to_memory() -> None:
-    from backend.ratelimit import UserRateLimit
+    from backend.security.ratelimit import UserRateLimit
 
     with Captured() as logs:
         limiter = UserRateLimit(1, "nosuch://user:Url-Canary-Pw@host/0")

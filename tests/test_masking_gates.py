@@ -1,4 +1,4 @@
-"""The masking's gates (backend/secrets.py) only skip patterns that could not match: the masked text
+"""The masking's gates (backend/security/secrets.py) only skip patterns that could not match: the masked text
 is the same as with every pattern run on every text."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from backend import secrets
-from backend.secrets import _GATES, _KEYS, _PATTERNS, MASK, Masker, _folded, _keep_mask
+from backend.security import secrets
+from backend.security.secrets import _GATES, _KEYS, _PATTERNS, MASK, Masker, _folded, _keep_mask
 
 
 def ungated(masker: Masker, text: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from backend.diagnosis.messages import ACCEPTED_THEN_SILENT, CATALOG, VERDICT_CODES, Code, unverified_tls_advice
 from backend.main import create_app
-from backend.messages import ACCEPTED_THEN_SILENT, CATALOG, VERDICT_CODES, Code, unverified_tls_advice
 from tests.conftest import DB, TEST_API, make_settings, run_test, stage
 
 KEYS = {"id", "code", "title", "body", "durability", "duration", "kind", "details", "payload", "action",
@@ -142,8 +142,8 @@ DRIVER_WORDS = 'FATAL:  password authentication failed for user "app"'
 
 def diagnose(*steps: tuple[str, tuple[str, ...], BaseException | None], seconds: float = 5.0) -> dict[str, Any]:
     """Run a real :class:`Diagnosis` over ``steps`` (stage, covered stages, what the step raises) to its verdict."""
-    from backend.diagnosis import Deadline, Diagnosis, Failure
-    from backend.schemas import SystemMessageKind
+    from backend.diagnosis.stages import Deadline, Diagnosis, Failure
+    from backend.spec.schemas import SystemMessageKind
 
     d = Diagnosis(STAGES, Deadline(seconds))
 
@@ -169,7 +169,7 @@ REACHED = (("parameters", (), None), ("dns", (), None), ("tcp", (), None))
 
 
 def test_the_body_is_the_advice_and_the_drivers_words_stay_on_their_stage_once() -> None:
-    from backend.diagnosis import Failure
+    from backend.diagnosis.stages import Failure
 
     refused = Failure(Code.AUTHENTICATION_FAILED, DRIVER_WORDS, fields={"password": "Refused."}, stage="authentication")
     msg = diagnose(*REACHED, ("tls", ("authentication", "database"), refused))
@@ -181,8 +181,8 @@ def test_the_body_is_the_advice_and_the_drivers_words_stay_on_their_stage_once()
 
 
 def test_a_failure_outside_any_step_keeps_its_words_on_its_own_stage() -> None:
-    from backend.diagnosis import Deadline, Diagnosis, Failure
-    from backend.schemas import SystemMessageKind
+    from backend.diagnosis.stages import Deadline, Diagnosis, Failure
+    from backend.spec.schemas import SystemMessageKind
 
     d = Diagnosis(STAGES, Deadline(5))
     msg = d.message(Code.UNEXPECTED_ERROR, kind=SystemMessageKind.error, detail="ValueError: odd reply").model_dump()
@@ -196,7 +196,7 @@ def test_a_failure_outside_any_step_keeps_its_words_on_its_own_stage() -> None:
 def test_a_deadline_in_a_covering_step_blames_where_it_waited_not_a_later_stage() -> None:
     """A black hole: the login step (tls → authentication → database) times out with nothing back. The
     failure names authentication (the driver call's own label); tls is where the step was waiting."""
-    from backend.diagnosis import Deadline
+    from backend.diagnosis.stages import Deadline
 
     silence = Deadline(0.05).timeout_failure("127.0.0.1:5432", stage="authentication")
     msg = diagnose(*REACHED, ("tls", ("authentication", "database"), silence))
@@ -209,7 +209,7 @@ def test_a_deadline_in_a_covering_step_blames_where_it_waited_not_a_later_stage(
 
 
 def test_a_timeout_after_the_port_accepted_is_not_called_a_firewall_drop() -> None:
-    from backend.diagnosis import Deadline
+    from backend.diagnosis.stages import Deadline
 
     silence = Deadline(0.05).timeout_failure("127.0.0.1:5432", stage="authentication")
     after_accept = diagnose(*REACHED, ("tls", ("authentication", "database"), silence))

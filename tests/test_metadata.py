@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from backend.connectors import registry
-from backend.fields import is_secret
+from backend.spec.fields import is_secret
 from tests.helpers import load_spec
 
 TYPES = "/api/v1/database_connections/supported_types/"

@@ -197,7 +197,7 @@ def test_playground_serves_swagger_ui(client: httpx.Client) -> None:
 
 
 def test_the_playground_assets_ship_with_the_python_package(client: httpx.Client) -> None:
-    from backend import playground
+    from backend.api import playground
 
     assert playground.ASSETS_DIR.is_relative_to(Path(playground.__file__).parent), "not node_modules"
     assert (playground.ASSETS_DIR / "LICENSE").is_file()

@@ -28,13 +28,13 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 
-from backend.diagnosis import Deadline, run_blocking
+from backend.diagnosis.stages import Deadline, run_blocking
 from backend.main import create_app
 from backend.ops import readiness
 from backend.ops.context import REQUEST_ID, current_request_id
 from backend.ops.logs import JsonLogFormatter
 from backend.ops.readiness import StoreProbe
-from backend.secrets import LIVE, MASK, SecretFilter
+from backend.security.secrets import LIVE, MASK, SecretFilter
 from tests.conftest import TEST_API, make_settings
 from tests.helpers import ADMIN, ADMIN_PASSWORD, auth_settings, login, wait_until, wall_bound
 from tests.servers.api import REPO, APIProcess, serve

@@ -30,11 +30,11 @@ PLUGIN = textwrap.dedent('''
 
     from backend.connectors.base import Connector, ConnectorModel, functionality
     from backend.core import RunContext
-    from backend.fields import SECRET
-    from backend.formfacts import URIFacts
-    from backend.messages import Code
-    from backend.netprobe import reach_directly
-    from backend.schemas import ApplicationMessage, SystemMessageKind
+    from backend.spec.fields import SECRET
+    from backend.spec.formfacts import URIFacts
+    from backend.diagnosis.messages import Code
+    from backend.diagnosis.netprobe import reach_directly
+    from backend.spec.schemas import ApplicationMessage, SystemMessageKind
 
 
     class CreateAcmeConnector(ConnectorModel):

@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from backend import netprobe
 from backend.connectors import registry
 from backend.connectors.sql import SQLConnector
 from backend.core import ReachedAddress
 from backend.core import RunContext as Context
-from backend.diagnosis import Deadline, Diagnosis, Failure
-from backend.messages import Code
-from backend.policy import TargetPolicy, parse_address
+from backend.diagnosis import netprobe
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Deadline, Diagnosis, Failure
+from backend.security.policy import TargetPolicy, parse_address
 from tests.conftest import DB, DEADLINE_S, make_settings, run_test, stage
 from tests.helpers import assert_within
 from tests.servers.common import LOOPBACK, Listener

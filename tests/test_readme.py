@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.messages import Code
+from backend.diagnosis.messages import Code
 from backend.settings import Settings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()

@@ -24,9 +24,9 @@ import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
-from backend.migrations import head
 from backend.saved.masking import MASK
 from backend.settings import Settings
+from backend.store.migrations import head
 from tests.conftest import DB, make_settings
 from tests.helpers import (
     ADMIN,

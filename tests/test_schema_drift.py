@@ -16,9 +16,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine
 
 import backend.monitor.tables  # noqa: F401  - declares the health tables on the saved store's metadata
-from backend import migrations
-from backend.auth import store as auth_store
 from backend.saved import store as saved_store
+from backend.security.auth import store as auth_store
+from backend.store import migrations
 
 DECLARED: tuple[MetaData, ...] = (auth_store.metadata, saved_store.metadata)
 """Every ``MetaData`` of the store's tables (a module that declares tables of its own adds its own here)."""

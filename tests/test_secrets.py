@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from backend.connectors import registry
 from backend.connectors.base import Connector
 from backend.main import create_app
-from backend.secrets import LIVE, MASK, SecretFilter, install_log_scrubbing, scrub, scrub_obj
+from backend.security.secrets import LIVE, MASK, SecretFilter, install_log_scrubbing, scrub, scrub_obj
 from tests.conftest import TEST_API, make_settings
 from tests.helpers import (
     CERT,
@@ -128,7 +128,7 @@ def test_a_short_live_secret_is_masked_where_echoed_but_not_in_the_programs_numb
         monkeypatch: pytest.MonkeyPatch) -> None:
     # A user whose password is "7" must not blank every duration, count and port in the log
     # (the audit line's duration_ms among them), yet the password itself stays hidden.
-    import backend.secrets as secrets_module
+    import backend.security.secrets as secrets_module
 
     install_log_scrubbing()
     live = secrets_module.LiveSecrets(grace_s=0)
@@ -151,7 +151,7 @@ def test_a_short_live_secret_is_masked_where_echoed_but_not_in_the_programs_numb
 def test_other_users_live_secrets_never_blank_an_audit_line(monkeypatch: pytest.MonkeyPatch) -> None:
     # The audit line is made of values the service scrubbed with the request's own secrets; a
     # one-character password of some other test in flight ("-") must not turn user=- into a mask.
-    import backend.secrets as secrets_module
+    import backend.security.secrets as secrets_module
 
     install_log_scrubbing()
     live = secrets_module.LiveSecrets(grace_s=0)

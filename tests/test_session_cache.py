@@ -13,8 +13,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from backend.auth.guard import SESSION_CACHE_S
 from backend.main import create_app
+from backend.security.auth.guard import SESSION_CACHE_S
 from tests.helpers import ADMIN, assert_within, auth_settings, login, wait_until
 
 SUPPORTED = "/api/v1/database_connections/supported_types/"

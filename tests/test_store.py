@@ -17,16 +17,16 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr
 from sqlalchemy import inspect, text
 
-from backend.auth import AuthService
-from backend.auth.store import AuthStore, make_engine
-from backend.auth.store import metadata as auth_metadata
 from backend.core.saved_errors import CannotDecryptSecrets, InvalidSaved, NotFound, SavedError
-from backend.migrations import current, head, upgrade
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable, key_file_for
 from backend.saved.masking import MASK, secret_paths
 from backend.saved.schemas import SavedConnectionCreate, SavedConnectionUpdate
 from backend.saved.service import SavedConnections
+from backend.security.auth import AuthService
+from backend.security.auth.store import AuthStore, make_engine
+from backend.security.auth.store import metadata as auth_metadata
 from backend.settings import Settings
+from backend.store.migrations import current, head, upgrade
 from tests.conftest import DB, make_settings
 from tests.helpers import raw_dump, tunnelled_body
 from tests.servers.common import LOOPBACK
@@ -66,7 +66,7 @@ def saved(store_url: str, tmp_path: Path) -> Iterator[SavedConnections]:
 
 
 def status(exc: SavedError) -> int:
-    """The HTTP status the edge gives the domain exception (backend/errors.py)."""
+    """The HTTP status the edge gives the domain exception (backend/api/errors.py)."""
     return {InvalidSaved: 422, NotFound: 404, CannotDecryptSecrets: 409}[type(exc)]
 
 

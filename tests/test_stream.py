@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 
 from backend.connectors import registry
 from backend.connectors.base import DATABASE_STAGES
-from backend.diagnosis import Deadline, Diagnosis, Failure, Stage
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Deadline, Diagnosis, Failure, Stage
 from backend.main import create_app
-from backend.messages import Code
-from backend.secrets import MASK
+from backend.security.secrets import MASK
 from backend.settings import Settings
 from tests.conftest import DB, NASTY_PASSWORD, TEST_API, make_settings
 from tests.helpers import (

@@ -1,4 +1,4 @@
-"""backend.uri: connection URIs, jdbc: forms and Azure connection strings → bodies the models accept."""
+"""backend.spec.uri: connection URIs, jdbc: forms and Azure connection strings → bodies the models accept."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from urllib.parse import quote
 import pytest
 
 from backend.connectors import registry
-from backend.models import parse_connector
-from backend.uri import URIError, parse_uri
+from backend.spec.models import parse_connector
+from backend.spec.uri import URIError, parse_uri
 from tests.conftest import NASTY_PASSWORD
 
 ACCOUNT_KEY = "a2V5LWZvci10ZXN0cy1vbmx5LWEta2V5LWZvci10ZXN0cy1vbmx5LWEta2V5LWZvci10ZXN0cw=="

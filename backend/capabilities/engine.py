@@ -24,12 +24,12 @@ from backend.capabilities.schemas import CapabilityItem, CapabilityOptions, Conn
 from backend.connectors import registry
 from backend.connectors.base import Connector, ConnectorModel
 from backend.core import RunContext
-from backend.diagnosis import Failure
-from backend.fields import secret_values
-from backend.messages import Code
-from backend.schemas import ApplicationMessage, Display, SystemMessageKind
-from backend.secrets import Masker
-from backend.service import ConnectionTester, sanitised
+from backend.diagnosis.messages import Code
+from backend.diagnosis.service import ConnectionTester, sanitised
+from backend.diagnosis.stages import Failure
+from backend.security.secrets import Masker
+from backend.spec.fields import secret_values
+from backend.spec.schemas import ApplicationMessage, Display, SystemMessageKind
 
 log = logging.getLogger("wizard.capabilities")
 

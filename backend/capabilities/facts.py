@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from backend.capabilities.schemas import AccessName, CapabilityStatus
-from backend.schemas import FunctionalityCapabilityName
+from backend.spec.schemas import FunctionalityCapabilityName
 
 CAPABILITY_NAMES = tuple(n.value for n in FunctionalityCapabilityName)
 ACCESS_NAMES = tuple(n.value for n in AccessName)

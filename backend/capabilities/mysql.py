@@ -39,7 +39,7 @@ from backend.capabilities.schemas import CapabilityOptions
 from backend.capabilities.sqlcommon import catalog_refused, cursor_rows, first_line, in_deadline
 from backend.connectors.mysql import CreateMySQLMariaDBConnector
 from backend.core import RunContext
-from backend.diagnosis import Deadline, Failure, run_blocking
+from backend.diagnosis.stages import Deadline, Failure, run_blocking
 
 _LOCAL_INFILE_FIX = (
     "-- server-wide: lets every client of this server send files from its own machine with LOAD DATA LOCAL INFILE;\n"

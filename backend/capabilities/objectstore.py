@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from backend.capabilities.facts import Finding, Findings, probe_name
-from backend.diagnosis import Deadline, Failure
+from backend.diagnosis.stages import Deadline, Failure
 
 T = TypeVar("T")
 DELETE_GRACE_S = 0.5

@@ -36,7 +36,7 @@ from backend.capabilities.schemas import CapabilityOptions, CapabilityStatus
 from backend.capabilities.sqlcommon import catalog_refused, cursor_rows, first_line, in_deadline, quoted
 from backend.connectors.postgresql import CreatePostgreSQLConnector
 from backend.core import RunContext
-from backend.diagnosis import Deadline
+from backend.diagnosis.stages import Deadline
 
 _USER = """
 SELECT current_user, current_database(), r.rolsuper, has_database_privilege(current_database(), 'CREATE'),

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from backend.capabilities.facts import ACCESS_NAMES, CAPABILITY_NAMES, Finding, Findings, worst
 from backend.capabilities.schemas import CapabilityItem, CapabilityStatus
 from backend.connectors.base import Connector
-from backend.formfacts import label_of
-from backend.schemas import FunctionalityName
+from backend.spec.formfacts import label_of
+from backend.spec.schemas import FunctionalityName
 
 MAX_WORDS = 25
 """An item's reason is one plain sentence of at most this many words; the rest goes into ``fix`` as SQL comments."""

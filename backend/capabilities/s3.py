@@ -28,7 +28,7 @@ from backend.capabilities.schemas import CapabilityOptions
 from backend.connectors._objectstore import prefix_of
 from backend.connectors.s3 import CreateS3FSConnector
 from backend.core import RunContext
-from backend.diagnosis import Deadline, run_blocking
+from backend.diagnosis.stages import Deadline, run_blocking
 
 T = TypeVar("T")
 _REFUSALS = {"AccessDenied", "AllAccessDisabled", "403"}

@@ -6,8 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from backend.models import CreateConnectorSchema
-from backend.schemas import ApplicationMessage
+from backend.spec.models import CreateConnectorSchema
+from backend.spec.schemas import ApplicationMessage
 
 
 class CapabilityStatus(StrEnum):

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from backend.capabilities.facts import Finding, Findings
 from backend.capabilities.rules import ACCESS_NAMES, CAPABILITY_NAMES
 from backend.core import RunContext
-from backend.diagnosis import run_blocking
+from backend.diagnosis.stages import run_blocking
 
 T = TypeVar("T")
 

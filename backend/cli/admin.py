@@ -74,7 +74,7 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
 
         from backend.cli import load_settings
         from backend.saved.crypto import KeyUnusable
-        from backend.storecall import StoreDeadline
+        from backend.store.calls import StoreDeadline
 
         settings = load_settings()
         if settings is None:
@@ -90,7 +90,7 @@ def _run(command: Callable[[argparse.Namespace, Settings], int]) -> Callable[[ar
         except ArgumentError:
             return _fail("WIZARD_DATABASE_URL is not a valid SQLAlchemy URL", 2)
         except SQLAlchemyError as exc:
-            from backend.storecall import first_line
+            from backend.store.calls import first_line
 
             return _fail(f"the store failed: {first_line(exc, settings)}", 1)
 
@@ -128,7 +128,7 @@ def _read_password() -> str:
 
 
 def _auth_store(settings: Settings) -> Any:
-    from backend.auth.store import AuthStore
+    from backend.security.auth.store import AuthStore
 
     return AuthStore(settings.database_url, settings.store_timeout_s)
 
@@ -174,8 +174,8 @@ def _users_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _saved(settings: Settings) -> Any:
-    from backend.auth import AuthService
     from backend.saved.service import SavedConnections
+    from backend.security.auth import AuthService
 
     return SavedConnections(settings, AuthService(settings))
 
@@ -223,7 +223,7 @@ def _secrets_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from backend.migrations import upgrade
+    from backend.store.migrations import upgrade
 
     store = _auth_store(settings)
     try:

@@ -1,6 +1,6 @@
 """``python -m backend test``: the diagnosis of ``POST …/test/``, in-process, for scripts and CI.
 
-The connection comes from ``--uri`` (read by :mod:`backend.uri`, the paste box's own parser),
+The connection comes from ``--uri`` (read by :mod:`backend.spec.uri`, the paste box's own parser),
 ``--body FILE|-`` (a ``Create…Connector`` JSON body) or ``--saved NAME`` (a saved connection of
 ``--user``, the admin by default; its verdict becomes its ``last_test``, as with
 ``POST …/{id}/test/``, so the Connections page shows a test a script ran). A password the URI or
@@ -8,7 +8,7 @@ body leaves out comes from ``WIZARD_TEST_PASSWORD``, else from one line of stand
 ``--password-stdin``: a password typed into a command line is visible to every user of the
 machine (``ps``), so one found in the URI works but earns a warning.
 
-The test is the API's own (:class:`backend.service.ConnectionTester` with the ``WIZARD_*``
+The test is the API's own (:class:`backend.diagnosis.service.ConnectionTester` with the ``WIZARD_*``
 settings: deadline, target policy, files folder), streamed: each stage is printed as it settles
 (a live timeline with ``rich`` on a terminal, plain lines otherwise), then the verdict, or with
 ``--json`` exactly the ApplicationMessage the API would answer. Everything printed is masked
@@ -29,11 +29,11 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from backend.schemas import ApplicationMessage
 from backend.settings import Settings
+from backend.spec.schemas import ApplicationMessage
 
 if TYPE_CHECKING:
-    from backend.secrets import Masker
+    from backend.security.secrets import Masker
 
 SUCCESS, FAILED, INVALID, INTERRUPTED = 0, 1, 2, 130
 PASSWORD_WARNING = (
@@ -156,7 +156,7 @@ def load(args: argparse.Namespace, settings: Settings) -> tuple[Any, KeepVerdict
 
 
 def _from_uri(text: str) -> dict[str, Any]:
-    from backend.uri import URIError, parse_uri
+    from backend.spec.uri import URIError, parse_uri
 
     try:
         parsed = parse_uri(text)
@@ -197,7 +197,7 @@ def _from_file(name: str, stdin_taken: bool) -> dict[str, Any]:
 def _secret_field(body: dict[str, Any]) -> str | None:
     """The field a URI's password part fills for this connector (``password``, ``token``, …)."""
     from backend.connectors import registry
-    from backend.forms import uri_facts
+    from backend.spec.forms import uri_facts
 
     connector = registry().get(str(body.get("connector_type")))
     facts = uri_facts(connector) if connector is not None else None
@@ -223,9 +223,9 @@ def _fill_password(body: dict[str, Any], settings: Settings, from_stdin: bool) -
 def _validated(body: dict[str, Any]) -> Any:
     from pydantic import ValidationError
 
+    from backend.api.errors import validation_details
     from backend.connectors import registry
-    from backend.errors import validation_details
-    from backend.models import parse_connector
+    from backend.spec.models import parse_connector
 
     try:
         return parse_connector(body)
@@ -241,10 +241,10 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
     """The saved connection's model, and a recorder of its verdict: the service's own ``record``,
     which the API's ``POST …/{id}/test/`` calls too."""
     try:
-        from backend.auth import AuthService
+        from backend.api.errors import APIError
         from backend.core.saved_errors import SavedError
-        from backend.errors import APIError
         from backend.saved.service import SavedConnections, owner_of
+        from backend.security.auth import AuthService
     except ImportError:
         raise BadInput("saved connections are not available in this installation.") from None
     owner = owner_of(user)
@@ -272,7 +272,7 @@ def _saved(name: str, user: str | None, settings: Settings) -> tuple[Any, KeepVe
 
 
 def _invalid(exc: BadInput) -> ApplicationMessage:
-    from backend.errors import invalid_parameters_message
+    from backend.api.errors import invalid_parameters_message
 
     message = invalid_parameters_message(exc.details or {})
     return message if exc.details else message.model_copy(update={"body": exc.message})
@@ -283,9 +283,9 @@ def _invalid(exc: BadInput) -> ApplicationMessage:
 
 async def diagnose(model: Any, settings: Settings, out: Output) -> ApplicationMessage:
     """Run the API's test in-process, printing each stage as it settles; the verdict."""
-    from backend.fields import secret_values
-    from backend.secrets import Masker
-    from backend.service import ConnectionTester
+    from backend.diagnosis.service import ConnectionTester
+    from backend.security.secrets import Masker
+    from backend.spec.fields import secret_values
 
     out.masker = Masker(list(secret_values(model)))
     out.start(model, settings)
@@ -336,7 +336,7 @@ class Output:
 
     def start(self, model: Any, settings: Settings) -> None:
         from backend.connectors import registry
-        from backend.forms import target_fields
+        from backend.spec.forms import target_fields
 
         if self.as_json:
             return
@@ -387,7 +387,7 @@ class Output:
 
 def _quiet_logs() -> None:
     """The wizard's warnings on standard error, scrubbed of secrets; no audit lines on a terminal."""
-    from backend.secrets import SecretFilter, install_log_scrubbing
+    from backend.security.secrets import SecretFilter, install_log_scrubbing
 
     install_log_scrubbing()
     logger = logging.getLogger("wizard")

@@ -1,7 +1,7 @@
 """``python -m backend check --all [--user NAME] [--json]``: test every saved connection of a user now.
 
 For cron jobs and CI that run without the server (docs/design.md, "Connection health over time").
-Each test is the API's own (:class:`backend.service.ConnectionTester`, the ``WIZARD_*`` settings),
+Each test is the API's own (:class:`backend.diagnosis.service.ConnectionTester`, the ``WIZARD_*`` settings),
 several at once (at most ``WIZARD_MAX_CONCURRENT_TESTS``); each verdict becomes the connection's
 ``last_test`` and is kept in its history as ``trigger: "cli"``, as ``{id}/test/`` keeps a user's;
 a change of state it makes is alerted (``WIZARD_ALERT_WEBHOOK_URL``) as the server would.
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _connections(user: str | None, settings: Settings) -> tuple[SavedConnections, list[Stored]]:
     """The store and the user's connections, newest first (CannotRun: unknown user, store unavailable)."""
-    from backend.auth import AuthService
     from backend.saved.service import SavedConnections, owner_of
+    from backend.security.auth import AuthService
 
     name = user or (settings.admin_username if settings.auth_enabled else None)
     try:
@@ -108,7 +108,7 @@ def _connections(user: str | None, settings: Settings) -> tuple[SavedConnections
 
 async def check_all(saved: SavedConnections, rows: list[Stored], settings: Settings) -> list[dict[str, Any]]:
     """Test each connection (at most ``WIZARD_MAX_CONCURRENT_TESTS`` at once); one result per connection, in order."""
-    from backend.service import ConnectionTester
+    from backend.diagnosis.service import ConnectionTester
 
     tester = ConnectionTester(settings)
     slots = asyncio.Semaphore(settings.max_concurrent_tests)

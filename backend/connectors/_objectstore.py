@@ -20,11 +20,11 @@ from urllib.parse import urlsplit
 from backend.connectors.base import ConnectorModel
 from backend.core import RunContext
 from backend.core.rules import exception_chain
-from backend.diagnosis import Failure
+from backend.diagnosis.messages import CATALOG, Code
+from backend.diagnosis.netprobe import TCP_TARGET, TcpTarget, reach, resolve
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import CATALOG, Code
-from backend.netprobe import TCP_TARGET, TcpTarget, reach, resolve
-from backend.schemas import ApplicationMessage, SystemMessageKind
+from backend.spec.schemas import ApplicationMessage, SystemMessageKind
 
 OBJECT_STORE_HOOK_NOTES = {
     "SSHTunnel": "{label} is reached over HTTPS at its storage endpoint; an SSH tunnel does not apply.",

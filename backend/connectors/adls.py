@@ -48,11 +48,11 @@ from backend.connectors._objectstore import (
 from backend.connectors.base import Connector, ConnectorModel, classified, functionality
 from backend.core import RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, match
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import Alternative, FieldFacts, Option, URIFacts
-from backend.messages import Code
-from backend.schemas import ApplicationMessage
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import Alternative, FieldFacts, Option, URIFacts
+from backend.spec.schemas import ApplicationMessage
 
 
 class CreateADLSFSConnector(ConnectorModel):
@@ -188,7 +188,7 @@ class ADLS(Connector[CreateADLSFSConnector]):
     example = {"connector_type": "ADLSFSConnector",
                "storage_container_name": "exports", "storage_account_name": "mystorageaccount", "storage_account_key": "ZXhhbXBsZS1rZXk=", "remote_path": "/exports/"}
     source = False
-    # Form facts (GET …/forms/, backend.uri): abfss://container@account.dfs.core.windows.net/folder,
+    # Form facts (GET …/forms/, backend.spec.uri): abfss://container@account.dfs.core.windows.net/folder,
     # az://container/folder (adlfs), and the portal's connection strings (secrets, whole).
     category = "storage"
     target_fields = (_ACCOUNT, _CONTAINER)

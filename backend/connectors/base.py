@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend import netprobe
 from backend.core import RunContext
-from backend.diagnosis import Failure
-from backend.fields import PropertyDict, iter_fields, property_of
-from backend.formfacts import Alternative, FieldFacts, URIFacts
+from backend.diagnosis import netprobe
+from backend.diagnosis.messages import CATALOG, Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import CATALOG, Code
-from backend.schemas import (
+from backend.spec.fields import PropertyDict, iter_fields, property_of
+from backend.spec.formfacts import Alternative, FieldFacts, URIFacts
+from backend.spec.schemas import (
     ApplicationMessage,
     CreateConnectionHooksSchema,
     Display,
@@ -76,7 +76,7 @@ class Connector(ABC, Generic[ModelT]):
     hook_notes: ClassVar[dict[str, str]] = {}
     """Why a hook does not apply, in plain words (shown when one is sent anyway)."""
 
-    # --- form facts: read by ``GET …/forms/`` and backend.uri; backend.forms derives what is not said ---
+    # --- form facts: read by ``GET …/forms/`` and backend.spec.uri; backend.spec.forms derives what is not said ---
     category: ClassVar[str] = "database"
     """``database`` or ``storage``: where the connector is listed."""
     form_fields: ClassVar[dict[str, FieldFacts]] = {}

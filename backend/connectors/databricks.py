@@ -25,11 +25,11 @@ from backend.connectors.base import functionality
 from backend.connectors.sql import DatabaseModel, Driver, SQLConnector, in_background
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import Alternative, FieldFacts, Option, URICut, URIDialect, URIFacts, URIParts
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import Code
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import Alternative, FieldFacts, Option, URICut, URIDialect, URIFacts, URIParts
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
@@ -104,7 +104,7 @@ class Databricks(SQLConnector[CreateDatabricksConnector]):
     model = CreateDatabricksConnector
     example = {"connector_type": "DatabricksConnector",
                "host": "adb-1234567890123456.7.azuredatabricks.net", "port": 443, "catalog": "main", "database": "default", "token": "dapi-example-token", "warehouse_id": "1234567890abcdef"}
-    # Form facts (GET …/forms/, backend.uri): databricks://token:<token>@host?http_path=…&catalog=…&schema=…
+    # Form facts (GET …/forms/, backend.spec.uri): databricks://token:<token>@host?http_path=…&catalog=…&schema=…
     # (databricks-sqlalchemy) and jdbc:databricks://host:443/schema;httpPath=…;UID=token;PWD=<token>.
     form_fields = {
         "host": FieldFacts("Workspace host", "The workspace's host name, without https:// in front.",

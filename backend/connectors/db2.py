@@ -38,11 +38,11 @@ from backend.connectors.base import functionality
 from backend.connectors.sql import Driver, LoginModel, SQLConnector, in_background
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, match, one_line
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import Code
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import URICut, URIDialect, URIFacts, URIParts
 
 
 def load_driver() -> Any:
@@ -145,7 +145,7 @@ class DB2(SQLConnector[CreateDB2Connector]):
     model = CreateDB2Connector
     example = {"connector_type": "DB2Connector",
                "host": "db2.example.com", "port": 50000, "database": "SALES", "username": "etl", "password": "example-password"}
-    # Form facts (GET …/forms/, backend.uri): jdbc:db2://host:port/database:currentSchema=X;user=Y;
+    # Form facts (GET …/forms/, backend.spec.uri): jdbc:db2://host:port/database:currentSchema=X;user=Y;
     uri = URIFacts(schemes=("db2", "ibm_db_sa", "jdbc:db2"), example="db2://etl@db2.example.com:50000/SALES",
                    dialect=Db2URIs(), spellings=("jdbc:db2://db2.example.com:50000/SALES:user=etl;",))
     hooks = frozenset({"SSHTunnel", "SSL"})

@@ -29,11 +29,11 @@ from backend.connectors._tds.odbc import OdbcProtocolDriver, find_odbc_driver
 from backend.connectors.base import functionality
 from backend.connectors.sql import Driver
 from backend.core import RunContext
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import URICut, URIDialect, URIFacts, URIParts
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import Code
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import URICut, URIDialect, URIFacts, URIParts
 
 
 class CreateMsSQLConnector(TDSModel):
@@ -67,7 +67,7 @@ class MsSQL(TDSConnector[CreateMsSQLConnector]):
     example = {"connector_type": "MsSQLConnector",
                "host": "sql.example.com", "port": 1433, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "7.4"  # SQL Server 2012 and later; older servers answer with the version they speak
-    # Form facts (GET …/forms/, backend.uri): jdbc:sqlserver://host:port;databaseName=sales;user=etl;
+    # Form facts (GET …/forms/, backend.spec.uri): jdbc:sqlserver://host:port;databaseName=sales;user=etl;
     uri = URIFacts(schemes=("mssql", "sqlserver", "jdbc:sqlserver"), example="mssql://etl@sql.example.com:1433/sales",
                    dialect=SQLServerURIs(),
                    spellings=("jdbc:sqlserver://sql.example.com:1433;databaseName=sales;user=etl",))

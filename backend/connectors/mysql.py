@@ -16,12 +16,12 @@ from backend.connectors.base import functionality
 from backend.connectors.sql import Driver, LoginModel, SQLConnector, close_quietly
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, one_line
-from backend.diagnosis import Deadline, Failure
-from backend.fields import SECRET
-from backend.formfacts import URIFacts
+from backend.diagnosis.messages import Code
+from backend.diagnosis.netprobe import is_ip
+from backend.diagnosis.stages import Deadline, Failure
 from backend.hooks import tls
-from backend.messages import Code
-from backend.netprobe import is_ip
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import URIFacts
 
 
 class CreateMySQLMariaDBConnector(LoginModel):
@@ -85,7 +85,7 @@ class MySQLMariaDB(SQLConnector[CreateMySQLMariaDBConnector]):
     model = CreateMySQLMariaDBConnector
     example = {"connector_type": "MySQLMariaDBConnector",
                "host": "db.example.com", "port": 3306, "database": "sales", "username": "etl", "password": "example-password"}
-    # Form facts (GET …/forms/, backend.uri).
+    # Form facts (GET …/forms/, backend.spec.uri).
     uri = URIFacts(schemes=("mysql", "mariadb", "jdbc:mysql", "jdbc:mariadb"),
                    example="mysql://etl@db.example.com:3306/sales",
                    spellings=("jdbc:mysql://db.example.com:3306/sales?user=etl",

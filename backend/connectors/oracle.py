@@ -28,11 +28,11 @@ from backend.connectors.base import functionality
 from backend.connectors.sql import Driver, LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import FieldFacts, URICut, URIDialect, URIFacts, URIParts
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import Code
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import FieldFacts, URICut, URIDialect, URIFacts, URIParts
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
@@ -229,7 +229,7 @@ class Oracle(SQLConnector[CreateOracleConnector]):
     model = CreateOracleConnector
     example = {"connector_type": "OracleConnector",
                "host": "oracle.example.com", "port": 1521, "database": "ORCLPDB1", "username": "etl", "password": "example-password"}
-    # Form facts (GET …/forms/, backend.uri): Easy Connect host:port/service_name, in a URI or a
+    # Form facts (GET …/forms/, backend.spec.uri): Easy Connect host:port/service_name, in a URI or a
     # jdbc:oracle:thin:@host:port/service (or the old :SID form); ?service_name= as SQLAlchemy writes it.
     form_fields = {
         "database": FieldFacts("Service name", "The service name the listener knows (e.g. FREEPDB1, ORCLPDB1), "

@@ -12,11 +12,11 @@ from backend.connectors.base import functionality
 from backend.connectors.sql import Driver, LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import URIFacts
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import kerberos, tls
-from backend.messages import Code
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import URIFacts
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy
@@ -105,7 +105,7 @@ class PostgreSQL(SQLConnector[CreatePostgreSQLConnector]):
     model = CreatePostgreSQLConnector
     example = {"connector_type": "PostgreSQLConnector",
                "host": "db.example.com", "port": 5432, "database": "sales", "username": "etl", "password": "example-password"}
-    # Form facts (GET …/forms/, backend.uri): libpq URIs, https://www.postgresql.org/docs/current/libpq-connect.html
+    # Form facts (GET …/forms/, backend.spec.uri): libpq URIs, https://www.postgresql.org/docs/current/libpq-connect.html
     uri = URIFacts(schemes=("postgresql", "postgres", "pgsql", "jdbc:postgresql"),
                    example="postgresql://etl@db.example.com:5432/sales",
                    spellings=("jdbc:postgresql://db.example.com:5432/sales?user=etl",))

@@ -36,11 +36,11 @@ from backend.connectors._objectstore import (
 from backend.connectors.base import Connector, ConnectorModel, classified, functionality
 from backend.core import RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, match, stage_of
-from backend.diagnosis import Failure, run_blocking
-from backend.fields import SECRET
-from backend.formfacts import FieldFacts, URIFacts
-from backend.messages import Code
-from backend.schemas import ApplicationMessage
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure, run_blocking
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import FieldFacts, URIFacts
+from backend.spec.schemas import ApplicationMessage
 
 ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
@@ -215,7 +215,7 @@ class S3(Connector[CreateS3FSConnector]):
     example = {"connector_type": "S3FSConnector",
                "bucket": "exports", "region": "eu-west-1", "remote_path": "/exports/", "aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
     source = False
-    # Form facts (GET …/forms/, backend.uri): s3://bucket/folder/?region=eu-west-1.
+    # Form facts (GET …/forms/, backend.spec.uri): s3://bucket/folder/?region=eu-west-1.
     category = "storage"
     target_fields = ("bucket", "region")
     form_fields = {

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from backend.connectors.base import Connector, ConnectorModel, classified
 from backend.core import ReachedAddress, RunContext
-from backend.diagnosis import Failure, run_blocking
-from backend.fields import PropertyDict
+from backend.diagnosis.messages import Code, unverified_tls_advice
+from backend.diagnosis.netprobe import reach_directly
+from backend.diagnosis.stages import Failure, run_blocking
 from backend.hooks import tls as tls_hook
-from backend.messages import Code, unverified_tls_advice
-from backend.netprobe import reach_directly
-from backend.schemas import ApplicationMessage, SystemMessageKind
+from backend.spec.fields import PropertyDict
+from backend.spec.schemas import ApplicationMessage, SystemMessageKind
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy

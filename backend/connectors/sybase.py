@@ -13,10 +13,10 @@ from pydantic import Field
 from backend.connectors._tds.connector import TDSConnector, TDSModel
 from backend.connectors._tds.odbc import OdbcProtocolDriver
 from backend.connectors.base import functionality
-from backend.diagnosis import Failure
-from backend.fields import SECRET
-from backend.formfacts import URIFacts
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
+from backend.spec.fields import SECRET
+from backend.spec.formfacts import URIFacts
 
 
 class CreateSybaseConnector(TDSModel):
@@ -39,7 +39,7 @@ class Sybase(TDSConnector[CreateSybaseConnector]):
     example = {"connector_type": "SybaseConnector",
                "host": "ase.example.com", "port": 5000, "database": "sales", "username": "etl", "password": "example-password"}
     tds_version = "5.0"
-    # Form facts (GET …/forms/, backend.uri): jConnect's jdbc:sybase:Tds:host:port/database.
+    # Form facts (GET …/forms/, backend.spec.uri): jConnect's jdbc:sybase:Tds:host:port/database.
     uri = URIFacts(schemes=("sybase", "jdbc:sybase:tds"), example="sybase://etl@ase.example.com:5000/sales",
                    spellings=("jdbc:sybase:Tds:ase.example.com:5000/sales?user=etl",))
     hooks = frozenset({"SSHTunnel"})

@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backend.diagnosis import Deadline, Diagnosis
-from backend.policy import TargetPolicy
+from backend.diagnosis.stages import Deadline, Diagnosis
+from backend.security.policy import TargetPolicy
 from backend.settings import Settings
 
 

@@ -1,15 +1,15 @@
 """The domain's refusals: what a service raises when it will not do what it was asked.
 
 They speak no HTTP: no status, no header, no FastAPI. The edges translate them —
-``backend.errors.install`` into a status and an ApplicationMessage (``Retry-After`` from
+``backend.api.errors.install`` into a status and an ApplicationMessage (``Retry-After`` from
 :attr:`DomainError.retry_after`), the command line into an exit status. A service of another
 package defines its own subclasses here or beside it and registers their statuses in
-``backend/errors.py`` (``DOMAIN_STATUSES``).
+``backend/api/errors.py`` (``DOMAIN_STATUSES``).
 """
 
 from __future__ import annotations
 
-from backend.messages import Code
+from backend.diagnosis.messages import Code
 
 
 class DomainError(Exception):

@@ -23,8 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 
 _STAGE_OF: dict[Code, str] = {
     Code.AUTHENTICATION_FAILED: "authentication",

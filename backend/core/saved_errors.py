@@ -1,8 +1,8 @@
 """What can go wrong with saved connections and the wizard's own store, in the domain's words.
 
-The service (``backend/saved/service.py``), the store calls (``backend/storecall.py``) and the
+The service (``backend/saved/service.py``), the store calls (``backend/store/calls.py``) and the
 command line raise these (domain errors, each with its code: :mod:`backend.core.errors`); the
-HTTP edge (``backend/errors.py``, ``DOMAIN_STATUSES``) maps each to its status, the command line
+HTTP edge (``backend/api/errors.py``, ``DOMAIN_STATUSES``) maps each to its status, the command line
 to its exit status. No exception text ever holds a
 secret or the store URL.
 """
@@ -10,7 +10,7 @@ secret or the store URL.
 from __future__ import annotations
 
 from backend.core.errors import DomainError
-from backend.messages import Code
+from backend.diagnosis.messages import Code
 
 
 class SavedError(DomainError):

@@ -7,7 +7,7 @@ the tunnel's local end is loopback only, a CA is given inline *or* as a file, ne
 
 from __future__ import annotations
 
-from backend.formfacts import Alternative, FieldFacts, HookFacts, Option
+from backend.spec.formfacts import Alternative, FieldFacts, HookFacts, Option
 
 SSH_TUNNEL = HookFacts(
     label="SSH tunnel",

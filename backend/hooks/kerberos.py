@@ -32,10 +32,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.diagnosis import Deadline, Failure
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Deadline, Failure
 from backend.hooks import tls
-from backend.messages import Code
-from backend.schemas import CreateKerberosHooksSchema
+from backend.spec.schemas import CreateKerberosHooksSchema
 
 if TYPE_CHECKING:
     from backend.core import RunContext

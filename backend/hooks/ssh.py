@@ -32,10 +32,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 
 from backend.core import ReachedAddress
-from backend.diagnosis import Deadline, Failure, run_blocking
-from backend.messages import Code
-from backend.netprobe import reach, resolve
-from backend.schemas import CreateSSHTunnelHooksSchema
+from backend.diagnosis.messages import Code
+from backend.diagnosis.netprobe import reach, resolve
+from backend.diagnosis.stages import Deadline, Failure, run_blocking
+from backend.spec.schemas import CreateSSHTunnelHooksSchema
 
 if TYPE_CHECKING:
     from backend.core import RunContext

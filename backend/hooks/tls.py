@@ -40,10 +40,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from backend.core.rules import one_line
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.ops import shutdown
-from backend.schemas import CreateSSLHooksSchema
+from backend.spec.schemas import CreateSSLHooksSchema
 
 if TYPE_CHECKING:
     from backend.core import RunContext

@@ -19,8 +19,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from backend.messages import Code
-from backend.schemas import ApplicationMessage, SystemMessageKind
+from backend.diagnosis.messages import Code
+from backend.spec.schemas import ApplicationMessage, SystemMessageKind
 
 WARN_DAYS = 14
 DAY_S = 86400.0

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, insert, select, update
 
-from backend.messages import Code
+from backend.diagnosis.messages import Code
 from backend.monitor import expiry
 from backend.monitor.tables import health, history
 from backend.saved.store import saved_connections

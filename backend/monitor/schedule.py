@@ -39,11 +39,11 @@ from typing import TYPE_CHECKING
 from backend.settings import Settings
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
+    from backend.diagnosis.service import ConnectionTester
     from backend.monitor.claims import Claims, Due
     from backend.saved.service import Loaded, SavedConnections
     from backend.saved.store import Stored
-    from backend.schemas import ApplicationMessage
-    from backend.service import ConnectionTester
+    from backend.spec.schemas import ApplicationMessage
 
 log = logging.getLogger("wizard.monitor")
 
@@ -350,7 +350,7 @@ def _reason(exc: BaseException, settings: Settings) -> str:
     """A failure in one line: the store's first line (its URL's password masked), else the exception's type."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from backend.storecall import first_line
+    from backend.store.calls import first_line
 
     return first_line(exc, settings)[:300] if isinstance(exc, SQLAlchemyError) else type(exc).__name__
 

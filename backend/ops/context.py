@@ -2,7 +2,7 @@
 
 A contextvar follows the request wherever its work goes: into the tasks it creates and into
 threads started with ``asyncio.to_thread``, ``run_in_threadpool`` or ``contextvars.copy_context()``
-(``backend.diagnosis.run_blocking`` copies it into its driver threads), so a driver's log line
+(``backend.diagnosis.stages.run_blocking`` copies it into its driver threads), so a driver's log line
 written in a thread carries the id of the test that started it.
 """
 

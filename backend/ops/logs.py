@@ -1,11 +1,11 @@
 """Log records that can be followed across processes: the request id on each, JSON on request.
 
 - :func:`install_request_ids` stamps ``record.request_id`` on every record of the process when it
-  is made (a record factory, like the secret scrubbing of :mod:`backend.secrets`): whichever
+  is made (a record factory, like the secret scrubbing of :mod:`backend.security.secrets`): whichever
   logger writes it, in whichever thread, as long as the thread runs in the request's context.
 - :class:`JsonLogFormatter` (``WIZARD_LOG_FORMAT=json``) writes one JSON object per line through
   python-json-logger. It prints only fields the wizard knows to be clean: the message and the
-  exception text as :mod:`backend.secrets` scrubbed them (the very filter of text mode), and the
+  exception text as :mod:`backend.security.secrets` scrubbed them (the very filter of text mode), and the
   audit fields of a test, which the service built from values it scrubbed itself.
 - :class:`QuietProbes` keeps load balancers' and Prometheus' probes out of the access log.
 """
@@ -21,11 +21,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 from backend.logrecords import on_every_record
 from backend.ops.context import NO_ID, current_request_id
-from backend.secrets import scrub
+from backend.security.secrets import scrub
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 AUDIT_FIELDS = ("user", "connector", "host", "code", "duration_ms")
-"""The audit line's values, passed as ``extra`` by ``backend.service``: separate keys in JSON."""
+"""The audit line's values, passed as ``extra`` by ``backend.diagnosis.service``: separate keys in JSON."""
 PROBE_PATHS = ("/api/v1/live/", "/api/v1/ready/")
 
 def install_request_ids() -> None:
@@ -65,7 +65,7 @@ class JsonLogFormatter(JsonFormatter):
             if value is not None:
                 # Scrubbed as the audit line's text is: credential-looking patterns only.
                 log_data[key] = scrub(value) if isinstance(value, str) else value
-        for key in ("exc_info", "stack_info"):  # as backend.secrets scrubbed them
+        for key in ("exc_info", "stack_info"):  # as backend.security.secrets scrubbed them
             if key in message_dict:
                 log_data[key] = message_dict[key]
 

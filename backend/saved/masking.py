@@ -24,9 +24,9 @@ from pydantic import BaseModel
 
 from backend.connectors import registry
 from backend.connectors.base import ConnectorModel
-from backend.fields import is_secret
-from backend.formfacts import STORED_MASK
-from backend.forms import target_fields
+from backend.spec.fields import is_secret
+from backend.spec.formfacts import STORED_MASK
+from backend.spec.forms import target_fields
 
 MASK = STORED_MASK
 """What a stored secret reads as; in a PATCH, "keep the stored value" (served at ``forms/`` as ``mask``)."""

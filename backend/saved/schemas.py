@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from backend.models import CreateConnectorSchema
-from backend.schemas import optional_not_null
+from backend.spec.models import CreateConnectorSchema
+from backend.spec.schemas import optional_not_null
 
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
@@ -66,7 +66,7 @@ class SavedConnectionUpdate(BaseModel):
     model_config = ConfigDict(strict=True)
 
     # name and connection may be left out but not sent as null (the service refuses null): the
-    # document says so (backend/openapi.py).
+    # document says so (backend/api/openapi.py).
     name: Name | None = Field(default=None, json_schema_extra=optional_not_null)
     description: Description = None
     connection: CreateConnectorSchema | None = Field(default=None, json_schema_extra=optional_not_null)  # type: ignore[valid-type]

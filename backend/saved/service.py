@@ -35,19 +35,19 @@ from backend.core.saved_errors import (
     PreconditionFailed,
     SecretKeyUnusable,
 )
-from backend.models import parse_connector
 from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable
 from backend.saved.masking import masked, merge, unmasked
 from backend.saved.schemas import LastTest, Monitor, SavedConnection, SavedConnectionCreate, SavedConnectionUpdate
-from backend.schemas import ApplicationMessage
 from backend.settings import Settings
-from backend.storecall import call_store, first_line
-from backend.validation import validation_details
+from backend.spec.models import parse_connector
+from backend.spec.schemas import ApplicationMessage
+from backend.spec.validation import validation_details
+from backend.store.calls import call_store, first_line
 
 if TYPE_CHECKING:  # SQLAlchemy loads when the store is first used, not at import
-    from backend.auth import AuthService
     from backend.monitor.history import HistoryStore, Transition
     from backend.saved.store import KeyCount, SavedStore, Stored
+    from backend.security.auth import AuthService
 
 log = logging.getLogger("wizard.saved")
 T = TypeVar("T")

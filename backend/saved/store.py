@@ -3,7 +3,7 @@
 A row holds the connection body with every secret set to null (``connection``, JSON) and the
 secrets apart (``secrets``, JSON ``{path: Fernet token}``): the clear values never reach the
 database. Every query names the owner: another owner's row is never read, changed or counted.
-The schema is made by the Alembic migrations (``backend/migrations``); the table below mirrors
+The schema is made by the Alembic migrations (``backend/store/migrations``); the table below mirrors
 revisions ``0002_saved_connections`` and ``0003_saved_versions`` for the queries.
 
 Every write that depends on what was read is one guarded statement (``UPDATE … WHERE version =

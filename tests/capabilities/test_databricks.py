@@ -112,7 +112,7 @@ def examined(answers: dict[str, object], schema: str | None = None) -> tuple[Any
     from backend.connectors import registry
     from backend.connectors.databricks import _Session
     from backend.core import RunContext
-    from backend.diagnosis import Deadline
+    from backend.diagnosis.stages import Deadline
 
     connector: Any = registry()["DatabricksConnector"]
     params = connector.model(connector_type="DatabricksConnector", host="adb-1.example.invalid", catalog="main",

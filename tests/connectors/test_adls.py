@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from backend.connectors._objectstore import Pins, StorageEndpoint, transport_failure
 from backend.connectors.adls import ADLS, CONNECTOR, parse_connection_string, pinned_resolver
+from backend.diagnosis.messages import Code
 from backend.main import create_app
-from backend.messages import Code
 from tests.conftest import assert_matches_spec, make_settings, run_test, stage
 from tests.servers.azurite import ACCOUNT, ACCOUNT_KEY, AzuriteServer
 from tests.servers.common import LOOPBACK

@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from backend.connectors import registry
-from backend.fields import is_secret
-from backend.messages import ACCEPTED_THEN_SILENT, CATALOG, Code
+from backend.diagnosis.messages import ACCEPTED_THEN_SILENT, CATALOG, Code
+from backend.spec.fields import is_secret
 from tests.conftest import DEADLINE_S, expect_port_closed, expect_timeout, run_test, stage
 from tests.servers.common import LOOPBACK
 from tests.servers.stubs import ClosingListener

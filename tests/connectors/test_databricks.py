@@ -18,7 +18,7 @@ from databricks.sql import exc as dbx_exc
 
 from backend.connectors.databricks import CONNECTOR, CreateDatabricksConnector
 from backend.core import ReachedAddress
-from backend.messages import Code
+from backend.diagnosis.messages import Code
 from tests.conftest import run_test, stage, timed_verdict
 from tests.servers.stubs import ClosingListener, HTTPSStub, TLSListener
 

@@ -18,8 +18,8 @@ import pytest
 
 from backend.connectors.db2 import CONNECTOR, CreateDB2Connector, load_driver
 from backend.core import ReachedAddress
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, run_test, stage, timed_verdict
 from tests.servers.common import SilentListener
 from tests.servers.stubs import ClosingListener, GarbageListener, TLSListener
@@ -234,8 +234,8 @@ def test_supported_types_show_db2(client: httpx.Client) -> None:
 
 def _connection_string(params: CreateDB2Connector, port: int) -> str:
     from backend.core import RunContext
-    from backend.diagnosis import Deadline, Diagnosis
-    from backend.policy import TargetPolicy
+    from backend.diagnosis.stages import Deadline, Diagnosis
+    from backend.security.policy import TargetPolicy
     from tests.conftest import make_settings
 
     deadline = Deadline(3)

@@ -28,8 +28,8 @@ from backend.connectors._tds.odbc import OdbcDriver, find_odbc_driver, odbc_valu
 from backend.connectors._tds.relay import TDSRelay
 from backend.connectors.mssql import CONNECTOR
 from backend.core import RunContext as Context
-from backend.diagnosis import Deadline, Diagnosis, Failure
-from backend.policy import TargetPolicy
+from backend.diagnosis.stages import Deadline, Diagnosis, Failure
+from backend.security.policy import TargetPolicy
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
 from tests.helpers import new_driver_threads, wait_until, wall_bound
 from tests.servers.common import LOOPBACK

@@ -20,8 +20,8 @@ from oracledb import errors as ora_errors
 
 from backend.connectors.oracle import CONNECTOR, CreateOracleConnector
 from backend.core import ReachedAddress
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, run_test, stage
 from tests.servers.stubs import ClosingListener, GarbageListener, TLSListener
 
@@ -245,8 +245,8 @@ def test_supported_types_show_oracle(client: httpx.Client) -> None:
 
 def _context(client: httpx.Client) -> Any:
     from backend.core import RunContext
-    from backend.diagnosis import Deadline, Diagnosis
-    from backend.policy import TargetPolicy
+    from backend.diagnosis.stages import Deadline, Diagnosis
+    from backend.security.policy import TargetPolicy
     from tests.conftest import make_settings
 
     deadline = Deadline(3)

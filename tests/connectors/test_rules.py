@@ -7,10 +7,10 @@ import ssl
 import pytest
 
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, match
-from backend.diagnosis import Failure
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import Code
-from backend.schemas import CreateSSLHooksSchema
+from backend.spec.schemas import CreateSSLHooksSchema
 
 RULES = (
     ErrorRule(Code.PORT_CLOSED, {"port": "closed"}, exception=ConnectionRefusedError, stage="tcp"),

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from backend.connectors._objectstore import Pins, StorageEndpoint, transport_failure
 from backend.connectors.s3 import CONNECTOR, _create_client, _pin
+from backend.diagnosis.messages import Code
 from backend.main import create_app
-from backend.messages import Code
 from tests.conftest import DEADLINE_S, assert_matches_spec, failed_detail, make_settings, run_test, stage
 from tests.helpers import assert_within
 from tests.servers.common import LOOPBACK

@@ -22,8 +22,8 @@ from backend.connectors._tds.errors import parse_driver_error
 from backend.connectors._tds.odbc import find_odbc_driver
 from backend.connectors.sybase import CONNECTOR
 from backend.core import RunContext as Context
-from backend.diagnosis import Deadline, Diagnosis
-from backend.policy import TargetPolicy
+from backend.diagnosis.stages import Deadline, Diagnosis
+from backend.security.policy import TargetPolicy
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
 from tests.helpers import new_driver_threads, wait_until, wall_bound
 from tests.servers.common import LOOPBACK

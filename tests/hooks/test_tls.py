@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from backend.core import RunContext
-from backend.diagnosis import Deadline, Diagnosis, Failure
+from backend.diagnosis.stages import Deadline, Diagnosis, Failure
 from backend.hooks import tls
-from backend.policy import TargetPolicy
-from backend.schemas import CreateSSLHooksSchema
+from backend.security.policy import TargetPolicy
 from backend.settings import Settings
+from backend.spec.schemas import CreateSSLHooksSchema
 from tests.conftest import DB, NASTY_PASSWORD, make_settings, run_test, stage
 from tests.helpers import leftovers, redirect_tmp
 

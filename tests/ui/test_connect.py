@@ -10,8 +10,8 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 from streamlit.testing.v1 import AppTest
 
-from backend.errors import message_response
-from backend.messages import Code
+from backend.api.errors import message_response
+from backend.diagnosis.messages import Code
 from components.api_client import ApiClient
 from components.form import choice_key, escape_md, hook_key, widget_key
 from components.metadata import Forms, connector_section, connector_types, hook_section

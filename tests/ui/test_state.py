@@ -132,8 +132,8 @@ def test_save_changes_sends_if_match_and_a_412_offers_to_reload(postgres: DB, mo
     a PATCH whose If-Match is not the current version is 412, and each saved PATCH is a new version.)"""
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-    from backend.errors import message_response
-    from backend.messages import Code
+    from backend.api.errors import message_response
+    from backend.diagnosis.messages import Code
     from tests.ui.conftest import start_api
 
     versions: dict[str, int] = {}

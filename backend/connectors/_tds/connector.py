@@ -31,10 +31,10 @@ from backend.connectors._tds.odbc import OdbcDriver, OdbcProtocolDriver, odbc_co
 from backend.connectors._tds.relay import ENCRYPT_NOT_SUP, ENCRYPT_OFF, ENCRYPT_ON, ENCRYPT_REQ, LOOPBACK, TDSRelay
 from backend.connectors.sql import LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
-from backend.diagnosis import Failure
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.hooks import tls
-from backend.messages import Code
-from backend.schemas import SystemMessageKind
+from backend.spec.schemas import SystemMessageKind
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy

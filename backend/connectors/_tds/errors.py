@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 
 from backend.core.rules import ErrorFacts, ErrorRule, match, one_line
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 
 # Server messages, by number. SQL Server: the Database Engine events and errors reference
 # (https://learn.microsoft.com/en-us/sql/relational-databases/errors-events/database-engine-events-and-errors,

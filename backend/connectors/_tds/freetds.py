@@ -9,8 +9,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 from backend.ops import shutdown
 
 

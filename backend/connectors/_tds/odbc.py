@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
 from backend.connectors.sql import Driver
-from backend.diagnosis import Failure
-from backend.messages import Code
+from backend.diagnosis.messages import Code
+from backend.diagnosis.stages import Failure
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL  # imported where used: the registry loads without SQLAlchemy

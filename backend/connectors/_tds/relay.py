@@ -6,7 +6,7 @@ import selectors
 import socket
 import threading
 
-from backend.diagnosis import Deadline
+from backend.diagnosis.stages import Deadline
 
 LOOPBACK = "127.0.0.1"
 TDS_REPLY = 0x04

@@ -1,0 +1,1 @@
+"""The contract's shapes and what every connector declares: fields, schemas, models, supported types, forms, URIs."""
