@@ -27,13 +27,13 @@ from bench import measure
 from bench import saved as bench_saved
 from bench import server_path as bench_server_path
 from bench.bodies import ENV_ENDPOINTS, Target, build_body, endpoint_kind
-from bench.measure import DB, OverheadCase, Reps
+from bench.databases import start_mariadb, start_postgres
+from bench.measure import OverheadCase, Reps
 from bench.procs import REPO, SUPPORTED_TYPES, Api, Env, Server
 from bench.report import Section, document
 
 # The same user, password and database as tests/conftest.py: a password that breaks every URL
 # built by string formatting.
-NASTY_PASSWORD = "p@ss:w/rd#%?&= 'x\""
 LIMIT = 8
 """``WIZARD_MAX_CONCURRENT_TESTS`` of the API process that measures what happens past the limit."""
 
@@ -98,22 +98,6 @@ def log(text: str) -> None:
 
 def _sigterm(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
-
-
-def start_postgres(server: Any) -> DB:
-    server.start()
-    escaped = NASTY_PASSWORD.replace("'", "''")
-    server.sql(f"CREATE ROLE wizard LOGIN PASSWORD '{escaped}'", "CREATE DATABASE appdb OWNER wizard",
-               "REVOKE CONNECT ON DATABASE appdb FROM PUBLIC")
-    return DB("PostgreSQL", server.port, "wizard", NASTY_PASSWORD, "appdb")
-
-
-def start_mariadb(server: Any) -> DB:
-    server.start()
-    escaped = NASTY_PASSWORD.replace("\\", "\\\\").replace("'", "\\'")
-    server.sql("CREATE DATABASE appdb", f"CREATE USER 'wizard'@'%' IDENTIFIED BY '{escaped}'",
-               "GRANT ALL ON appdb.* TO 'wizard'@'%'")
-    return DB("MariaDB", server.port, "wizard", NASTY_PASSWORD, "appdb")
 
 
 def measure_middleware(env: Env, main_api: Api, reps: Reps, procs: list[Server]) -> Section:

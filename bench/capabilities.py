@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bodies import LOOPBACK
+from bench.databases import start_mariadb, start_postgres
 from bench.procs import API, TEST, Api, Env, Server, stop_all
 from bench.report import Section, judge
 from bench.stats import Stat, pair_ratios, ratio, times
@@ -87,7 +88,6 @@ def measure(api: Api, pg_body: dict[str, Any], maria_body: dict[str, Any], sampl
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import start_mariadb, start_postgres
     from tests.servers.mariadb import MariaDBServer
     from tests.servers.postgres import PostgresServer
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bench.databases import start_postgres
 from bench.procs import ADMIN_PASSWORD, ADMIN_USER, REPO, Env, Server, stop_all, streamlit, wait_health
 from bench.report import Section, judge
 from bench.stats import Stat
@@ -143,7 +144,6 @@ def start_ui(env: Env, procs: list[Server]) -> Server:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import start_postgres
     from tests.servers.postgres import PostgresServer
 
     parser = argparse.ArgumentParser(prog="python -m bench.felt_speed", description=__doc__.splitlines()[0])

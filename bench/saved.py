@@ -21,6 +21,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 
 from bench.bodies import LOOPBACK
+from bench.databases import start_postgres
 from bench.procs import API, TEST, Api, Env, Server, stop_all
 from bench.report import Section, judge
 from bench.stats import Stat, pair_ratios, ratio, times
@@ -182,7 +183,6 @@ def measure(env: Env, pg_server: Any, target: dict[str, Any], procs: list[Server
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import start_postgres
     from tests.servers.postgres import PostgresServer
 
     parser = argparse.ArgumentParser(prog="python -m bench.saved", description=__doc__.splitlines()[0])

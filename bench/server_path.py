@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.app import CONSTANT_PATH, ECHO_PATH
+from bench.databases import start_postgres
 from bench.procs import API, SUPPORTED_TYPES, TEST, Api, Env, Server, stop_all
 from bench.report import Section, judge
 from bench.stats import Stat
@@ -108,7 +109,6 @@ def measure(api: Api, pg_body: dict[str, Any], samples: int) -> Section:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench.__main__ import start_postgres
     from bench.bodies import LOOPBACK
     from tests.servers.postgres import PostgresServer
 

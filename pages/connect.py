@@ -153,6 +153,12 @@ def reload_saved() -> None:
         open_connection(str(latest.get("id")), latest)
 
 
+def as_the_form_sends(body: dict[str, Any]) -> dict[str, Any]:
+    """A stored body as the form would send it back: empty fields left out, the direction always said
+    (a body made through the API without ``is_source`` is a source, as the form shows it)."""
+    return {**without_nulls(body), "is_source": body.get("is_source") is not False}
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
     """Field paths whose value differs between two connection bodies (hooks included)."""
     found: list[str] = []
@@ -382,7 +388,8 @@ with below.container():
     if saved_now and isinstance(conflict, dict):
         found_now = conflict.get("latest")
         now_stored: dict[str, Any] = found_now if isinstance(found_now, dict) else {}
-        theirs = changed_fields(saved_now["connection"], now_stored.get("connection") or {})
+        theirs = changed_fields(as_the_form_sends(saved_now["connection"]),
+                                as_the_form_sends(now_stored.get("connection") or {}))
         if now_stored and now_stored.get("name") != saved_now.get("name"):
             theirs.insert(0, "name")
         said = ", ".join(path_label(forms, connector_type, p) if p != "name" else "Name" for p in theirs)

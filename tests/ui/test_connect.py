@@ -17,6 +17,8 @@ from components.form import choice_key, escape_md, hook_key, widget_key
 from components.metadata import Forms, connector_section, connector_types, hook_section
 from components.session import CLIENT
 from tests.conftest import DB, NASTY_PASSWORD
+from tests.helpers import wait_until
+from tests.servers.common import SilentListener
 from tests.ui.conftest import APP, RUN_TIMEOUT, LiveAPI, new_app, start_api
 from tests.ui.helpers import (
     all_text,
@@ -304,29 +306,30 @@ def test_the_backend_down_is_a_clear_message(closed_port: int, monkeypatch: pyte
     assert not at.text_input, "no form without metadata"
 
 
-def test_a_busy_api_says_so_and_offers_a_retry(postgres: DB, silent_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    busy_api: LiveAPI = start_api(max_concurrent_tests=1)
+def test_a_busy_api_says_so_and_offers_a_retry(postgres: DB, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The holding test is held by a silent server of its own until this test lets it go (closing the
+    # listener ends it), not by a deadline a slow rerun of the page could outlast.
+    silent = SilentListener()
+    busy_api: LiveAPI = start_api(max_concurrent_tests=1, test_timeout_s=120)
     monkeypatch.setenv("WIZARD_API_URL", busy_api.url)
-    hold = {"connector_type": "PostgreSQLConnector", "host": "127.0.0.1", "port": silent_port, "database": "d",
+    hold = {"connector_type": "PostgreSQLConnector", "host": "127.0.0.1", "port": silent.port, "database": "d",
             "username": "u", "password": "p"}
     holder = threading.Thread(
-        target=lambda: httpx.post(f"{busy_api.url}/api/v1/database_connections/test/", json=hold, timeout=30)
+        target=lambda: httpx.post(f"{busy_api.url}/api/v1/database_connections/test/", json=hold, timeout=150)
     )
     try:
         at = new_app()
         choose(at, "PostgreSQLConnector")
         fill(at, "PostgreSQLConnector", pg_values(postgres))
         holder.start()
-        for _ in range(250):  # until the holding test is in flight
-            if busy_api.app.state.service.in_flight >= 1:
-                break
-            threading.Event().wait(0.02)
-        assert busy_api.app.state.service.in_flight == 1
+        wait_until(lambda: busy_api.app.state.service.in_flight >= 1, what="the holding test in flight")
         press_test(at)
+        assert busy_api.app.state.service.in_flight == 1, "still held while the page was answered"
         assert not at.status and not at.error, "a busy API is not a verdict on the settings"
         assert "busy" in at.warning[0].value.lower()
         assert "again" in "\n".join(c.value for c in at.caption)
     finally:
+        silent.close()
         holder.join(timeout=30)
         busy_api.stop()
 

@@ -172,14 +172,19 @@ def test_save_changes_sends_if_match_and_a_412_offers_to_reload(postgres: DB, mo
         at = opened(saved_id)
         assert at.session_state["saved_connection"]["version"] == 1
         fill(at, PG, {"database": "mine"})
-        # Someone else saves a change meanwhile (version 2).
-        other = httpx.patch(f"{api.url}{SAVED_API}{saved_id}/", json={"name": "ui-if-match (theirs)"},
+        # Someone else saves a change meanwhile (version 2), from the form: it always says the direction, which the
+        # body made through the API left out — not a change of theirs worth naming.
+        stored = httpx.get(f"{api.url}{SAVED_API}{saved_id}/", timeout=10).json()["connection"]
+        assert "is_source" not in stored or stored["is_source"] is None
+        other = httpx.patch(f"{api.url}{SAVED_API}{saved_id}/",
+                            json={"name": "ui-if-match (theirs)", "connection": {**stored, "is_source": True}},
                             headers={"If-Match": '"1"'}, timeout=10)
         assert other.status_code == 200, other.text
         at.button(key="save_changes").click().run()
         assert seen[-1] == '"1"', "Save changes sends the version it opened"
         warning = next(w.value for w in at.warning if "Someone else changed" in w.value)
         assert "Name" in warning
+        assert "source" not in warning.lower(), "the direction the form always sends is not someone else's change"
         assert httpx.get(f"{api.url}{SAVED_API}{saved_id}/", timeout=10).json()["connection"]["database"] == postgres.database
         at.button(key="reload_saved").click().run()
         assert at.session_state["saved_connection"]["version"] == 2
