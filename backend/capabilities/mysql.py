@@ -347,7 +347,7 @@ def cursor_rows_quiet(conn: Any, sql: str) -> None:
         pass
 
 
-def denied_fixes(params: Any, schema: str | None) -> str:
+def denied_fixes(params: CreateMySQLMariaDBConnector, schema: str | None) -> str:
     """The grant that lets a refused account use the database (a PERMISSION_DENIED test): its host is not known
     from outside, so ``'%'`` (any host) is written; narrow it to the wizard's address if you prefer."""
     database = (schema or params.database or "").replace("`", "``")

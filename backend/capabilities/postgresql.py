@@ -249,7 +249,7 @@ def _identity(c: Catalog, write: Finding) -> Finding:
     return _needs_usage(c, found)
 
 
-def denied_fixes(params: Any, schema: str | None) -> str:
+def denied_fixes(params: CreatePostgreSQLConnector, schema: str | None) -> str:
     """The grants that let a refused user in (a PERMISSION_DENIED test): connect to the database, use the schema."""
     u = quoted(params.username)
     lines = [f"GRANT CONNECT ON DATABASE {quoted(params.database)} TO {u};"]

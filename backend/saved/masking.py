@@ -15,7 +15,7 @@ both; an SSH secret goes to the SSH server only.
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Union, get_args, get_origin
@@ -148,7 +148,7 @@ def merge(
     model: ConnectorModel,
     stored_public: dict[str, Any] | None,
     stored_secrets: set[str],
-    unreadable: set[str] = frozenset(),  # type: ignore[assignment]
+    unreadable: Set[str] = frozenset(),
 ) -> Merge:
     """Merge a new connection body (secrets possibly the mask) with the stored connection.
 

@@ -80,8 +80,8 @@ class AuthService:
         self._ended: dict[str, None] = {}
         """The latest sessions ended here (a lookup begun before its end answers None for it)."""
         self.trusted_origins = settings.trusted_origins
-        oidc = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
-        self.verifier = OIDCVerifier(*oidc) if all(oidc) else None  # type: ignore[arg-type]
+        issuer, audience, jwks_url = oidc = (settings.oidc_issuer, settings.oidc_audience, settings.oidc_jwks_url)
+        self.verifier = OIDCVerifier(issuer, audience, jwks_url) if issuer and audience and jwks_url else None
         if any(oidc) and not all(oidc):
             log.warning("bearer tokens are refused: set WIZARD_OIDC_ISSUER, _AUDIENCE and _JWKS_URL together")
 

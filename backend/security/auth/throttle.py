@@ -22,6 +22,7 @@ inside this process can compute (:func:`embed_headers`). Any other caller's head
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -113,7 +114,7 @@ class LoginThrottle:
         pair, addr = self._keys(user, address)
         wait = 0
         for item, key in ((self.pair_item, pair), (self.address_item, addr)):
-            found = self._guarded("check", lambda item=item, key=key: self._wait(item, key))  # type: ignore[misc]
+            found = self._guarded("check", functools.partial(self._wait, item, key))
             wait = max(wait, found or 0)
         return wait
 
