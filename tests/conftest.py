@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
 import shutil
@@ -138,10 +140,21 @@ def make_settings(**overrides: Any) -> Settings:
     return Settings(**values)
 
 
+ROOMY_DEADLINE_S = 15.0
+"""The test deadline of the ``settings`` fixture for a test that waits for no silence: its subject is a verdict,
+not the deadline, and a busy machine must not turn its slow success (an SSH key exchange, a Kerberos login, a
+driver's TLS retries) into a timeout."""
+WAITS_FOR_SILENCE = frozenset({"silent_port", "dropping_port"})
+"""Fixtures of a target that never answers: a test that asks for one waits for the deadline, so it gets the
+short one (``DEADLINE_S``), as does a test marked ``@pytest.mark.deadline`` (a silent target of its own)."""
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
     """Test settings with a store of the test's own (saved connections start empty)."""
-    return make_settings(database_url=f"sqlite:///{tmp_path}/store/wizard.db")
+    waits = bool(WAITS_FOR_SILENCE & set(request.fixturenames)) or request.node.get_closest_marker("deadline")
+    return make_settings(database_url=f"sqlite:///{tmp_path}/store/wizard.db",
+                         test_timeout_s=DEADLINE_S if waits else ROOMY_DEADLINE_S)
 
 
 @pytest.fixture
@@ -200,6 +213,29 @@ def assert_matches_spec(model: type[BaseModel]) -> None:
     actual = model.model_json_schema(ref_template="#/components/schemas/{model}")
     actual.pop("$defs", None)
     assert actual == expected
+
+
+DRIVER_STACKS = ("boto3", "adlfs", "azure.storage.blob", "databricks.sql.client")
+"""What a first test loads beyond the connectors' declared drivers: the object stores' SDKs, and the Databricks
+client (thrift, pyarrow and pandas, about a second here) behind its SQLAlchemy dialect."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def drivers_loaded() -> None:
+    """Every installed driver is imported once per test process, before any test runs.
+
+    The wizard imports a driver on a connector's first test, inside that test's deadline (Databricks'
+    SQLAlchemy dialect takes about a second here, several on a busy machine). The suite's tests are about
+    what happens on the network within the deadline, so the import is paid here, once, and a busy machine
+    cannot turn a first test's import into a timeout. (That ``import backend.main`` loads no driver is
+    checked in a fresh interpreter: tests/test_operations.py, the bench's start-up section.)
+    """
+    from backend.connectors import registry
+
+    modules = {driver.module for connector in registry().values() for driver in getattr(connector, "protocols", {}).values()}
+    for name in sorted(modules | set(DRIVER_STACKS)):
+        if importlib.util.find_spec(name.partition(".")[0]) is not None:
+            importlib.import_module(name)
 
 
 @pytest.fixture(scope="session")

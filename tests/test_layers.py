@@ -188,3 +188,16 @@ def test_no_test_module_imports_another() -> None:
     assert "tests.helpers" in imports_of(TESTS / "test_auth.py", every)  # the walker sees the tests' imports
     offending = {name: sorted(imports_of(path, test_modules) - {name}) for name, path in every.items()}
     assert {name: targets for name, targets in offending.items() if targets} == {}
+
+
+def test_importing_the_app_loads_no_driver() -> None:
+    """docs/design.md, "Layers": drivers are imported where they are used, so ``import backend.main`` stays fast
+    (a fresh interpreter: the suite itself loads every driver up front, tests/conftest.py ``drivers_loaded``)."""
+    drivers = ["psycopg2", "pymysql", "oracledb", "pyodbc", "ibm_db", "databricks.sqlalchemy", "boto3", "adlfs",
+               "paramiko", "gssapi"]
+    probe = ("import sys, backend.main, backend.connectors as c\nc.registry()\n"
+             f"print([m for m in {drivers!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                          cwd=BACKEND.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", f"loaded at import time: {done.stdout}"

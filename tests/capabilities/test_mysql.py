@@ -195,6 +195,7 @@ def test_write_probe_leftover_is_a_warning_naming_it(client: httpx.Client, shop:
     assert catalog(shop) == before
 
 
+@pytest.mark.deadline
 def test_write_probe_cut_off_by_the_deadline(client: httpx.Client, shop: DB) -> None:
     """A global read lock held by another session: the probe's CREATE waits, and gives up before the deadline."""
     import pymysql

@@ -209,6 +209,7 @@ def test_write_probe_refused_says_so(client: httpx.Client, shop: DB) -> None:
     assert "SQLSTATE 42501" in item(answer, "CREATE")["reason"]
 
 
+@pytest.mark.deadline
 def test_write_probe_cut_off_by_the_deadline(client: httpx.Client, shop: DB) -> None:
     """Another session holds the schema (an uncommitted DROP SCHEMA): the probe waits, the deadline ends it."""
     import psycopg2

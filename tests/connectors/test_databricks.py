@@ -154,6 +154,7 @@ def test_an_unknown_http_path_names_the_field_it_came_from(client: httpx.Client,
     assert workspace.requests == [("POST", "/sql/protocolv1/o/42/0123-abc")]
 
 
+@pytest.mark.deadline
 @pytest.mark.parametrize("workspace", [503], indirect=True)
 def test_a_starting_warehouse_is_reported_at_once(client: httpx.Client, workspace: HTTPSStub, pki: Any) -> None:
     # within 2 s: the driver's default would retry for up to 900 s

@@ -155,6 +155,7 @@ def test_ssl_to_a_plain_port_is_tls_not_supported(client: httpx.Client, garbage:
     assert list(msg["details"]) == ["port"]
 
 
+@pytest.mark.deadline
 def test_ssl_to_a_silent_listener_times_out_and_leaves_no_driver_thread(client: httpx.Client, pki: Any) -> None:
     # The CLI reads without a timeout over SSL: the wizard's handshake stops first, and the driver never runs.
     listener = SilentListener()

@@ -153,6 +153,7 @@ def test_tcps_to_a_plain_port_fails_in_the_handshake(client: httpx.Client, garba
     assert list(msg["details"]) == ["hooks_params.SSL.ssl_mode"]
 
 
+@pytest.mark.deadline
 def test_tcps_to_a_silent_tls_listener_times_out_within_the_deadline(
     client: httpx.Client, silent_tls: TLSListener, pki: Any
 ) -> None:
