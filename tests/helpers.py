@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -92,6 +93,13 @@ def assert_within(started: float, promised_s: float, what: str = "the call") -> 
     elapsed = time.monotonic() - started
     assert elapsed < wall_bound(promised_s), f"{what} took {elapsed:.2f} s; promised within {promised_s} s"
     return elapsed
+
+
+def server_seconds(response: httpx.Response) -> float:
+    """The server's own time to its answer, in seconds (its ``Server-Timing: app;dur=<ms>`` header)."""
+    found = re.search(r"\bapp;dur=([0-9.]+)", response.headers.get("server-timing", ""))
+    assert found, f"no Server-Timing on {response.request.method} {response.request.url.path}"
+    return float(found.group(1)) / 1000
 
 
 class FakeClock:

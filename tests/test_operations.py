@@ -495,3 +495,14 @@ def test_the_ops_middleware_can_be_left_out_for_the_benchmark() -> None:
         response = client.get(LIVE_PATH)
     assert response.status_code == 200 and "x-request-id" not in response.headers
 
+
+
+def test_every_answer_says_the_servers_own_time(client: httpx.Client) -> None:
+    """``Server-Timing: app;dur=<ms>`` on every answer, errors and streams included: the server's clock, which
+    browsers' developer tools show and the suite judges deadlines by."""
+    from tests.helpers import server_seconds
+
+    answers = [client.get(SUPPORTED), client.get("/api/v1/database_connections/nope/"),
+               client.post("/api/v1/database_connections/test/", json={"connector_type": "PostgreSQLConnector"})]
+    for answer in answers:
+        assert 0 <= server_seconds(answer) < 60, answer.headers
