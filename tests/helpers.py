@@ -48,13 +48,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # --- the command line: ``python -m backend test`` as a subprocess --------------------------------
 
 def cli_env(tmp_path: Path, **wizard: Any) -> dict[str, str]:
-    """The environment of one run: no WIZARD_* of the caller's, a TMPDIR and a store of the test's own."""
+    """The environment of one run: no WIZARD_* of the caller's, a TMPDIR and a store of the test's own.
+
+    The test deadline is roomy (15 s, as the ``settings`` fixture's for a test that waits for no silence): a test
+    aimed at a silent target sets its own short one (``test_timeout_s="1"``)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIZARD_")}
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     env.update({
         "TMPDIR": str(tmp),
-        "WIZARD_TEST_TIMEOUT_S": "3",
+        "WIZARD_TEST_TIMEOUT_S": "15",
         "WIZARD_FILES_DIR": str(tmp_path),
         "WIZARD_DATABASE_URL": f"sqlite:///{tmp_path}/wizard.db",
         "PYTHONPATH": str(ROOT),
