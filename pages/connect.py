@@ -217,7 +217,10 @@ if not choices:
     st.warning("The API offers no connector for this direction yet.", icon=":material/block:")
     leave_if_asked()
     st.stop()
-if st.session_state.get(CONNECTOR) not in choices:
+if st.session_state.get(CONNECTOR) not in (None, *choices):
+    # Only a choice the other direction does not offer is reset. Setting the picker's value tells the browser to
+    # show it: a None set on every run without a choice reached the browser after a choice made meanwhile (the
+    # answer to "Write data to it", clicked just before) and emptied the picker while this run drew the form.
     st.session_state[CONNECTOR] = None
 connector_type: str | None = st.selectbox(
     "Connect to",

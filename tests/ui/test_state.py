@@ -189,3 +189,21 @@ def test_save_changes_sends_if_match_and_a_412_offers_to_reload(postgres: DB, mo
         assert seen[-1] == '"2"' and any("Changes saved" in s.value for s in at.success)
     finally:
         api.stop()
+
+
+def test_a_run_with_nothing_chosen_leaves_the_pickers_value_to_the_browser() -> None:
+    """The picker's value is set from the page only to take back a choice the new direction does not offer.
+
+    A value set from the page is sent with the picker, and the browser shows it whatever the person chose in the
+    meantime. The page used to set None on every run where nothing was chosen: the answer to a click on "Write data
+    to it" then reached a browser where PostgreSQL had just been picked, emptied the picker while the next run drew
+    PostgreSQL's form, and the run after that (any field committed) dropped the form (the browser journey
+    ``test_a_connector_picked_while_the_direction_is_on_its_way_stays_picked`` replays that order)."""
+    at = new_app()
+    at.button_group(key="direction").set_value("destination").run()
+    picker = at.selectbox(key="connector")
+    assert picker.value is None and not picker.proto.set_value, "nothing chosen: nothing told to the browser"
+    at.selectbox(key="connector").set_value("S3FSConnector").run()
+    at.button_group(key="direction").set_value("source").run()
+    picker = at.selectbox(key="connector")
+    assert picker.value is None and picker.proto.set_value, "a choice the direction does not offer is taken back"
