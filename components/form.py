@@ -410,6 +410,7 @@ def render_section(
                 [label for label, _ in choice.options],
                 key=choice_key(connector_type, section.hook, choice.name),
                 horizontal=True,
+                persist_state="session",  # the option picked stays when another page is opened, as the fields do
             )
         if spec.name not in hidden:
             pending.append(spec)

@@ -28,8 +28,8 @@ SAVED = "saved_connection"
 """The saved connection open in the Connect page's form: ``{"id", "name", "connection", "version"}``."""
 UNSAVED = "unsaved_changes"
 """The name of the open saved connection while the form holds changes not saved yet (other pages say so)."""
-PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capabilities", "saved_connection_note",
-               "connector", "direction", "uri_note", "conflict", "confirm_new")
+PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capabilities", "live_schema",
+               "saved_connection_note", "connector", "direction", "uri_note", "conflict", "confirm_new")
 """What one person typed, chose and got, beyond the form's own widgets: forgotten at log-out and New connection."""
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import streamlit as st
 
 from components.api_client import ApiProblem, TestReply
+from components.capabilities import forget_live_answer
 from components.form import (
     Form,
     enter_runs_test,
@@ -117,7 +118,7 @@ def fill_from_uri() -> None:
 def start_test() -> None:
     """on_click of **Test**: a clean slate before the page is drawn again, then the test runs."""
     st.session_state.pop(RESULT, None)
-    st.session_state.pop("live_capabilities", None)  # an answer about other settings never stays on screen
+    forget_live_answer()  # an answer about other settings never stays on screen (nor the schema chosen for it)
     st.session_state[RUN] = True
 
 
