@@ -13,9 +13,11 @@ Nothing here logs, and no request carries a secret in its URL.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json as jsonlib
 import queue
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -140,7 +142,8 @@ class ApiClient:
     def _calling(self, wait: float) -> Iterator[httpx.Client]:
         """An HTTP client for one call; a transport failure (also while a stream is read) is an ApiProblem."""
         try:
-            with httpx.Client(base_url=self.base_url, timeout=wait, follow_redirects=False) as http:
+            with httpx.Client(base_url=self.base_url, timeout=wait, follow_redirects=False,
+                              verify=trust_store()) as http:
                 yield http
         except httpx.TimeoutException:
             raise _timeout(wait) from None
@@ -438,6 +441,14 @@ def _timeout(wait: float) -> ApiProblem:
         f"The wizard's API did not answer within {wait:g} s. The server you are testing may be very "
         "slow to answer, or the API is overloaded. Try again in a moment.",
     )
+
+
+@functools.cache
+def trust_store() -> ssl.SSLContext:
+    """The certificates an https API is checked against: httpx's own default (certifi, or ``SSL_CERT_FILE``), made once
+    per process. An ``httpx.Client`` left to make its own reads the whole CA bundle again, ~30-150 ms per call: more
+    than a connection test to a nearby database takes (``bench/felt_speed.py``)."""
+    return httpx.create_ssl_context()
 
 
 TICK_S = 0.25

@@ -99,13 +99,36 @@ def normalize_pem(text: str) -> str:
 
 @dataclass
 class Form:
-    """What the renderer produced: the request body, its secrets, and the flag slots."""
+    """What the renderer produced: the request body, its secrets, and the flag slots.
+
+    ``fields`` and ``hooks_on`` record what was drawn (each field with its hook, the hooks switched on), so that
+    :meth:`read` gives the body the widgets hold now without drawing them again: the **Test** button's fragment
+    (``pages/connect.py``) reruns alone, and reads what was typed since the page was last drawn.
+    """
 
     connector_type: str
     body: dict[str, Any]
     secret_paths: list[str] = field(default_factory=list)
     slots: dict[str, DeltaGenerator] = field(default_factory=dict)
     specs: dict[str, FieldSpec] = field(default_factory=dict)
+    fields: list[tuple[FieldSpec, str | None]] = field(default_factory=list)
+    hooks_on: list[str] = field(default_factory=list)
+
+    def read(self) -> tuple[dict[str, Any], list[str]]:
+        """The request body the drawn fields hold now (from ``st.session_state``), and its secrets' paths."""
+        body: dict[str, Any] = {"connector_type": self.connector_type, "is_source": self.body.get("is_source")}
+        hooks: dict[str, dict[str, Any]] = {hook: {} for hook in self.hooks_on}
+        secret_paths: list[str] = []
+        for spec, hook in self.fields:
+            value = _value(spec, _current(spec, self.connector_type))
+            if value is None:
+                continue
+            (hooks[hook] if hook else body)[spec.name] = value
+            if spec.secret:
+                secret_paths.append(spec.path)
+        if hooks:
+            body["hooks_params"] = hooks
+        return body, secret_paths
 
     def flag(self, details: dict[str, list[str]] | None) -> list[str]:
         """Show each message of ``details`` under its field; return the paths with no field on screen."""
@@ -305,6 +328,18 @@ def _widget(spec: FieldSpec, connector_type: str) -> Any:
     return _text(label, key, placeholder=spec.placeholder)
 
 
+def _current(spec: FieldSpec, connector_type: str) -> Any:
+    """What a field's widget holds now, as :func:`_widget` returns it (an uploaded key file's content first)."""
+    key = widget_key(connector_type, spec.path)
+    raw = st.session_state.get(key)
+    if spec.kind == "password" and spec.upload:
+        loaded = st.session_state.get(file_key(connector_type, spec.path))
+        if loaded:
+            return loaded["content"]
+        return normalize_pem(raw) if isinstance(raw, str) else raw
+    return raw
+
+
 def _value(spec: FieldSpec, raw: Any) -> Any:
     """The widget's value as the request wants it (None: leave the field out)."""
     if raw is None:
@@ -326,16 +361,20 @@ def _value(spec: FieldSpec, raw: Any) -> Any:
     return raw
 
 
-def render_field(spec: FieldSpec, connector_type: str, flags: dict[str, list[str]]) -> tuple[Any, DeltaGenerator]:
+def render_field(spec: FieldSpec, connector_type: str, flags: dict[str, list[str]]) -> DeltaGenerator:
+    """Draw one field, its flag (if ``flags`` names it) and its help; returns the flag's slot.
+
+    Its value is read from the widget's state afterwards (:meth:`Form.read`), not from what the widget returns.
+    """
     with st.container(key=f"fld-{widget_key(connector_type, spec.path)}", gap=None):
-        raw = _widget(spec, connector_type)
+        _widget(spec, connector_type)
         slot = st.empty()
         if spec.path in flags:
             show_flag(slot, flags[spec.path], spec.label)
         words = " ".join(w for w in ("Required." if spec.required else "", escape_md(spec.help or "")) if w)
         if words:
             st.caption(words)
-    return _value(spec, raw), slot
+    return slot
 
 
 def _rows(specs: list[FieldSpec]) -> Iterator[list[FieldSpec]]:
@@ -345,16 +384,17 @@ def _rows(specs: list[FieldSpec]) -> Iterator[list[FieldSpec]]:
         del row
 
 
-def _draw(specs: list[FieldSpec], connector_type: str, flags: dict[str, list[str]], put: Callable[[FieldSpec, Any, DeltaGenerator], None]) -> None:
+def _draw(specs: list[FieldSpec], connector_type: str, flags: dict[str, list[str]],
+          put: Callable[[FieldSpec, DeltaGenerator], None]) -> None:
     for row in _rows(specs):
         if len(row) == 1:
-            put(row[0], *render_field(row[0], connector_type, flags))
+            put(row[0], render_field(row[0], connector_type, flags))
             continue
         # Side by side; a number (a port) needs less room than a name.
         weights = [1 if s.kind in ("integer", "number") else 3 for s in row]
         for spec, column in zip(row, st.columns(weights), strict=True):
             with column:
-                put(spec, *render_field(spec, connector_type, flags))
+                put(spec, render_field(spec, connector_type, flags))
 
 
 def _picked(section: Section, connector_type: str) -> set[str]:
@@ -381,19 +421,14 @@ def _has_value(connector_type: str, section: Section, name: str) -> bool:
     return value not in (None, "") or bool(st.session_state.get(file_key(connector_type, prefix + name)))
 
 
-def render_section(
-    section: Section, connector_type: str, flags: dict[str, list[str]], form: Form, values: dict[str, Any]
-) -> None:
-    """Draw one section (rows, choices, an Advanced expander) and put its values into ``values``."""
+def render_section(section: Section, connector_type: str, flags: dict[str, list[str]], form: Form) -> None:
+    """Draw one section (rows, choices, an Advanced expander) and note its fields in ``form``."""
     hidden = _picked(section, connector_type)
     in_choice = {name: choice for choice in section.choices for name in choice.fields()}
 
-    def put(spec: FieldSpec, value: Any, slot: DeltaGenerator) -> None:
+    def put(spec: FieldSpec, slot: DeltaGenerator) -> None:
         form.slots[spec.path], form.specs[spec.path] = slot, spec
-        if value is not None:
-            values[spec.name] = value
-            if spec.secret:
-                form.secret_paths.append(spec.path)
+        form.fields.append((spec, section.hook))
 
     plain = [s for s in section.fields if not s.advanced]
     advanced = [s for s in section.fields if s.advanced and s.name not in hidden]
@@ -410,6 +445,7 @@ def render_section(
                 [label for label, _ in choice.options],
                 key=choice_key(connector_type, section.hook, choice.name),
                 horizontal=True,
+                persist_state="session",  # the option picked stays when another page is opened, as the fields do
             )
         if spec.name not in hidden:
             pending.append(spec)
@@ -454,12 +490,11 @@ def render_form(
     """Draw the whole form for ``connector_type`` and return the body it describes."""
     flags = flags or {}
     form = Form(connector_type, {"connector_type": connector_type, "is_source": is_source})
-    render_section(connector_section(forms, connector_type), connector_type, flags, form, form.body)
+    render_section(connector_section(forms, connector_type), connector_type, flags, form)
 
     hooks = connector_hooks(forms, connector_type)
     if hooks:
         st.markdown("### Connection options")
-    chosen: dict[str, dict[str, Any]] = {}
     for hook in hooks:
         info = forms.hooks.get(hook)
         with st.container(key=f"sec-{hook_key(connector_type, hook)}", gap=None):
@@ -472,10 +507,8 @@ def render_form(
                 st.caption(escape_md(info.help))
         if not on:
             continue
-        values: dict[str, Any] = {}
+        form.hooks_on.append(hook)
         with st.container(border=True, key=f"box-{hook_key(connector_type, hook)}"):
-            render_section(hook_section(forms, connector_type, hook), connector_type, flags, form, values)
-        chosen[hook] = values
-    if chosen:
-        form.body["hooks_params"] = chosen
+            render_section(hook_section(forms, connector_type, hook), connector_type, flags, form)
+    form.body, form.secret_paths = form.read()
     return form

@@ -28,13 +28,37 @@ SAVED = "saved_connection"
 """The saved connection open in the Connect page's form: ``{"id", "name", "connection", "version"}``."""
 UNSAVED = "unsaved_changes"
 """The name of the open saved connection while the form holds changes not saved yet (other pages say so)."""
-PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capabilities", "saved_connection_note",
-               "connector", "direction", "uri_note", "conflict", "confirm_new")
+PERSON_KEYS = (TEST_RESULT, RUN_TEST, SAVED, UNSAVED, "last_request", "live_capabilities", "live_schema",
+               "saved_connection_note", "connector", "direction", "uri_note", "conflict", "confirm_new", "save_refused",
+               "changes_saved", "flags_shown")
 """What one person typed, chose and got, beyond the form's own widgets: forgotten at log-out and New connection."""
 
 
 GO_TO = "go_to"
 """The page the navigation asked for while the form's page runs once more (``app.py``)."""
+
+
+def stop_for_a_click() -> None:
+    """End this run at once if the browser has asked for another run meanwhile (a click on **Cancel**, or anywhere).
+
+    A click outside the running ``st.fragment`` stops the run by itself: Streamlit raises at the run's next
+    element. A click on a widget *inside* it does not: Streamlit queues the fragment's next run behind this one
+    (``_fragment_run_should_not_preempt_script`` in ``streamlit/runtime/scriptrunner_utils/script_requests.py``),
+    so **Cancel** during the Connect page's test would wait for the verdict. Called while a test waits (each
+    tick and stage), this ends the run when such a queued run waits, so that it — the click's — runs now (any
+    other pending run stops this one by itself). The pending request is read from Streamlit's private
+    ``ScriptRequests._state`` and ``_rerun_data`` (Streamlit is pinned in the lock); if they are not there, the only
+    loss is the early stop.
+    """
+    from streamlit.runtime.scriptrunner import RerunData, StopException, get_script_run_ctx
+    from streamlit.runtime.scriptrunner_utils.script_requests import ScriptRequestType
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    requests = ctx.script_requests if ctx is not None else None
+    pending = getattr(requests, "_rerun_data", None)
+    if (getattr(requests, "_state", None) is ScriptRequestType.RERUN and isinstance(pending, RerunData)
+            and pending.fragment_id_queue and not pending.is_fragment_scoped_rerun):
+        raise StopException()
 
 
 def leave_if_asked() -> None:

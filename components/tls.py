@@ -40,6 +40,7 @@ def offer_verification(connector_type: str, forms: Forms) -> None:
         st.session_state[widget_key(connector_type, "hooks_params.SSL.ca")] = ca + "\n"
         st.session_state.pop(TEST_RESULT, None)
         st.session_state[RUN_TEST] = True
+        st.rerun()  # the form changed (the SSL section and its fields): the whole page runs, then the test
 
     with st.expander("Check the server's certificate", icon=":material/verified_user:"):
         st.text_area("CA certificate (PEM)", key=CA_TEXT, height=110, placeholder="-----BEGIN CERTIFICATE-----",

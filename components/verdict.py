@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import streamlit as st
 
 from components.form import escape_md
+from components.session import stop_for_a_click
 from components.words import readable, stage_name
 
 STAGE_ICONS = {
@@ -63,11 +65,18 @@ class LiveTimeline:
     """The stages of a running test, drawn into ``slot`` as they arrive, with the time it has been waiting.
 
     Pass it as ``ApiClient.test_stream``'s ``on_stage``, and its :meth:`tick` as ``tick``: every
-    tick redraws the elapsed time (and is where Streamlit stops the script for a **Cancel**).
+    tick redraws the elapsed time, and every tick and stage is where the run stops for a **Cancel** (a click
+    elsewhere stops it there by itself; a click inside the running fragment needs :func:`stop_for_a_click`).
+
+    With ``frame`` (instead of ``slot`` and ``clock``), the box is drawn only once the test has taken ``quiet_s``:
+    ``frame()`` draws it and returns its ``(clock, slot)``. A test that ends sooner shows its verdict alone, without
+    a box drawn and taken away in the meantime (each is sent to the browser and laid out, before the verdict).
     """
 
-    def __init__(self, slot: Any, clock: Any, label: str, deadline_s: float) -> None:
+    def __init__(self, slot: Any, clock: Any, label: str, deadline_s: float, *,
+                 frame: Callable[[], tuple[Any, Any]] | None = None, quiet_s: float = 0.0) -> None:
         self.slot, self.clock, self.label, self.deadline_s = slot, clock, label, deadline_s
+        self.frame, self.quiet_s = frame, quiet_s
         self.stages: dict[str, dict[str, Any]] = {}
         self.running: str | None = None
         self.started = time.monotonic()
@@ -76,6 +85,7 @@ class LiveTimeline:
         self._began: dict[str, float] = {}
 
     def __call__(self, event: str, stage: dict[str, Any]) -> None:
+        stop_for_a_click()
         name = str(stage.get("name") or "?")
         now = time.monotonic()
         if event == "start":
@@ -96,7 +106,20 @@ class LiveTimeline:
             return self.running
         return max(self.waits, key=lambda n: self.waits[n]) if self.waits else None
 
+    def _shown(self) -> bool:
+        """Whether the box is on screen (drawn now if ``quiet_s`` has passed)."""
+        if self.slot is not None:
+            return True
+        if self.frame is None or time.monotonic() - self.started < self.quiet_s:
+            return False
+        self.clock, self.slot = self.frame()
+        self.draw()
+        return True
+
     def tick(self) -> None:
+        stop_for_a_click()
+        if not self._shown():
+            return
         waited = time.monotonic() - self.started
         doing = f" — {stage_name(self.running).lower()}" if self.running else ""
         self.clock.markdown(
@@ -105,6 +128,8 @@ class LiveTimeline:
         )
 
     def draw(self) -> None:
+        if not self._shown():
+            return
         lines = [stage_line(s) for s in self.stages.values()]
         if self.running and self.running not in self.stages:
             lines.append(f"{RUNNING_ICON} **{escape_md(stage_name(self.running))}** :gray[· in progress…]")

@@ -69,7 +69,7 @@ with st.expander("What the capabilities mean", icon=":material/menu_book:"):
     st.markdown("\n".join(f"- **{escape_md(plain(c))}**: {escape_md(meaning(c))}" for c in CAPABILITY_SHORT))
 
 st.header("One connector in detail", anchor=False, divider="gray")
-chosen = st.selectbox("Connector", types, format_func=connector_name, key="cap_connector")
+chosen = st.selectbox("Connector", types, format_func=connector_name, key="cap_connector", persist_state="session")
 items = by_connector.get(chosen) or []
 if not items:
     st.info(f"{connector_name(chosen)} declares no writing functionality.", icon=":material/info:")

@@ -4,15 +4,22 @@ Every Test starts from a clean slate: the **Test** button's callback drops the l
 the page is drawn again, so no old flag or verdict is on screen while the new test runs. A
 running test shows the time it has waited and a **Cancel** button; cancelling closes the test's
 stream, which cancels the test on the server.
+
+The Test button and everything below it are one ``st.fragment`` (:func:`test_and_verdict`): a Test
+reruns that part alone, and the verdict is on screen without the whole page being run and sent to
+the browser again (``bench/felt_speed.py`` measures it).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from components.api_client import ApiProblem, TestReply
+from components.capabilities import forget_live_answer
 from components.form import (
     Form,
     enter_runs_test,
@@ -34,6 +41,15 @@ LAST_REQUEST = "last_request"
 CONNECTOR = "connector"
 CONFLICT = "conflict"
 CONFIRM_NEW = "confirm_new"
+FLAGGED = "flags_shown"
+"""Whether the page as last drawn shows flags under fields (a new verdict then redraws the whole page)."""
+WHOLE_PAGE = "whole_page_run"
+"""Set while the whole page runs: the Test button's fragment then runs within it, not alone."""
+SAVE_REFUSED = "save_refused"
+"""**Save changes** refused naming fields: flagged in place by the next run of the whole page, and said once."""
+JUST_SAVED_CHANGES = "changes_saved"
+QUIET_S = 0.2
+"""A test that ends sooner shows its verdict without a running box before it (``LiveTimeline``)."""
 
 meta = require_metadata()
 forms = meta.forms
@@ -115,10 +131,17 @@ def fill_from_uri() -> None:
 
 
 def start_test() -> None:
-    """on_click of **Test**: a clean slate before the page is drawn again, then the test runs."""
+    """on_click of **Test**: a clean slate before the page is drawn again, then the test runs.
+
+    The click reruns the Test button's fragment alone (:func:`test_and_verdict`), unless the page shows flags
+    under its fields: those go before the test starts, so the whole page is drawn again (``st.rerun()`` in a
+    callback makes the click's rerun the whole page's).
+    """
     st.session_state.pop(RESULT, None)
-    st.session_state.pop("live_capabilities", None)  # an answer about other settings never stays on screen
+    forget_live_answer()  # an answer about other settings never stays on screen (nor the schema chosen for it)
     st.session_state[RUN] = True
+    if st.session_state.get(FLAGGED):
+        st.rerun()
 
 
 def cancel_test() -> None:
@@ -151,6 +174,7 @@ def reload_saved() -> None:
     if isinstance(latest, dict):
         forget_person()
         open_connection(str(latest.get("id")), latest)
+    st.rerun()  # the form is redrawn with the reloaded values: the whole page, not the Test button's fragment
 
 
 def as_the_form_sends(body: dict[str, Any]) -> dict[str, Any]:
@@ -223,7 +247,10 @@ if not choices:
     st.warning("The API offers no connector for this direction yet.", icon=":material/block:")
     leave_if_asked()
     st.stop()
-if st.session_state.get(CONNECTOR) not in choices:
+if st.session_state.get(CONNECTOR) not in (None, *choices):
+    # Only a choice the other direction does not offer is reset. Setting the picker's value tells the browser to
+    # show it: a None set on every run without a choice reached the browser after a choice made meanwhile (the
+    # answer to "Write data to it", clicked just before) and emptied the picker while this run drew the form.
     st.session_state[CONNECTOR] = None
 connector_type: str | None = st.selectbox(
     "Connect to",
@@ -288,55 +315,59 @@ def still_as_tested(path: str) -> bool:
 
 flags = {path: messages for path, messages in flags.items() if still_as_tested(path)}
 
+refused = st.session_state.get(SAVE_REFUSED)
+if isinstance(refused, dict):  # Save changes was refused naming fields: flagged in place, this once
+    flags.update({str(k).removeprefix("connection."): v for k, v in (refused.get("details") or {}).items()})
+
 st.header(forms.label(connector_type), anchor=False, divider="gray")
 form = render_form(connector_type, is_source, forms, flags=flags)
+st.session_state[FLAGGED] = bool(flags)
 enter_runs_test()
 # Only the masked copy is kept for the API page: the secrets stay in the widgets' own state.
 st.session_state[LAST_REQUEST] = masked(form.body, form.secret_paths)
 leave_if_asked()
-uses_stored = any(form.value(path) == forms.mask for path in form.secret_paths)
-stored_body = without_nulls({**saved_now["connection"], "is_source": is_source}) if saved_now else None
-if saved_now and form.body != stored_body:
-    st.session_state[UNSAVED] = str(saved_now.get("name") or "")
-else:
-    st.session_state.pop(UNSAVED, None)
-
-buttons = st.container(horizontal=True)
-# A running test draws into its own slot and empties the result's slot first: Streamlit keeps the elements
-# of the last run on screen until the new run has drawn over them, so an old verdict would sit under a new
-# test until it ended. (Emptying a slot and drawing a container into it at once is merged into one update,
-# which keeps the old children: hence two slots.)
-running_slot = st.empty()
-below = st.empty()
-buttons.button("Test", type="primary", icon=":material/play_arrow:", key="test", on_click=start_test)
-if saved_now:
-    save_changes = buttons.button("Save changes", icon=":material/save:", key="save_changes")
-else:
-    save_changes = False
 
 
-def run_test(form: Form) -> dict[str, Any] | None:
+def note_unsaved(body: dict[str, Any], saved: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Say (for the other pages) whether the open saved connection has changes not saved; returns its stored body."""
+    stored = without_nulls({**saved["connection"], "is_source": is_source}) if saved else None
+    if saved and body != stored:
+        st.session_state[UNSAVED] = str(saved.get("name") or "")
+    else:
+        st.session_state.pop(UNSAVED, None)
+    return stored
+
+
+note_unsaved(form.body, saved_now)
+
+
+def run_test(form: Form, running_slot: DeltaGenerator, below: DeltaGenerator, saved: dict[str, Any] | None,
+             stored_body: dict[str, Any] | None) -> dict[str, Any] | None:
     """Run the test, live; returns the result to keep (None: nothing ran)."""
     connector_type = form.connector_type
     info = forms.connectors.get(connector_type)
     target = ":".join(str(form.value(f)) for f in (info.target_fields if info else ()) if form.value(f))
     label = f"Testing {forms.label(connector_type)}" + (f" at {target}" if target else "")
-    if uses_stored:
+    if any(form.value(path) == forms.mask for path in form.secret_paths):
         below.empty()
-        if saved_now and form.body == stored_body:
+        if saved and form.body == stored_body:
             with running_slot.container(), st.spinner(f"{label}…"):
-                answer = api.test_saved(saved_now["id"])
+                answer = api.test_saved(saved["id"])
             return {"connector_type": connector_type, "message": answer.message, "live": {}, "running": None,
                     "sent": fingerprints(form.body)}
         running_slot.warning("You changed settings of a connection whose password or key is stored. Type the password or "
                    "key again to test these settings, or **Save changes** first.", icon=":material/key:")
         return None
     below.empty()  # the old verdict goes now; only this delta writes the slot during the test
-    with running_slot.container(border=True, key="running"):
-        clock = st.empty()
-        st.button("Cancel", icon=":material/stop_circle:", key="cancel", on_click=cancel_test)
-        slot = st.empty()
-    timeline = LiveTimeline(slot, clock, label, max(api.test_timeout_s - 5, 1))
+
+    def frame() -> tuple[DeltaGenerator, DeltaGenerator]:
+        with running_slot.container(border=True, key="running"):
+            clock = st.empty()
+            st.button("Cancel", icon=":material/stop_circle:", key="cancel", on_click=cancel_test)
+            return clock, st.empty()
+
+    # The box with the time waited, the stages and Cancel shows once the test has taken QUIET_S.
+    timeline = LiveTimeline(None, None, label, max(api.test_timeout_s - 5, 1), frame=frame, quiet_s=QUIET_S)
     timeline.tick()
     try:
         reply: TestReply = api.test_stream(form.body, timeline, tick=timeline.tick)
@@ -349,79 +380,138 @@ def run_test(form: Form) -> dict[str, Any] | None:
             "running": timeline.waited_on, "sent": fingerprints(form.body)}
 
 
-if st.session_state.pop(RUN, False):
-    result = run_test(form)
-    if result is not None:
-        st.session_state[RESULT] = result
-        running_slot.empty()
-        # Felt speed: the flags go into their slots and the verdict below in this same run (no second rerun of
-        # the whole page before the verdict shows); a later rerun draws them the same way from the kept result.
-        fresh = (result.get("message") or {}) if "message" in result else {}
-        if fresh.get("code") != "CONNECTION_SUCCESSFUL" and isinstance(fresh.get("details"), dict):
-            form.flag({str(k).removeprefix("connection."): v for k, v in fresh["details"].items()})
+def save_changes(form: Form, saved: dict[str, Any]) -> None:
+    """**Save changes**: ``PATCH`` with the version the connection was opened at; a 412 offers to reload it."""
+    try:
+        updated = api.update_saved(saved["id"], {"connection": form.body}, version=saved.get("version"))
+    except ApiProblem as problem:
+        if problem.kind == "conflict":
+            current: dict[str, Any] | None
+            try:
+                current = api.saved_connection(saved["id"])
+            except ApiProblem:
+                current = None
+            st.session_state[CONFLICT] = {"latest": current}
+            return
+        if problem.details:
+            # The fields it names are flagged in place: the form is the page's, so the whole page is drawn again.
+            st.session_state[SAVE_REFUSED] = {"details": problem.details, "kind": problem.kind, "title": problem.title,
+                                              "body": problem.body}
+            st.rerun()
+        show_problem(problem, retry_label=None)
+        return
+    saved["connection"] = updated.get("connection") or saved["connection"]
+    saved["version"] = updated.get("version", saved.get("version"))
+    saved["name"] = updated.get("name", saved.get("name"))
+    st.session_state.pop(UNSAVED, None)
+    st.session_state[JUST_SAVED_CHANGES] = True
+    st.rerun()  # the whole page: the notes about unsaved changes, and New connection, follow the saved version
 
-with below.container():
-    if st.session_state.pop("cancelled", False):
-        st.info("Test cancelled. Nothing was kept from it.", icon=":material/stop_circle:")
-    if save_changes and saved_now:
-        try:
-            updated = api.update_saved(saved_now["id"], {"connection": form.body}, version=saved_now.get("version"))
-        except ApiProblem as problem:
-            if problem.kind == "conflict":
-                current: dict[str, Any] | None
-                try:
-                    current = api.saved_connection(saved_now["id"])
-                except ApiProblem:
-                    current = None
-                st.session_state[CONFLICT] = {"latest": current}
+
+@st.fragment
+def test_and_verdict(form: Form) -> None:
+    """The **Test** button and what it shows: a click on Test reruns this part of the page alone.
+
+    The rest of the page (the navigation, the picker, every field) is neither run nor sent to the browser again:
+    on a whole-page rerun that is ~150 elements, whose sending took longer than the test itself
+    (``bench/felt_speed.py``). The body is read from the fields' state (``Form.read``), so it holds what was typed
+    since the page was drawn. What only a whole page can show — the flags under the fields, a form changed by a
+    callback — is drawn by ``st.rerun()`` once the verdict is on screen.
+    """
+    body, secret_paths = form.read()
+    form = replace(form, body=body, secret_paths=secret_paths)
+    st.session_state[LAST_REQUEST] = masked(body, secret_paths)
+    saved: dict[str, Any] | None = st.session_state.get(SAVED)
+    stored_body = note_unsaved(body, saved)
+
+    buttons = st.container(horizontal=True)
+    # A running test draws into its own slot and empties the result's slot first: Streamlit keeps the elements
+    # of the last run on screen until the new run has drawn over them, so an old verdict would sit under a new
+    # test until it ended. (Emptying a slot and drawing a container into it at once is merged into one update,
+    # which keeps the old children: hence two slots.)
+    running_slot = st.empty()
+    below = st.empty()
+    buttons.button("Test", type="primary", icon=":material/play_arrow:", key="test", on_click=start_test)
+    wants_save = bool(saved) and buttons.button("Save changes", icon=":material/save:", key="save_changes")
+
+    redraw_page = False
+    if st.session_state.pop(RUN, False):
+        result = run_test(form, running_slot, below, saved, stored_body)
+        if result is not None:
+            st.session_state[RESULT] = result
+            running_slot.empty()
+            fresh = (result.get("message") or {}) if "message" in result else {}
+            details = fresh.get("details") if fresh.get("code") != "CONNECTION_SUCCESSFUL" else None
+            if st.session_state.get(WHOLE_PAGE):  # the fields were drawn by this same run: flag them now
+                form.flag({str(k).removeprefix("connection."): v for k, v in (details or {}).items()})
+                st.session_state[FLAGGED] = bool(details)
             else:
-                if problem.details:
-                    form.flag({k.removeprefix("connection."): v for k, v in problem.details.items()})
-                show_problem(problem, retry_label=None)
-        else:
-            saved_now["connection"] = updated.get("connection") or saved_now["connection"]
-            saved_now["version"] = updated.get("version", saved_now.get("version"))
-            saved_now["name"] = updated.get("name", saved_now.get("name"))
-            st.session_state.pop(UNSAVED, None)
+                # New flags under the fields, or old ones to take away: the fields are the page's, so the whole
+                # page is drawn again, right after this run has put the verdict on screen.
+                redraw_page = bool(details) or bool(st.session_state.get(FLAGGED))
+
+    with below.container():
+        if st.session_state.pop("cancelled", False):
+            st.info("Test cancelled. Nothing was kept from it.", icon=":material/stop_circle:")
+        if wants_save and saved:
+            save_changes(form, saved)
+        if st.session_state.pop(JUST_SAVED_CHANGES, False):
             st.success("Changes saved.", icon=":material/save:")
-    conflict = st.session_state.get(CONFLICT)
-    if saved_now and isinstance(conflict, dict):
-        found_now = conflict.get("latest")
-        now_stored: dict[str, Any] = found_now if isinstance(found_now, dict) else {}
-        theirs = changed_fields(as_the_form_sends(saved_now["connection"]),
-                                as_the_form_sends(now_stored.get("connection") or {}))
-        if now_stored and now_stored.get("name") != saved_now.get("name"):
-            theirs.insert(0, "name")
-        said = ", ".join(path_label(forms, connector_type, p) if p != "name" else "Name" for p in theirs)
-        st.warning("**Someone else changed this connection** since you opened it, so your changes were not saved. "
-                   + (f"They changed: {escape_md(said)}. " if said else "")
-                   + "Reload it to see their version (your changes here are dropped), then make yours again.",
-                   icon=":material/group:")
-        st.button("Reload it", key="reload_saved", on_click=reload_saved, icon=":material/refresh:", type="primary")
-    # --- the result ----------------------------------------------------------------------------------
+        refusal = st.session_state.pop(SAVE_REFUSED, None)
+        if isinstance(refusal, dict):
+            show_problem(ApiProblem(refusal["kind"], refusal["title"], refusal["body"]), retry_label=None)
+        conflict = st.session_state.get(CONFLICT)
+        if saved and isinstance(conflict, dict):
+            found_now = conflict.get("latest")
+            now_stored: dict[str, Any] = found_now if isinstance(found_now, dict) else {}
+            theirs = changed_fields(as_the_form_sends(saved["connection"]),
+                                    as_the_form_sends(now_stored.get("connection") or {}))
+            if now_stored and now_stored.get("name") != saved.get("name"):
+                theirs.insert(0, "name")
+            said = ", ".join(path_label(forms, form.connector_type, p) if p != "name" else "Name" for p in theirs)
+            st.warning("**Someone else changed this connection** since you opened it, so your changes were not saved. "
+                       + (f"They changed: {escape_md(said)}. " if said else "")
+                       + "Reload it to see their version (your changes here are dropped), then make yours again.",
+                       icon=":material/group:")
+            st.button("Reload it", key="reload_saved", on_click=reload_saved, icon=":material/refresh:", type="primary")
+        render_result(form, saved)
+    if redraw_page:
+        st.rerun()
 
+
+def render_result(form: Form, saved: dict[str, Any] | None) -> None:
+    """The last test's verdict (or the problem that kept it from running), and what may follow it."""
+    connector_type = form.connector_type
     done: dict[str, Any] | None = st.session_state.get(RESULT)
-    if done and done.get("connector_type") == connector_type:
-        if "message" in done:
-            message = done["message"]
-            stages = stages_of(message)
-            unplaced = [p for p in (message.get("details") or {}) if p.removeprefix("connection.") not in form.slots]
-            render_verdict(message, lambda p: path_label(forms, connector_type, p), unplaced)
-            render_timeline(stages, "How the test went, step by step", message.get("kind"))
-            if unverified_tls(message):
-                from components.tls import offer_verification
+    if not done or done.get("connector_type") != connector_type:
+        return
+    if "problem" in done:
+        old = done["problem"]
+        show_problem(ApiProblem(old["kind"], old["title"], old["body"]), retry_label=None)
+        if old["kind"] in ("busy", "throttled", "timeout"):
+            st.caption("Nothing was wrong with your settings: press **Test** again in a moment.")
+        return
+    message = done["message"]
+    unplaced = [p for p in (message.get("details") or {}) if p.removeprefix("connection.") not in form.slots]
+    render_verdict(message, lambda p: path_label(forms, connector_type, p), unplaced)
+    render_timeline(stages_of(message), "How the test went, step by step", message.get("kind"))
+    if unverified_tls(message):
+        from components.tls import offer_verification
 
-                offer_verification(connector_type, forms)
-            if message.get("code") == "CONNECTION_SUCCESSFUL" and not saved_now:
-                from components.saved import render_save
+        offer_verification(connector_type, forms)
+    if message.get("code") == "CONNECTION_SUCCESSFUL" and not saved:
+        from components.saved import render_save
 
-                render_save(form.body)
-            if message.get("code") in ("CONNECTION_SUCCESSFUL", "PERMISSION_DENIED") and not is_source and not uses_stored:
-                from components.capabilities import render_live_check
+        render_save(form.body)
+    uses_stored = any(form.value(path) == forms.mask for path in form.secret_paths)
+    if message.get("code") in ("CONNECTION_SUCCESSFUL", "PERMISSION_DENIED") and not is_source and not uses_stored:
+        from components.capabilities import render_live_check
 
-                render_live_check(form.body)
-        else:
-            old = done["problem"]
-            show_problem(ApiProblem(old["kind"], old["title"], old["body"]), retry_label=None)
-            if old["kind"] in ("busy", "throttled", "timeout"):
-                st.caption("Nothing was wrong with your settings: press **Test** again in a moment.")
+        render_live_check(form.body)
+
+
+st.session_state[WHOLE_PAGE] = True
+try:
+    test_and_verdict(form)
+finally:
+    st.session_state.pop(WHOLE_PAGE, None)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route, WebSocketRoute, expect, sync_playwright
 
 from tests.conftest import DB
 from tests.helpers import wait_until, wall_bound
@@ -323,3 +323,71 @@ def accessible_names(page: Page) -> list[tuple[str, str]]:
         "els => els.map(e => [(e.labels && e.labels.length ? e.labels[0].innerText : '') || e.getAttribute('aria-label') || '', e.id])",
     )
     return [(name.strip(), ident) for name, ident in found]
+
+
+class HeldAnswers:
+    """The page's websocket to Streamlit, with the server's messages held back while :attr:`holding` (then delivered
+    in order by :meth:`release`), and every rerun the page asks for noted (``reruns``: its widgets' string values by
+    widget id). Holding the answers replays, in a fixed order, what a slow server does to a quick person: the next
+    click lands before the page has drawn the answer to the last one.
+
+    ``page.route_web_socket(STREAM, held.route)`` before the page is opened.
+    """
+
+    STREAM = "**/_stcore/stream"
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.held: list[str | bytes] = []
+        self.reruns: list[dict[str, str]] = []
+        self._page_side: WebSocketRoute | None = None
+
+    def route(self, ws: WebSocketRoute) -> None:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+
+        server = ws.connect_to_server()
+        self._page_side = ws
+
+        def to_page(message: str | bytes) -> None:
+            if self.holding:
+                self.held.append(message)
+            else:
+                ws.send(message)
+
+        def to_server(message: str | bytes) -> None:
+            if isinstance(message, bytes):
+                sent = BackMsg.FromString(message)
+                if sent.WhichOneof("type") == "rerun_script":
+                    self.reruns.append({w.id: w.string_value for w in sent.rerun_script.widget_states.widgets})
+            server.send(message)
+
+        server.on_message(to_page)
+        ws.on_message(to_server)
+
+    def release(self) -> None:
+        """Deliver what was held, in order, and stop holding."""
+        assert self._page_side is not None, "the page opened its websocket"
+        self.holding = False
+        for message in self.held:
+            self._page_side.send(message)
+        self.held.clear()
+
+    def held_a_finished_run(self, page: Page) -> None:
+        """Wait until the server has finished a run whose answer is held (the page has not drawn it)."""
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        for _ in range(WAIT_MS // 25):
+            if any(isinstance(m, bytes) and ForwardMsg.FromString(m).WhichOneof("type") == "script_finished"
+                   for m in self.held):
+                return
+            page.wait_for_timeout(25)
+        raise AssertionError("the server finished no run while its answers were held")
+
+    def asked_with(self, page: Page, key: str, value: str) -> None:
+        """Wait (Playwright's event loop turning) until the page has asked for a rerun with the widget ``key`` at
+        ``value`` (a string value, e.g. a picker's option label)."""
+        for _ in range(WAIT_MS // 25):
+            if any(wid.endswith(f"-{key}") and seen == value for rerun in self.reruns for wid, seen in rerun.items()):
+                return
+            page.wait_for_timeout(25)
+        raise AssertionError(f"the page never asked for a rerun with {key} = {value!r}: {self.reruns}")

@@ -25,6 +25,7 @@ from tests.ui.browser import (  # noqa: F401 - wizard and browser are fixtures
     STORED_MASK,
     WAIT_MS,
     WIDTHS,
+    HeldAnswers,
     accessible_names,
     assert_cancelled_on_the_server,
     assert_clean,
@@ -532,5 +533,44 @@ def test_a_saved_test_streams_its_stages_with_the_time_and_cancel(wizard: str, b
         assert_cancelled_on_the_server(wizard, before)
         assert page.request.get(f"{wizard}{SAVED_API}{saved_id}/").json()["last_test"] is None
         page.request.delete(f"{wizard}{SAVED_API}{saved_id}/", headers={"X-CSRF-Token": str(csrf)})
+    finally:
+        context.close()
+
+
+def test_a_connector_picked_while_the_direction_is_on_its_way_stays_picked(wizard: str, browser: Browser,
+                                                                          postgres: DB) -> None:
+    """A quick person on a slow server: "Write data to it", then PostgreSQL picked before the page has drawn the
+    answer to the first click (the server's answers are held back until the pick is sent). The picker keeps PostgreSQL, and so does the next run (a field committed): the form
+    stays. (The page used to tell the browser "nothing chosen" with every run that had no choice yet; arriving
+    after the pick, that emptied the picker over PostgreSQL's form, and the next run dropped the form.)"""
+    context, blocked = open_context(browser, width=420, height=900)
+    page = context.new_page()
+    held = HeldAnswers()
+    page.route_web_socket(HeldAnswers.STREAM, held.route)
+    try:
+        page.goto(wizard)
+        log_in(page)
+        expect(page.get_by_role("heading", name="Test a connection")).to_be_visible(timeout=WAIT_MS)
+        picker = page.locator(".st-key-connector input")
+        expect(picker).to_have_value("")
+        held.holding = True
+        page.get_by_text("Write data to it").click()
+        held.held_a_finished_run(page)  # the server has drawn its answer; the page shows the old one still
+        picker.click()
+        picker.press_sequentially("Postgre")
+        picker.press("Enter")
+        held.asked_with(page, "connector", "PostgreSQL  ·  Database")
+        held.release()
+        expect(page.get_by_role("heading", name="PostgreSQL", exact=True)).to_be_visible(timeout=WAIT_MS)
+        expect(picker).to_have_value("PostgreSQL  ·  Database")
+        # The next run: the port's value committed. The form drawn after it is still PostgreSQL's.
+        type_field(page, "host", postgres.host)
+        type_field(page, "port", postgres.port)
+        expect(page.get_by_role("button", name="New connection")).to_be_visible(timeout=WAIT_MS)  # that run drew
+        expect(picker).to_have_value("PostgreSQL  ·  Database")
+        expect(page.locator(field("database") + " input")).to_be_visible()
+        expect(page.locator(field("host") + " input")).to_have_value(postgres.host)
+        shoot(page, "picked-while-the-direction-was-on-its-way", 420)
+        assert blocked == [], blocked
     finally:
         context.close()

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from components.form import hook_key, widget_key
+from components.form import choice_key, hook_key, widget_key
 from tests.conftest import DB
 from tests.ui.conftest import LiveAPI, new_app
 from tests.ui.helpers import choose, curl_body, fill, press_test, toggle_hook
@@ -194,3 +194,82 @@ def test_save_changes_sends_if_match_and_a_412_offers_to_reload(postgres: DB, mo
         assert seen[-1] == '"2"' and any("Changes saved" in s.value for s in at.success)
     finally:
         api.stop()
+
+
+def test_a_run_with_nothing_chosen_leaves_the_pickers_value_to_the_browser() -> None:
+    """The picker's value is set from the page only to take back a choice the new direction does not offer.
+
+    A value set from the page is sent with the picker, and the browser shows it whatever the person chose in the
+    meantime. The page used to set None on every run where nothing was chosen: the answer to a click on "Write data
+    to it" then reached a browser where PostgreSQL had just been picked, emptied the picker while the next run drew
+    PostgreSQL's form, and the run after that (any field committed) dropped the form (the browser journey
+    ``test_a_connector_picked_while_the_direction_is_on_its_way_stays_picked`` replays that order)."""
+    at = new_app()
+    at.button_group(key="direction").set_value("destination").run()
+    picker = at.selectbox(key="connector")
+    assert picker.value is None and not picker.proto.set_value, "nothing chosen: nothing told to the browser"
+    at.selectbox(key="connector").set_value("S3FSConnector").run()
+    at.button_group(key="direction").set_value("source").run()
+    picker = at.selectbox(key="connector")
+    assert picker.value is None and picker.proto.set_value, "a choice the direction does not offer is taken back"
+
+
+def test_the_schema_chosen_for_the_answer_stays_across_pages_and_goes_with_a_new_test(postgres: DB) -> None:
+    """The schema box of **Check what I can do** keeps its choice, like the answer it goes with, when another page is
+    opened and the Connect page comes back (it used to fall back to the default schema under an answer about
+    ``sales``, and the next Check examined the default). A new Test drops the answer and the choice together: no
+    choice kept out of sight picks the next answer's schema."""
+    at = new_app()
+    choose(at, PG, destination=True)
+    fill(at, PG, {"host": postgres.host, "port": postgres.port, "database": postgres.database,
+                  "username": postgres.user, "password": postgres.password})
+    press_test(at)
+    at.button(key="check_capabilities").click().run()
+    at.selectbox(key="live_schema").set_value("sales").run()
+    at.button(key="check_capabilities").click().run()
+    assert at.session_state["live_capabilities"]["scope"].endswith("schema sales")
+    for page in (CAPABILITIES, CONNECTIONS, CONNECT):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="live_schema").value == "sales"
+    at.button(key="check_capabilities").click().run()
+    assert at.session_state["live_capabilities"]["scope"].endswith("schema sales"), "the box's schema is the one asked"
+    press_test(at)
+    assert "live_capabilities" not in at.session_state and "live_schema" not in at.session_state
+    assert not [s for s in at.selectbox if s.key == "live_schema"], "no schema box without an answer to choose from"
+    at.button(key="check_capabilities").click().run()
+    assert at.session_state["live_capabilities"]["scope"].endswith("schema public"), "the connection's own schema"
+
+
+def test_the_sign_in_picked_for_a_hook_stays_across_pages() -> None:
+    """An alternative's choice (the SSH tunnel's password or private key) is kept like the fields are: with both
+    filled in, the one picked is the one sent after another page was opened (it used to fall back to the first
+    option holding a value, the password)."""
+    choice = choice_key(PG, "SSHTunnel", "auth")
+    at = new_app()
+    choose(at, PG)
+    toggle_hook(at, PG, "SSHTunnel")
+    fill(at, PG, {"hooks_params.SSHTunnel.host": "bastion.example.invalid", "hooks_params.SSHTunnel.username": "jump",
+                  "hooks_params.SSHTunnel.password": "Ssh-Typed-Secret-2"})
+    at.radio(key=choice).set_value("Private key").run()
+    fill(at, PG, {"hooks_params.SSHTunnel.pkey": "-----BEGIN OPENSSH PRIVATE KEY-----"})
+    for page in (CAPABILITIES, API):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    tunnel = curl_body(at.code[0].value)["hooks_params"]["SSHTunnel"]
+    assert "pkey" in tunnel and "password" not in tunnel, tunnel
+    at.switch_page(CONNECT).run()
+    assert at.radio(key=choice).value == "Private key"
+    assert widget_key(PG, "hooks_params.SSHTunnel.pkey") in {str(t.key) for t in at.text_input}
+
+
+def test_the_connector_shown_in_detail_stays_across_pages(supported: dict[str, Any]) -> None:
+    """The Capabilities page's "One connector in detail" keeps the connector chosen when another page is opened."""
+    last = list(supported["write_connectors"])[-1]
+    at = new_app(CAPABILITIES)
+    assert at.selectbox(key="cap_connector").value != last
+    at.selectbox(key="cap_connector").set_value(last).run()
+    for page in (CONNECT, CAPABILITIES):
+        at.switch_page(page).run()
+        assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="cap_connector").value == last
