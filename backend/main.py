@@ -32,7 +32,7 @@ from backend.security.auth import router as auth_router
 from backend.security.policy import TargetPolicy
 from backend.security.secrets import SecretFilter, install_log_scrubbing
 from backend.settings import Settings, get_settings
-from backend.store import calls as storecall
+from backend.store.calls import ping as store_ping
 
 API_TITLE = "Connection Wizard API"
 
@@ -218,7 +218,7 @@ def create_app(settings: Settings | None = None, *, ops: bool = True) -> FastAPI
     app.state.auth = auth
     app.state.saved = SavedConnections(settings, auth)
     app.state.metrics = metrics
-    app.state.readiness = StoreProbe(lambda: storecall.ping(auth.store.engine, READY_DEADLINE_S))
+    app.state.readiness = StoreProbe(lambda: store_ping(auth.store.engine, READY_DEADLINE_S))
     # Connection health over time: alerts of state changes, the scheduler of monitored connections.
     monitor_metrics = MonitorMetrics(metrics)
     app.state.alerts = Alerts(settings, monitor_metrics)

@@ -220,6 +220,15 @@ DRIVER_STACKS = ("boto3", "adlfs", "azure.storage.blob", "databricks.sql.client"
 client (thrift, pyarrow and pandas, about a second here) behind its SQLAlchemy dialect."""
 
 
+def installed_drivers() -> list[str]:
+    """The driver modules a first test of each connector loads, of those installed here."""
+    from backend.connectors import registry
+
+    modules = {driver.module for connector in registry().values() for driver in getattr(connector, "protocols", {}).values()}
+    return [name for name in sorted(modules | set(DRIVER_STACKS))
+            if importlib.util.find_spec(name.partition(".")[0]) is not None]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def drivers_loaded() -> None:
     """Every installed driver is imported once per test process, before any test runs.
@@ -228,14 +237,10 @@ def drivers_loaded() -> None:
     SQLAlchemy dialect takes about a second here, several on a busy machine). The suite's tests are about
     what happens on the network within the deadline, so the import is paid here, once, and a busy machine
     cannot turn a first test's import into a timeout. (That ``import backend.main`` loads no driver is
-    checked in a fresh interpreter: tests/test_operations.py, the bench's start-up section.)
+    checked in a fresh interpreter: tests/test_layers.py.)
     """
-    from backend.connectors import registry
-
-    modules = {driver.module for connector in registry().values() for driver in getattr(connector, "protocols", {}).values()}
-    for name in sorted(modules | set(DRIVER_STACKS)):
-        if importlib.util.find_spec(name.partition(".")[0]) is not None:
-            importlib.import_module(name)
+    for name in installed_drivers():
+        importlib.import_module(name)
 
 
 @pytest.fixture(scope="session")
