@@ -31,8 +31,9 @@ from pydantic import ValidationError
 from backend.diagnosis.stages import Deadline, run_blocking
 from backend.main import create_app
 from backend.ops import readiness
-from backend.ops.context import REQUEST_ID, current_request_id
+from backend.ops.context import REQUEST_ID, after_answer, current_request_id
 from backend.ops.logs import JsonLogFormatter
+from backend.ops.middleware import Operations
 from backend.ops.readiness import StoreProbe
 from backend.security.secrets import LIVE, MASK, SecretFilter
 from tests.conftest import TEST_API, make_settings
@@ -495,3 +496,28 @@ def test_the_ops_middleware_can_be_left_out_for_the_benchmark() -> None:
         response = client.get(LIVE_PATH)
     assert response.status_code == 200 and "x-request-id" not in response.headers
 
+
+
+def test_clean_ups_of_a_request_run_once_its_answer_is_sent() -> None:
+    # A driver's connection is closed after the verdict is sent (backend/connectors/sql.py, close_after_answer):
+    # the answer waits neither for the close nor for the database server's end of the session.
+    events: list[str] = []
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        after_answer(lambda: events.append("clean-up"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"verdict"})
+
+    async def client_side(message: Any) -> None:
+        events.append(message["type"])
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "scheme": "http"}
+    asyncio.run(Operations(endpoint)(scope, receive, client_side))
+    assert events == ["http.response.start", "http.response.body", "clean-up"]
+
+    outside: list[str] = []
+    after_answer(lambda: outside.append("at once"))  # no request (the command line, the scheduler): at once
+    assert outside == ["at once"]
