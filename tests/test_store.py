@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,10 @@ from backend.security.auth import AuthService
 from backend.security.auth.store import AuthStore, make_engine
 from backend.security.auth.store import metadata as auth_metadata
 from backend.settings import Settings
+from backend.store.calls import Watchdog
 from backend.store.migrations import current, head, upgrade
 from tests.conftest import DB, make_settings
-from tests.helpers import raw_dump, tunnelled_body
+from tests.helpers import raw_dump, tunnelled_body, wait_until
 from tests.servers.common import LOOPBACK
 from tests.servers.postgres import SUPERPASS, SUPERUSER
 
@@ -387,3 +389,36 @@ def test_key_ring_and_key_file(tmp_path: Path) -> None:
 
 def test_settings_name_the_secret_key_variable() -> None:
     assert "secret_key" in Settings.model_fields and "rate_limit_storage_url" in Settings.model_fields
+
+
+# --- the store's watchdog (backend/store/calls.py) ---------------------------------------------------------
+
+
+class _Connection:
+    """A DB-API connection as the watchdog sees one: it interrupts it (as sqlite3) when its call's deadline passed."""
+
+    def __init__(self) -> None:
+        self.cut_at: float | None = None
+
+    def interrupt(self) -> None:
+        self.cut_at = time.monotonic()
+
+
+def test_the_watchdog_cuts_each_call_at_its_deadline_without_being_woken_for_every_call() -> None:
+    watchdog = Watchdog()
+    watchdog.idle_wait_s = 3600.0  # asleep with nothing to watch: only a wake-up makes it look sooner
+    first, later, earlier = _Connection(), _Connection(), _Connection()
+    now = time.monotonic()
+    watchdog.watch(1, first, now + 1.0)  # starts its thread, which plans to wake at this deadline
+    planned = wait_until(lambda: watchdog._waking_at, what="the watchdog's plan")
+    watchdog.watch(2, later, now + 1.5)  # after the planned wake-up: no wake-up needed
+    assert watchdog._waking_at == planned
+    wait_until(lambda: first.cut_at and later.cut_at, what="both calls cut")
+    assert first.cut_at is not None and first.cut_at >= now + 1.0  # never before the deadline
+    assert later.cut_at is not None and later.cut_at >= now + 1.5
+    # Nothing watched now: the thread sleeps an hour; a deadline before that wakes it.
+    wait_until(lambda: watchdog._waking_at > time.monotonic() + 60, what="the watchdog asleep")
+    at = time.monotonic() + 0.05
+    watchdog.watch(3, earlier, at)
+    wait_until(lambda: earlier.cut_at, what="the call cut")
+    assert earlier.cut_at is not None and earlier.cut_at >= at

@@ -80,6 +80,10 @@ _RECORD_TEST = (
     .values(last_test=bindparam("t"))
 )
 
+_GET_ONE = select(saved_connections).where(saved_connections.c.owner == bindparam("o"), saved_connections.c.id == bindparam("i"))
+"""``GET {id}/``'s read, built once: building a statement (each column and comparison made and checked) cost
+more than running it."""
+
 
 def fold(text: str) -> str:
     """What ``?search=`` compares: NFC-normalised, ``casefold()``ed (``Ünïcødé`` and ``ünïcødé`` alike)."""
@@ -216,7 +220,7 @@ class SavedStore:
             return None
         self._ensure()
         with self.engine.connect() as conn:
-            row = conn.execute(select(saved_connections).where(self._owned(owner, connection_id))).first()
+            row = conn.execute(_GET_ONE, {"o": owner, "i": connection_id}).first()
         return Stored.of(row) if row is not None else None
 
     def get_by_name(self, owner: str, name: str) -> Stored | None:
