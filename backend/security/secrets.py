@@ -182,20 +182,22 @@ class Masker:
         if isinstance(value, str):
             return self._remembered(value)
         if isinstance(value, dict):
-            return {self._leaf(k): self._leaf(v) for k, v in value.items()}
+            # A verdict's keys and words come again and again: looked up here, without a call per leaf.
+            done, out = self._done, {}
+            for k, v in value.items():
+                key = done.get(k) if type(k) is str else None
+                if key is None:
+                    key = self.obj(k)
+                kind = type(v)
+                if kind is str:
+                    item = done.get(v)
+                    out[key] = item if item is not None else self._remembered(v)
+                else:
+                    out[key] = v if kind in _PLAIN else self.obj(v)
+            return out
         if isinstance(value, (list, tuple)):
-            return [self._leaf(v) for v in value]
+            return [v if type(v) in _PLAIN else self.obj(v) for v in value]
         return value
-
-    def _leaf(self, value: Any) -> Any:
-        """:meth:`obj`, with a verdict's leaves (keys and words it repeats, numbers, nulls) answered at once."""
-        kind = type(value)
-        if kind is str:
-            done = self._done.get(value)
-            return done if done is not None else self._remembered(value)
-        if kind in _PLAIN:
-            return value
-        return self.obj(value)
 
     def _remembered(self, text: str) -> str:
         """``self(text)``, remembered for short texts: a verdict repeats its keys and words (``name``,
