@@ -282,8 +282,10 @@ def close_quietly(conn: Any) -> None:
 
 def close_after_answer(conn: Any) -> None:
     """Close ``conn`` in a driver thread once the verdict is sent: the answer waits neither for the close
-    nor for the database server's end of the session, and the event loop never runs a driver's close."""
-    after_answer(lambda: in_background("wizard-close", conn.close))
+    nor for the database server's end of the session. Outside a request (the command line, the scheduler),
+    at once, as the test ends."""
+    if not after_answer(lambda: in_background("wizard-close", conn.close)):
+        close_quietly(conn)
 
 
 def in_background(name: str, fn: Callable[..., Any], *args: Any) -> None:

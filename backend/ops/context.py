@@ -71,11 +71,11 @@ class AfterAnswer:
 AFTER_ANSWER: ContextVar[AfterAnswer | None] = ContextVar("wizard_after_answer", default=None)
 
 
-def after_answer(fn: Callable[[], None]) -> None:
-    """``fn()`` once the current request's answer is sent; at once outside a request (the command line, the
-    scheduler of monitored connections) or when no ``Operations`` middleware serves it."""
+def after_answer(fn: Callable[[], None]) -> bool:
+    """``fn()`` once the current request's answer is sent. False, and ``fn`` left to the caller, outside a
+    request (the command line, the scheduler of monitored connections) or where no ``Operations`` serves it."""
     pending = AFTER_ANSWER.get()
     if pending is None:
-        fn()
-    else:
-        pending.add(fn)
+        return False
+    pending.add(fn)
+    return True
