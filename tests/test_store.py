@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable, key_file_f
 from backend.saved.masking import MASK, secret_paths
 from backend.saved.schemas import SavedConnectionCreate, SavedConnectionUpdate
 from backend.saved.service import SavedConnections
+from backend.saved.store import WouldWait
 from backend.security.auth import AuthService
 from backend.security.auth.store import AuthStore, make_engine
 from backend.security.auth.store import metadata as auth_metadata
@@ -422,3 +424,51 @@ def test_the_watchdog_cuts_each_call_at_its_deadline_without_being_woken_for_eve
     watchdog.watch(3, earlier, at)
     wait_until(lambda: earlier.cut_at, what="the call cut")
     assert earlier.cut_at is not None and earlier.cut_at >= at
+
+
+# --- GET {id}/ at once (backend/saved/store.py, get_at_once) ----------------------------------------------
+
+
+def test_a_saved_connection_is_read_at_once_on_sqlite_and_through_the_threads_elsewhere(
+        saved: SavedConnections, store_url: str) -> None:
+    made = create(saved)
+    store = saved.store
+    if store_url.startswith("postgresql"):
+        with pytest.raises(WouldWait):  # a server's store is always read through the threads, under their deadline
+            store.get_at_once("alice", made.id)
+        return
+    assert store.get_at_once("alice", made.id) == store.get("alice", made.id)
+    assert store.get_at_once("bob", made.id) is None  # another owner's: as missing
+    assert store.get_at_once("alice", "no-such-id") is None
+    patch(saved, made.id, description="changed through the threads")
+    again = store.get_at_once("alice", made.id)
+    assert again is not None and again.description == "changed through the threads"  # no stale snapshot
+    with store._at_once().connect() as conn:  # type: ignore[union-attr]
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0  # never waits for a lock
+        assert conn.exec_driver_sql("PRAGMA query_only").scalar() == 1
+
+
+def test_a_locked_sqlite_store_is_read_through_the_threads_not_waited_for_on_the_loop(tmp_path: Path) -> None:
+    saved = saved_for(f"sqlite:///{tmp_path}/store/wizard.db", tmp_path)
+    made = create(saved)
+    saved.store.engine.dispose()  # the exclusive lock below needs no other connection open
+    holder = sqlite3.connect(tmp_path / "store" / "wizard.db")
+    try:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # no other connection may read now, not even in WAL mode
+        with pytest.raises(WouldWait):
+            saved.store.get_at_once("alice", made.id)
+    finally:
+        holder.close()
+    assert saved.store.get_at_once("alice", made.id) is not None
+    saved.store.engine.dispose()
+
+
+def test_an_in_memory_store_and_a_store_without_its_schema_are_read_through_the_threads(tmp_path: Path) -> None:
+    memory = saved_for("sqlite://", tmp_path)
+    memory.store._ensure()
+    with pytest.raises(WouldWait):
+        memory.store.get_at_once("alice", "some-id")
+    fresh = saved_for(f"sqlite:///{tmp_path}/fresh/wizard.db", tmp_path)
+    with pytest.raises(WouldWait):  # the migrations run in the store's threads first
+        fresh.store.get_at_once("alice", "some-id")
