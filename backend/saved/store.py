@@ -179,6 +179,7 @@ class SavedStore:
         self._schema_ready = False
         self._at_once_engine: Engine | None = None
         self._at_once_lock = threading.Lock()
+        self._at_once_in_use = threading.Lock()
 
     def _ensure(self) -> None:
         self._ensure_schema()
@@ -252,13 +253,15 @@ class SavedStore:
         if not ID_PATTERN.fullmatch(connection_id):
             return None
         engine = self._at_once()
-        if engine is None:
+        if engine is None or not self._at_once_in_use.acquire(blocking=False):  # one connection, one reader at once
             raise WouldWait
         try:
             with engine.connect() as conn:
                 row = conn.execute(_GET_ONE, {"o": owner, "i": connection_id}).first()
         except SQLAlchemyError:  # "database is locked" at once (no busy wait), or anything else: told by the threads
             raise WouldWait from None
+        finally:
+            self._at_once_in_use.release()
         return Stored.of(row) if row is not None else None
 
     def _at_once(self) -> Engine | None:
