@@ -45,7 +45,7 @@ interleaved, because the machine is shared and absolute figures are noisy):
 1. **Overhead** — one successful `POST /api/v1/database_connections/test/` vs the same driver used directly doing
    the same work (the TCP probe, connect over TCP with password authentication as the same user, the wizard's
    inspection query, close), all sequential from one process. The judged ratio is what HTTP, authentication, the
-   thread per driver call and the verdict cost on top of the same steps. The bare driver (connect + `SELECT 1` +
+   driver threads and the verdict cost on top of the same steps. The bare driver (connect + `SELECT 1` +
    close) is shown apart, and so are the parts: the diagnosis's own steps (same work − bare) and what happens
    outside the diagnosis (API − its own clock). Target ≤ 1.2×.
 2. **Fail-fast** — time to verdict for every connector in the registry against a closed port (target ≤ 50 ms), a

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import shutil
 import sys
 import tempfile
@@ -49,6 +50,7 @@ def measure(api: Api, pg_body: dict[str, Any], samples: int) -> Section:
     names = list(figures)
     codes: Counter[str] = Counter()
     elapsed = Stat()
+    load_before = os.getloadavg()[0]
     with api.client() as c:
         saved = c.post(f"{API}/", json={"name": f"bench server path {time.time_ns()}", "description": None,
                                         "connection": pg_body})
@@ -99,12 +101,14 @@ def measure(api: Api, pg_body: dict[str, Any], samples: int) -> Section:
     ok = codes.get("CONNECTION_SUCCESSFUL", 0)
     s.note(f"`POST test/` verdicts: {dict(codes)}; the diagnosis's own clock (payload.elapsed_ms, rounded to the ms) "
            f"median {_ms(elapsed.median)}." + ("" if ok == sum(codes.values()) else " **Not every test succeeded.**"))
+    s.note(f"Load average (1 min) {load_before:.2f} before, {os.getloadavg()[0]:.2f} after, on {os.cpu_count()} cores.")
     s.note("Each figure is measured by the client (httpx, one keep-alive connection, request sent → answer read), one "
            "request at a time, the five kinds interleaved round by round. The floor is the same uvicorn process, the "
            "same middleware (security headers, request id, body limit) and FastAPI's JSON path, without auth or "
            "logic: what any endpoint costs on this machine. The API's figures carry the session check (cached for "
-           "2 s per process), the store read of `GET {id}/` (in a worker thread), and for `POST test/` validation, "
-           "the rate limit, masking, the audit line and the metrics.")
+           "2 s per process), the store read of `GET {id}/` (SQLite: on the event loop, on a connection that never "
+           "waits for a lock), and for `POST test/` validation, the rate limit, masking, the audit line and the "
+           "metrics; the test's driver connection is closed after its answer.")
     return s
 
 
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--auth", choices=("on", "off"), default="on")
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--samples", type=int, default=0, help="rounds (default 200, 50 with --quick)")
+    parser.add_argument("--runs", type=int, default=1, help="measure this many times on the same servers (to see "
+                        "through a shared machine's noise)")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="wizard-bench-path-"))
     procs: list[Server] = []
@@ -131,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         api.wait_ready()
         body = {"connector_type": "PostgreSQLConnector", "host": LOOPBACK, "port": pg.port, "database": pg.database,
                 "username": pg.user, "password": pg.password}
-        print(measure(api, body, args.samples or (50 if args.quick else 200)).markdown())
+        for _ in range(args.runs):
+            print(measure(api, body, args.samples or (50 if args.quick else 200)).markdown(), flush=True)
     return 0
 
 

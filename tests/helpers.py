@@ -145,9 +145,18 @@ def load_spec() -> dict[str, Any]:
     return spec
 
 
+def busy_driver_threads() -> set[int]:
+    """The wizard's threads busy now (driver calls, relays); not the driver threads waiting for a call."""
+    from backend.diagnosis.stages import IDLE
+
+    return {t.ident for t in threading.enumerate() if t.name.startswith("wizard-") and t.name != IDLE and t.ident}
+
+
 def new_driver_threads(before: set[int]) -> list[str]:
-    """The wizard's threads (driver calls, relays) started since ``before`` that still run."""
-    return [t.name for t in threading.enumerate() if t.name.startswith("wizard-") and t.ident not in before]
+    """The wizard's threads busy now that were not busy in ``before`` (:func:`busy_driver_threads`): a call a
+    test started still running, in a thread of its own or in a reused driver thread."""
+    busy = busy_driver_threads()
+    return [t.name for t in threading.enumerate() if t.ident in busy and t.ident not in before]
 
 
 ADMIN = "admin"

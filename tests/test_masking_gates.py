@@ -8,8 +8,10 @@ import re
 
 import pytest
 
-from backend.security import secrets
 from backend.security.secrets import _GATES, _KEYS, _PATTERNS, MASK, Masker, _folded, _keep_mask
+
+MAYBE_CREDENTIALS = re.compile(r"-----BEGIN|://|[=:]|eyJ|(?i:bearer|basic|negotiate)")
+"""What the masking asked of a text before running its patterns, before the gates (a regular expression)."""
 
 
 def ungated(masker: Masker, text: str) -> str:
@@ -18,7 +20,7 @@ def ungated(masker: Masker, text: str) -> str:
         return text
     if masker.pattern is not None:
         text = masker.pattern.sub(MASK, text)
-    if secrets._MAYBE_CREDENTIALS.search(text):
+    if MAYBE_CREDENTIALS.search(text):
         for pattern in _PATTERNS:
             text = pattern.sub(_keep_mask, text)
     return text

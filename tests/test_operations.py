@@ -31,8 +31,9 @@ from pydantic import ValidationError
 from backend.diagnosis.stages import Deadline, run_blocking
 from backend.main import create_app
 from backend.ops import readiness
-from backend.ops.context import REQUEST_ID, current_request_id
+from backend.ops.context import REQUEST_ID, after_answer, current_request_id
 from backend.ops.logs import JsonLogFormatter
+from backend.ops.middleware import Operations
 from backend.ops.readiness import StoreProbe
 from backend.security.secrets import LIVE, MASK, SecretFilter
 from tests.conftest import TEST_API, make_settings
@@ -506,3 +507,28 @@ def test_every_answer_says_the_servers_own_time(client: httpx.Client) -> None:
                client.post("/api/v1/database_connections/test/", json={"connector_type": "PostgreSQLConnector"})]
     for answer in answers:
         assert 0 <= server_seconds(answer) < 60, answer.headers
+
+
+def test_clean_ups_of_a_request_run_once_its_answer_is_sent() -> None:
+    # A driver's connection is closed after the verdict is sent (backend/connectors/sql.py, close_after_answer):
+    # the answer waits neither for the close nor for the database server's end of the session.
+    events: list[str] = []
+
+    async def endpoint(scope: Any, receive: Any, send: Any) -> None:
+        after_answer(lambda: events.append("clean-up"))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"verdict"})
+
+    async def client_side(message: Any) -> None:
+        events.append(message["type"])
+
+    async def receive() -> Any:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": [], "scheme": "http"}
+    asyncio.run(Operations(endpoint)(scope, receive, client_side))
+    assert events == ["http.response.start", "http.response.body", "clean-up"]
+
+    # No request (the command line, the scheduler): not taken, the caller cleans up at once itself.
+    assert after_answer(lambda: events.append("never")) is False
+    assert events[-1] == "clean-up"

@@ -30,6 +30,7 @@ from tests.helpers import (
     KEY,
     KEYTAB_CONTENT,
     Captured,
+    FakeClock,
     base_body,
     canary,
     leftovers,
@@ -122,6 +123,23 @@ def test_every_logger_is_scrubbed_also_exceptions_and_live_secrets() -> None:
     for secret in ("pattern-secret-1", "exc-secret-2", live_secret):
         assert secret not in text, text
     assert "RuntimeError" in text and "Traceback" in text  # the traceback stays, scrubbed
+
+
+def test_a_set_of_secrets_held_again_is_masked_by_the_same_compiled_masker_until_its_grace_ends() -> None:
+    # A user testing one connection again and again compiles its masker once; once no test holds the
+    # values and their grace period is over, the masker (and the values in it) is let go.
+    import backend.security.secrets as secrets_module
+
+    clock = FakeClock()
+    live = secrets_module.LiveSecrets(grace_s=60, clock=clock)
+    with live.hold(["pw-one", "pw-two"]) as first:
+        assert first("pw-one and pw-two") == f"{MASK} and {MASK}"
+    with live.hold(["pw-two", "pw-one", ""]) as again:
+        assert again is first  # same values, any order: compiled once
+    clock.advance(61)
+    assert live.values() == []
+    with live.hold(["pw-one", "pw-two"]) as later:
+        assert later is not first
 
 
 def test_a_short_live_secret_is_masked_where_echoed_but_not_in_the_programs_numbers(

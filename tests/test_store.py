@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +24,15 @@ from backend.saved.crypto import CannotDecrypt, KeyRing, KeyUnusable, key_file_f
 from backend.saved.masking import MASK, secret_paths
 from backend.saved.schemas import SavedConnectionCreate, SavedConnectionUpdate
 from backend.saved.service import SavedConnections
+from backend.saved.store import WouldWait
 from backend.security.auth import AuthService
 from backend.security.auth.store import AuthStore, make_engine
 from backend.security.auth.store import metadata as auth_metadata
 from backend.settings import Settings
+from backend.store.calls import Watchdog
 from backend.store.migrations import current, head, upgrade
 from tests.conftest import DB, make_settings
-from tests.helpers import raw_dump, tunnelled_body
+from tests.helpers import raw_dump, tunnelled_body, wait_until
 from tests.servers.common import LOOPBACK
 from tests.servers.postgres import SUPERPASS, SUPERUSER
 
@@ -387,3 +391,84 @@ def test_key_ring_and_key_file(tmp_path: Path) -> None:
 
 def test_settings_name_the_secret_key_variable() -> None:
     assert "secret_key" in Settings.model_fields and "rate_limit_storage_url" in Settings.model_fields
+
+
+# --- the store's watchdog (backend/store/calls.py) ---------------------------------------------------------
+
+
+class _Connection:
+    """A DB-API connection as the watchdog sees one: it interrupts it (as sqlite3) when its call's deadline passed."""
+
+    def __init__(self) -> None:
+        self.cut_at: float | None = None
+
+    def interrupt(self) -> None:
+        self.cut_at = time.monotonic()
+
+
+def test_the_watchdog_cuts_each_call_at_its_deadline_without_being_woken_for_every_call() -> None:
+    watchdog = Watchdog()
+    watchdog.idle_wait_s = 3600.0  # asleep with nothing to watch: only a wake-up makes it look sooner
+    first, later, earlier = _Connection(), _Connection(), _Connection()
+    now = time.monotonic()
+    watchdog.watch(1, first, now + 1.0)  # starts its thread, which plans to wake at this deadline
+    planned = wait_until(lambda: watchdog._waking_at, what="the watchdog's plan")
+    watchdog.watch(2, later, now + 1.5)  # after the planned wake-up: no wake-up needed
+    assert watchdog._waking_at == planned
+    wait_until(lambda: first.cut_at and later.cut_at, what="both calls cut")
+    assert first.cut_at is not None and first.cut_at >= now + 1.0  # never before the deadline
+    assert later.cut_at is not None and later.cut_at >= now + 1.5
+    # Nothing watched now: the thread sleeps an hour; a deadline before that wakes it.
+    wait_until(lambda: watchdog._waking_at > time.monotonic() + 60, what="the watchdog asleep")
+    at = time.monotonic() + 0.05
+    watchdog.watch(3, earlier, at)
+    wait_until(lambda: earlier.cut_at, what="the call cut")
+    assert earlier.cut_at is not None and earlier.cut_at >= at
+
+
+# --- GET {id}/ at once (backend/saved/store.py, get_at_once) ----------------------------------------------
+
+
+def test_a_saved_connection_is_read_at_once_on_sqlite_and_through_the_threads_elsewhere(
+        saved: SavedConnections, store_url: str) -> None:
+    made = create(saved)
+    store = saved.store
+    if store_url.startswith("postgresql"):
+        with pytest.raises(WouldWait):  # a server's store is always read through the threads, under their deadline
+            store.get_at_once("alice", made.id)
+        return
+    assert store.get_at_once("alice", made.id) == store.get("alice", made.id)
+    assert store.get_at_once("bob", made.id) is None  # another owner's: as missing
+    assert store.get_at_once("alice", "no-such-id") is None
+    patch(saved, made.id, description="changed through the threads")
+    again = store.get_at_once("alice", made.id)
+    assert again is not None and again.description == "changed through the threads"  # no stale snapshot
+    with store._at_once().connect() as conn:  # type: ignore[union-attr]
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 0  # never waits for a lock
+        assert conn.exec_driver_sql("PRAGMA query_only").scalar() == 1
+
+
+def test_a_locked_sqlite_store_is_read_through_the_threads_not_waited_for_on_the_loop(tmp_path: Path) -> None:
+    saved = saved_for(f"sqlite:///{tmp_path}/store/wizard.db", tmp_path)
+    made = create(saved)
+    saved.store.engine.dispose()  # the exclusive lock below needs no other connection open
+    holder = sqlite3.connect(tmp_path / "store" / "wizard.db")
+    try:
+        holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # no other connection may read now, not even in WAL mode
+        with pytest.raises(WouldWait):
+            saved.store.get_at_once("alice", made.id)
+    finally:
+        holder.close()
+    assert saved.store.get_at_once("alice", made.id) is not None
+    saved.store.engine.dispose()
+
+
+def test_an_in_memory_store_and_a_store_without_its_schema_are_read_through_the_threads(tmp_path: Path) -> None:
+    memory = saved_for("sqlite://", tmp_path)
+    memory.store._ensure()
+    with pytest.raises(WouldWait):
+        memory.store.get_at_once("alice", "some-id")
+    fresh = saved_for(f"sqlite:///{tmp_path}/fresh/wizard.db", tmp_path)
+    with pytest.raises(WouldWait):  # the migrations run in the store's threads first
+        fresh.store.get_at_once("alice", "some-id")

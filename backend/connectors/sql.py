@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import threading
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -13,8 +12,9 @@ from backend.connectors.base import Connector, ConnectorModel, classified
 from backend.core import ReachedAddress, RunContext
 from backend.diagnosis.messages import Code, unverified_tls_advice
 from backend.diagnosis.netprobe import reach_directly
-from backend.diagnosis.stages import Failure, run_blocking
+from backend.diagnosis.stages import Failure, in_driver_thread, run_blocking
 from backend.hooks import tls as tls_hook
+from backend.ops.context import after_answer
 from backend.spec.fields import PropertyDict
 from backend.spec.schemas import ApplicationMessage, SystemMessageKind
 
@@ -106,7 +106,8 @@ class SQLConnector(Connector[DatabaseT]):
             # Settled before the login: a deadline during it then blames the log-in, not an encryption never tried.
             d.mark("tls", "warning", "No encryption was asked for (TLS mode disable): the link is not encrypted.")
         conn = await d.step("tls", _translated(login, self, params, endpoint), covers=("authentication", "database"))
-        ctx.stack.callback(close_quietly, conn)
+        # Through a tunnel, closed before the tunnel is (the stack unwinds in reverse); else once the verdict is sent.
+        ctx.stack.callback(close_quietly if endpoint.via_ssh else close_after_answer, conn)
         tls = tls_hook.report(ctx, self.tls_state(conn))
 
         async def query() -> dict[str, Any]:
@@ -279,6 +280,14 @@ def close_quietly(conn: Any) -> None:
     quietly(conn.close)
 
 
+def close_after_answer(conn: Any) -> None:
+    """Close ``conn`` in a driver thread once the verdict is sent: the answer waits neither for the close
+    nor for the database server's end of the session. Outside a request (the command line, the scheduler),
+    at once, as the test ends."""
+    if not after_answer(lambda: in_background("wizard-close", conn.close)):
+        close_quietly(conn)
+
+
 def in_background(name: str, fn: Callable[..., Any], *args: Any) -> None:
-    """``fn(*args)`` quietly in a daemon thread: a close that talks to the server, never on the event loop's thread."""
-    threading.Thread(target=quietly, args=(fn, *args), name=name, daemon=True).start()
+    """``fn(*args)`` quietly in a driver thread: a close that talks to the server, never on the event loop's thread."""
+    in_driver_thread(name, fn, *args)

@@ -30,7 +30,7 @@ from backend.monitor.expiry import forecast
 from backend.ops.metrics import Metrics
 from backend.security.policy import TargetPolicy
 from backend.security.ratelimit import UserRateLimit
-from backend.security.secrets import LIVE, Masker, scrub
+from backend.security.secrets import LIVE, Masker
 from backend.settings import Settings
 from backend.spec.fields import secret_values
 from backend.spec.forms import target_fields
@@ -137,11 +137,12 @@ class ConnectionTester:
         started = time.monotonic()
         secrets = list(secret_values(params))
         code = "ERROR"
+        held = Masker()  # replaced by the Masker of the request's secrets as soon as they are held
         try:
-            with LIVE.hold(secrets):
+            with LIVE.hold(secrets) as held:
                 connector = registry()[params.connector_type]
                 deadline = Deadline(self.settings.test_timeout_s)
-                maskers: dict[tuple[str, ...], Masker] = {}
+                maskers: dict[tuple[str, ...], Masker] = {tuple(secrets): held}
 
                 def mask() -> Masker:
                     """The request's one Masker (made again only if the test added to ``ctx.secrets``)."""
@@ -176,7 +177,7 @@ class ConnectionTester:
             fields = {
                 "user": _one_line(user or "-"),
                 "connector": params.connector_type,
-                "host": _one_line(scrub(_target(params), secrets)),
+                "host": _one_line(held(_target(params))),
                 "code": code,
                 "duration_ms": int(seconds * 1000),
             }
@@ -268,4 +269,6 @@ def _target(params: ConnectorModel) -> str:
 
 def _one_line(text: str) -> str:
     """No line breaks or control characters in an audit field (no forged log lines), 255 at most."""
+    if text.isprintable() and " " not in text:  # the usual user or host name: nothing to replace
+        return text[:255] or "-"
     return "".join(c if c.isprintable() and c != " " else "_" for c in text)[:255] or "-"

@@ -12,6 +12,8 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
+import os
+import queue
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -73,6 +75,86 @@ class Deadline:
         )
 
 
+IDLE = "wizard-idle"
+"""The name of a driver thread waiting for its next call (busy, it is named after its call: ``wizard-<what>``)."""
+
+
+class DriverThreads:
+    """The threads that run blocking driver calls: reused, and never one busy with another call.
+
+    A call goes to a waiting thread if there is one, else to a new thread, at once: a call stuck
+    past its deadline keeps its thread (it is abandoned, never waited for) and no other call
+    queues behind it. A thread whose call returned waits for the next one, unless ``keep``
+    threads already wait: then it ends, so the count comes back down after a burst of tests or
+    once stuck calls give up. Reusing threads saves starting one per call, which blocks the event
+    loop until the new thread runs (``Thread.start`` waits for it) and costs most on a busy machine.
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self._lock = threading.Lock()
+        self._calls: queue.SimpleQueue[tuple[Callable[[], object], str]] = queue.SimpleQueue()
+        self._waiting = 0
+        """Threads that will take a call from the queue: each call put there was promised one of them."""
+        self.threads = 0
+        """Threads of the pool alive now, busy or waiting."""
+
+    def run(self, call: Callable[[], object], name: str) -> None:
+        """Start ``call`` now in a thread of its own named ``name`` (it never waits for another call); what it
+        returns is dropped, what it raises is logged."""
+        with self._lock:
+            if self._waiting:
+                self._waiting -= 1
+                self._calls.put((call, name))
+                return
+            self.threads += 1
+        try:
+            threading.Thread(target=self._work, args=(call, name), name=name, daemon=True).start()
+        except BaseException:  # e.g. no thread could be started: the caller hears it, the count stays true
+            with self._lock:
+                self.threads -= 1
+            raise
+
+    def _work(self, call: Callable[[], object], name: str) -> None:
+        thread = threading.current_thread()
+        while True:
+            thread.name = name
+            try:
+                call()
+            except BaseException as exc:  # noqa: BLE001 - the calls handle their own errors; the thread must go on
+                log.error("a driver thread's call raised %s", type(exc).__name__)
+            thread.name = IDLE
+            with self._lock:
+                if self._waiting >= self.keep:
+                    self.threads -= 1
+                    return
+                self._waiting += 1
+            call, name = self._calls.get()
+
+    def _forget(self) -> None:
+        """In a forked child: the parent's threads do not exist there."""
+        self._lock = threading.Lock()
+        self._calls = queue.SimpleQueue()
+        self._waiting = self.threads = 0
+
+
+DRIVER_THREADS = DriverThreads()
+os.register_at_fork(after_in_child=DRIVER_THREADS._forget)
+
+
+def in_driver_thread(name: str, fn: Callable[..., Any], *args: Any) -> None:
+    """``fn(*args)`` in a driver thread, whatever it raises: a close or clean-up that may talk to a
+    server (or a broken connection), never on the event loop's thread, never waited for."""
+
+    def call() -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - closing a broken connection may fail; nothing to do
+            pass
+
+    DRIVER_THREADS.run(call, name)
+
+
 async def run_blocking(
     fn: Callable[[], T],
     deadline: Deadline,
@@ -81,12 +163,12 @@ async def run_blocking(
     *,
     cleanup: Callable[[T], None] | None = None,
 ) -> T:
-    """Run a blocking driver call in its own daemon thread, bounded by the deadline.
+    """Run a blocking driver call in a driver thread (:class:`DriverThreads`), bounded by the deadline.
 
     A call still running at the deadline (or when the test is cancelled) is abandoned (its
     driver has been given the same deadline, so it ends on its own shortly after) and the
     test answers at once; if the abandoned call still succeeds, ``cleanup`` closes what it opened.
-    A thread per call, not a shared pool: an abandoned call never starves the next test.
+    The thread is the call's alone until it returns: an abandoned call never starves the next test.
     """
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
@@ -94,7 +176,7 @@ async def run_blocking(
     def deliver(ok: bool, value: Any) -> None:
         if future.done():
             if ok and cleanup is not None:
-                threading.Thread(target=cleanup, args=(value,), daemon=True).start()
+                in_driver_thread(f"wizard-cleanup-{what}", cleanup, value)
             return
         if ok:
             future.set_result(value)
@@ -116,7 +198,7 @@ async def run_blocking(
 
     # In a copy of the caller's context: the driver's log lines carry the test's request id.
     context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(target,), name=f"wizard-{what}", daemon=True).start()
+    DRIVER_THREADS.run(lambda: context.run(target), f"wizard-{what}")
     try:
         return await asyncio.wait_for(asyncio.shield(future), timeout=deadline.remaining())
     except TimeoutError:

@@ -58,8 +58,8 @@ class Metrics:
         self.in_flight.set_function(read)
 
     def test_done(self, connector_type: str, code: str, seconds: float) -> None:
-        self.tests.labels(connector_type=connector_type, code=code).inc()
-        self.duration.labels(connector_type=connector_type).observe(seconds)
+        self.tests.labels(connector_type, code).inc()  # positional: the library's quicker path
+        self.duration.labels(connector_type).observe(seconds)
 
     def reject(self, reason: Rejection) -> None:
         self.rejected.labels(reason=reason).inc()

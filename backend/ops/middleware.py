@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.ops.context import REQUEST_ID, accept_or_generate
+from backend.ops.context import AFTER_ANSWER, REQUEST_ID, AfterAnswer, accept_or_generate
 
 log = logging.getLogger("wizard.ops")
 
@@ -127,7 +127,11 @@ class Operations:
             await send(message)
 
         token = REQUEST_ID.set(request_id)
+        pending = AfterAnswer()
+        pending_token = AFTER_ANSWER.set(pending)
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
+            AFTER_ANSWER.reset(pending_token)
+            pending.run()  # the answer has been sent (or the request failed): its clean-ups now
             REQUEST_ID.reset(token)

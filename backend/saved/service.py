@@ -208,6 +208,19 @@ class SavedConnections:
     def get(self, owner: str, connection_id: str) -> SavedConnection:
         return self.view(self._get(owner, connection_id))
 
+    async def read(self, owner: str, connection_id: str) -> SavedConnection:
+        """``GET {id}/``: read on the caller's thread where the store answers without waiting (a SQLite file: a
+        thread hop each way cost more than the read), else through the store's threads, under their deadline."""
+        from backend.saved.store import WouldWait
+
+        try:
+            stored = self.store.get_at_once(owner, connection_id)
+        except WouldWait:
+            return await self.call(lambda: self.get(owner, connection_id))
+        if stored is None:
+            raise NotFound
+        return self.view(stored)
+
     def page(self, owner: str, search: str | None, page: int, page_size: int) -> tuple[int, list[SavedConnection]]:
         count, rows = self.store.page(owner, search, (page - 1) * page_size, page_size)
         return count, [self.view(r) for r in rows]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -36,14 +37,17 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     bindparam,
+    create_engine,
     delete,
+    event,
     func,
     insert,
     select,
     update,
 )
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
 
 metadata = MetaData()
 
@@ -80,10 +84,24 @@ _RECORD_TEST = (
     .values(last_test=bindparam("t"))
 )
 
+_GET_ONE = select(saved_connections).where(saved_connections.c.owner == bindparam("o"), saved_connections.c.id == bindparam("i"))
+"""``GET {id}/``'s read, built once: building a statement (each column and comparison made and checked) cost
+more than running it."""
+
 
 def fold(text: str) -> str:
     """What ``?search=`` compares: NFC-normalised, ``casefold()``ed (``Ünïcødé`` and ``ünïcødé`` alike)."""
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
+class WouldWait(Exception):
+    """The store cannot answer this read without waiting (see :meth:`SavedStore.get_at_once`)."""
+
+
+def _read_only(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
 
 
 class DuplicateName(Exception):
@@ -157,7 +175,15 @@ class SavedStore:
 
     def __init__(self, engine: Engine, ensure_schema: Callable[[], None]) -> None:
         self.engine = engine
-        self._ensure = ensure_schema
+        self._ensure_schema = ensure_schema
+        self._schema_ready = False
+        self._at_once_engine: Engine | None = None
+        self._at_once_lock = threading.Lock()
+        self._at_once_in_use = threading.Lock()
+
+    def _ensure(self) -> None:
+        self._ensure_schema()
+        self._schema_ready = True
 
     def _owned(self, owner: str, connection_id: str) -> Any:
         return (saved_connections.c.owner == owner) & (saved_connections.c.id == connection_id)
@@ -216,8 +242,41 @@ class SavedStore:
             return None
         self._ensure()
         with self.engine.connect() as conn:
-            row = conn.execute(select(saved_connections).where(self._owned(owner, connection_id))).first()
+            row = conn.execute(_GET_ONE, {"o": owner, "i": connection_id}).first()
         return Stored.of(row) if row is not None else None
+
+    def get_at_once(self, owner: str, connection_id: str) -> Stored | None:
+        """:meth:`get` for a caller that must not wait, the event loop: on a SQLite file whose schema is made, a
+        read on a connection of its own that never waits for a lock (in write-ahead-log mode a reader needs none)
+        nor for a pooled connection. :class:`WouldWait` where it would (another store, a lock held all the same,
+        the schema not made yet): the caller reads through the store's threads, under their deadline."""
+        if not ID_PATTERN.fullmatch(connection_id):
+            return None
+        engine = self._at_once()
+        if engine is None or not self._at_once_in_use.acquire(blocking=False):  # one connection, one reader at once
+            raise WouldWait
+        try:
+            with engine.connect() as conn:
+                row = conn.execute(_GET_ONE, {"o": owner, "i": connection_id}).first()
+        except SQLAlchemyError:  # "database is locked" at once (no busy wait), or anything else: told by the threads
+            raise WouldWait from None
+        finally:
+            self._at_once_in_use.release()
+        return Stored.of(row) if row is not None else None
+
+    def _at_once(self) -> Engine | None:
+        """The engine of :meth:`get_at_once`: one connection, no busy timeout, read only (None: not a SQLite file)."""
+        if self._at_once_engine is not None or not self._schema_ready:
+            return self._at_once_engine
+        url, database = self.engine.url, self.engine.url.database or ""
+        if url.get_backend_name() != "sqlite" or database in ("", ":memory:") or database.startswith("file::memory:"):
+            return None
+        with self._at_once_lock:
+            if self._at_once_engine is None:
+                engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False, "timeout": 0})
+                event.listen(engine, "connect", _read_only)
+                self._at_once_engine = engine
+            return self._at_once_engine
 
     def get_by_name(self, owner: str, name: str) -> Stored | None:
         self._ensure()

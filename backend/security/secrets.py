@@ -25,7 +25,7 @@ import threading
 import time
 import traceback
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from backend.logrecords import on_every_record
@@ -64,8 +64,6 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     ),
 )
 
-# Every pattern above needs one of these to match: a text without any is left as it is, unread.
-_MAYBE_CREDENTIALS = re.compile(r"-----BEGIN|://|[=:]|eyJ|(?i:bearer|basic|negotiate)")
 
 # What each pattern of _PATTERNS cannot match without (in the text as `_folded` spells it): a pattern
 # whose gate is absent is not run. A gate may let through a text its pattern then leaves alone, never
@@ -81,6 +79,17 @@ _GATES: tuple[tuple[str, ...], ...] = (
     _KEY_GATES,
 )
 _CASE_SENSITIVE_GATES = (0, 3, 4)
+
+
+def _maybe_credentials(text: str, folded: str) -> bool:
+    """Whether any pattern of _PATTERNS could match: each needs ``=``, ``:`` (of ``://`` too), ``-----BEGIN``,
+    ``eyJ`` or one of the words of the bearer/basic/negotiate pattern. Plain substring tests, not a regular
+    expression scanning the text: most texts masked are the wizard's own short words and sentences, dozens
+    per verdict."""
+    return (
+        "=" in text or ":" in text or "-----BEGIN" in text or "eyJ" in text
+        or "bearer" in folded or "basic" in folded or "negotiate" in folded
+    )
 
 
 def _folded(text: str) -> str:
@@ -126,10 +135,11 @@ class Masker:
         for secret in {s for s in secrets if s}:
             variants |= _variants(secret)
         ordered = sorted(variants, key=len, reverse=True)  # longest first: a secret inside another
-        parts = [re.escape(v) if len(v) >= _MIN_SAFE else f"{_ALONE_BEFORE}{re.escape(v)}{_ALONE_AFTER}"
-                 for v in ordered]
+        escaped = [(re.escape(v), len(v) >= _MIN_SAFE) for v in ordered]  # once each: re.escape is slow
+        parts = [e if long else f"{_ALONE_BEFORE}{e}{_ALONE_AFTER}" for e, long in escaped]
         self.pattern = re.compile("|".join(parts)) if parts else None
-        self._long = [re.escape(v) for v in ordered if len(v) >= _MIN_SAFE]
+        self._long = [e for e, long in escaped if long]
+        self._done: dict[str, str] = {}
 
     @functools.cached_property
     def long_pattern(self) -> re.Pattern[str] | None:
@@ -156,25 +166,55 @@ class Masker:
             return text
         if values is not None:
             text = values.sub(MASK, text)
-        if _MAYBE_CREDENTIALS.search(text):
-            folded = _folded(text)
-            for index, (pattern, gate) in enumerate(zip(_PATTERNS, _GATES, strict=True)):
-                seen = text if index in _CASE_SENSITIVE_GATES else folded
-                if any(word in seen for word in gate):
-                    masked = pattern.sub(_keep_mask, text)
-                    if masked != text:
-                        text, folded = masked, _folded(masked)
+        folded = _folded(text)
+        if not _maybe_credentials(text, folded):
+            return text
+        for index, (pattern, gate) in enumerate(zip(_PATTERNS, _GATES, strict=True)):
+            seen = text if index in _CASE_SENSITIVE_GATES else folded
+            if any(word in seen for word in gate):
+                masked = pattern.sub(_keep_mask, text)
+                if masked != text:
+                    text, folded = masked, _folded(masked)
         return text
 
     def obj(self, value: Any) -> Any:
         """Scrub every string inside a JSON-like value (dict keys included)."""
         if isinstance(value, str):
-            return self(value)
+            return self._remembered(value)
         if isinstance(value, dict):
-            return {self.obj(k): self.obj(v) for k, v in value.items()}
+            # A verdict's keys and words come again and again: looked up here, without a call per leaf.
+            done, out = self._done, {}
+            for k, v in value.items():
+                key = done.get(k) if type(k) is str else None
+                if key is None:
+                    key = self.obj(k)
+                kind = type(v)
+                if kind is str:
+                    item = done.get(v)
+                    out[key] = item if item is not None else self._remembered(v)
+                else:
+                    out[key] = v if kind in _PLAIN else self.obj(v)
+            return out
         if isinstance(value, (list, tuple)):
-            return [self.obj(v) for v in value]
+            return [v if type(v) in _PLAIN else self.obj(v) for v in value]
         return value
+
+    def _remembered(self, text: str) -> str:
+        """``self(text)``, remembered for short texts: a verdict repeats its keys and words (``name``,
+        ``status``, ``passed``) dozens of times, and a masker serves one request or one set of live secrets."""
+        done = self._done.get(text)
+        if done is None:
+            done = self(text)
+            if len(text) <= _REMEMBERED_CHARS and len(self._done) < _REMEMBERED_TEXTS:
+                self._done[text] = done
+        return done
+
+
+_PLAIN = frozenset({int, float, bool, type(None)})
+"""Types whose values hold no text to mask."""
+_REMEMBERED_CHARS = 200
+_REMEMBERED_TEXTS = 1000
+"""What a masker remembers of the texts it masked (:meth:`Masker.obj`): short ones only, and a bounded number."""
 
 
 def _keep_mask(match: re.Match[str]) -> str:
@@ -206,39 +246,54 @@ class LiveSecrets:
     the grace period covers both.
     """
 
-    def __init__(self, grace_s: float = 120.0) -> None:
+    def __init__(self, grace_s: float = 120.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.grace_s = grace_s
+        self.clock = clock
         self._lock = threading.Lock()
         self._active: dict[int, tuple[str, ...]] = {}
-        self._ending: list[tuple[float, tuple[str, ...]]] = []
+        self._ending: dict[tuple[str, ...], float] = {}
+        """Each set of values no longer held → until when it is still live (the latest end of a test that held it)."""
         self._next = 0
         self._masker: tuple[tuple[str, ...], Masker] = ((), Masker())
+        self._maskers: dict[tuple[str, ...], Masker] = {}
+        """The masker of each set of values live now: compiled once while a connection is tested again and again."""
 
     @contextlib.contextmanager
-    def hold(self, secrets: Iterable[str]) -> Iterator[None]:
-        values = tuple(s for s in secrets if s)
+    def hold(self, secrets: Iterable[str]) -> Iterator[Masker]:
+        """Hold ``secrets`` live while the block runs (and ``grace_s`` after); gives their :class:`Masker`."""
+        values = tuple(sorted({s for s in secrets if s}))
         if not values:
-            yield
+            yield Masker()
             return
         with self._lock:
             self._next += 1
             token = self._next
             self._active[token] = values
+            masker = self._maskers.get(values)
+        if masker is None:
+            masker = Masker(values)  # outside the lock: compiling takes a while
+            with self._lock:
+                masker = self._maskers.setdefault(values, masker)
         try:
-            yield
+            yield masker
         finally:
             with self._lock:
                 self._active.pop(token, None)
-                self._ending.append((time.monotonic() + self.grace_s, values))
+                self._ending[values] = self.clock() + self.grace_s
 
     def values(self) -> list[str]:
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
-            self._ending = [(until, v) for until, v in self._ending if until > now]
-            found = [s for values in self._active.values() for s in values]
-            found += [s for _, values in self._ending for s in values]
+            expired = [values for values, until in self._ending.items() if until <= now]
+            for values in expired:
+                del self._ending[values]
+            held = set(self._active.values())
+            for values in expired:
+                if values not in held:
+                    self._maskers.pop(values, None)
+            found = [s for values in held for s in values]
+            found += [s for values in self._ending if values not in held for s in values]
         return found
-
 
     def masker(self) -> Masker:
         """A masker of the live secrets, compiled again only when the set of them changes (not when another

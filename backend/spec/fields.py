@@ -7,6 +7,7 @@ the secret sanitiser and the UI what kind of value the field holds.
 
 from __future__ import annotations
 
+import functools
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,9 +85,15 @@ def iter_fields(model: type[BaseModel], skip: tuple[str, ...] = ()) -> Iterator[
 
 def secret_values(model: BaseModel) -> Iterator[str]:
     """Every non-empty secret value in a model, nested models included."""
-    for name, info in type(model).model_fields.items():
+    for name, secret in _secret_layout(type(model)):
         value = getattr(model, name)
         if isinstance(value, BaseModel):
             yield from secret_values(value)
-        elif is_secret(info) and isinstance(value, str) and value:
+        elif secret and isinstance(value, str) and value:
             yield value
+
+
+@functools.cache
+def _secret_layout(model: type[BaseModel]) -> tuple[tuple[str, bool], ...]:
+    """Each field of ``model`` and whether it is marked secret: read once per model class, not per test."""
+    return tuple((name, is_secret(info)) for name, info in model.model_fields.items())

@@ -90,11 +90,17 @@ def deadline(at: float | None) -> Iterator[None]:
 class Watchdog:
     """Cuts the connections that outlive their call's deadline; one daemon thread for the process."""
 
+    idle_wait_s = 1.0
+    """How long the thread sleeps when no call is watched (a call's deadline is later: it wakes in time)."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._watched: dict[int, tuple[float, Any]] = {}
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._waking_at = 0.0
+        """When the thread looks at the deadlines next: a deadline after it needs no wake-up (0: it is about
+        to look, just started or woken)."""
 
     def watch(self, key: int, dbapi_conn: Any, at: float) -> None:
         with self._lock:
@@ -102,6 +108,9 @@ class Watchdog:
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="wizard-store-watchdog", daemon=True)
                 self._thread.start()
+            elif at >= self._waking_at:
+                return  # it will look at this deadline in time: no thread woken per store call
+            self._waking_at = 0.0
         self._wake.set()
 
     def unwatch(self, key: int) -> None:
@@ -117,7 +126,8 @@ class Watchdog:
                     _at, conn = self._watched.pop(key)
                     _cut(conn)  # under the lock: the connection cannot be closed (and its fd reused) meanwhile
                 following = min((at for at, _c in self._watched.values()), default=None)
-            wait = 1.0 if following is None else max(0.005, following - time.monotonic())
+                wait = self.idle_wait_s if following is None else max(0.005, following - time.monotonic())
+                self._waking_at = time.monotonic() + wait
             self._wake.wait(wait)
             self._wake.clear()
 

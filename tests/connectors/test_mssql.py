@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -31,7 +30,7 @@ from backend.core import RunContext as Context
 from backend.diagnosis.stages import Deadline, Diagnosis, Failure
 from backend.security.policy import TargetPolicy
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
-from tests.helpers import new_driver_threads, wait_until, wall_bound
+from tests.helpers import busy_driver_threads, new_driver_threads, wait_until, wall_bound
 from tests.servers.common import LOOPBACK
 from tests.servers.fake_tds import Account, FakeTDS7, done_token, error_token
 from tests.servers.stubs import ClosingListener, HTTPGarbageListener
@@ -179,7 +178,7 @@ def test_no_secret_in_any_verdict(client: httpx.Client, server: FakeTDS7, closin
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_silent_host_times_out_and_the_driver_gives_up(client: httpx.Client, silent_port: int, protocol: str) -> None:
-    before = {t.ident for t in threading.enumerate() if t.ident is not None}
+    before = busy_driver_threads()
     msg = expect_timeout(client, body(silent_port, protocol=protocol))
     assert stage(msg, "tcp")["status"] == "passed"
     # pymssql alone waits minutes on a silent host; the relay's end makes the driver give up now

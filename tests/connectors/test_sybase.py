@@ -8,7 +8,6 @@ login failed, 911 no such database, 10351 not a user of the database) and the te
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +24,7 @@ from backend.core import RunContext as Context
 from backend.diagnosis.stages import Deadline, Diagnosis
 from backend.security.policy import TargetPolicy
 from tests.conftest import NASTY_PASSWORD, expect_timeout, failed_detail, make_settings, run_test, stage
-from tests.helpers import new_driver_threads, wait_until, wall_bound
+from tests.helpers import busy_driver_threads, new_driver_threads, wait_until, wall_bound
 from tests.servers.common import LOOPBACK
 from tests.servers.fake_tds import Account, FakeTDS5
 from tests.servers.stubs import ClosingListener, HTTPGarbageListener
@@ -101,7 +100,7 @@ def test_unknown_schema(client: httpx.Client, server: FakeTDS5) -> None:
 def test_silent_host_times_out_and_the_driver_gives_up(client: httpx.Client, silent_port: int) -> None:
     # FreeTDS 1.3 never returns after its own TDS 5.0 login timeout on a silent server (it
     # deadlocks in tds_disconnect); the relay ends the wait at the deadline instead.
-    before = {t.ident for t in threading.enumerate() if t.ident is not None}
+    before = busy_driver_threads()
     expect_timeout(client, body(silent_port))
     wait_until(lambda: not new_driver_threads(before), timeout=wall_bound(1.5), what="the driver's threads' end")
 

@@ -133,7 +133,7 @@ async def create_saved(body: SavedConnectionCreate, response: Response, saved: S
     summary="A saved connection (secrets as the mask)",
 )
 async def get_saved(id: str, response: Response, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
-    return one(response, await saved.call(lambda: saved.get(owner, id)))
+    return one(response, await saved.read(owner, id))
 
 
 @router.patch(
