@@ -4,9 +4,11 @@ and the audit line of each test."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -155,6 +157,37 @@ def test_per_user_test_rate(tmp_path: Path, closed_port: int) -> None:
 
 
 # --- the audit line ---------------------------------------------------------------------------
+
+
+def test_the_audit_line_is_written_once_the_verdict_is_sent(tmp_path: Path, closed_port: int) -> None:
+    # Written after the answer (backend/ops/context.py, after_answer): the verdict waits for no log handler.
+    app = create_app(make_settings(database_url=f"sqlite:///{tmp_path}/wizard.db"))
+    events: list[str] = []
+    body = json.dumps(pg(closed_port)).encode()
+
+    class Audit(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            events.append(f"audit {record.getMessage()}")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        events.append(message["type"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": TEST_API, "raw_path": TEST_API.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+             "client": (LOOPBACK, 5), "server": (LOOPBACK, 80)}
+    handler = Audit()
+    logging.getLogger("wizard.audit").addHandler(handler)
+    try:
+        asyncio.run(app(scope, receive, send))
+    finally:
+        logging.getLogger("wizard.audit").removeHandler(handler)
+    assert events[:2] == ["http.response.start", "http.response.body"], events
+    assert len(events) == 3 and events[2].startswith("audit test user=- connector=PostgreSQLConnector"), events
+    assert "code=PORT_CLOSED" in events[2]
 
 
 def test_audit_line_per_test_without_secrets(tmp_path: Path, closed_port: int) -> None:

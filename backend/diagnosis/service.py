@@ -14,6 +14,7 @@ across processes with ``redis://``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
@@ -27,6 +28,7 @@ from backend.core.errors import Busy, RateLimited
 from backend.diagnosis.messages import Code
 from backend.diagnosis.stages import Deadline, Diagnosis, Listener, Stage, StageEvent
 from backend.monitor.expiry import forecast
+from backend.ops.context import after_answer
 from backend.ops.metrics import Metrics
 from backend.security.policy import TargetPolicy
 from backend.security.ratelimit import UserRateLimit
@@ -172,18 +174,12 @@ class ConnectionTester:
             code = "CANCELLED"  # the client went away; the test's clean-up has run
             raise
         finally:
-            # One line per test, whatever happened; the filter masks anything secret-looking too.
             seconds = time.monotonic() - started
-            fields = {
-                "user": _one_line(user or "-"),
-                "connector": params.connector_type,
-                "host": _one_line(held(_target(params))),
-                "code": code,
-                "duration_ms": int(seconds * 1000),
-            }
-            # The same values as keys of their own for JSON logs (backend/ops/logs.py).
-            audit.info("test user=%s connector=%s host=%s code=%s duration_ms=%d", *fields.values(), extra=fields)
             self.metrics.test_done(params.connector_type, code, seconds)
+            # One line per test, whatever happened, written once the answer is sent (outside a request: now).
+            line = functools.partial(_audit, user, params, held, code, seconds)
+            if not after_answer(line):
+                line()
 
 
 class LiveTest:
@@ -256,6 +252,19 @@ def sanitised(message: ApplicationMessage, secrets: list[str] | Masker) -> Appli
             "payload": mask.obj(message.payload),
         }
     )
+
+
+def _audit(user: str | None, params: ConnectorModel, mask: Masker, code: str, seconds: float) -> None:
+    """The audit line of one test; the log filter masks anything secret-looking too."""
+    fields = {
+        "user": _one_line(user or "-"),
+        "connector": params.connector_type,
+        "host": _one_line(mask(_target(params))),
+        "code": code,
+        "duration_ms": int(seconds * 1000),
+    }
+    # The same values as keys of their own for JSON logs (backend/ops/logs.py).
+    audit.info("test user=%s connector=%s host=%s code=%s duration_ms=%d", *fields.values(), extra=fields)
 
 
 def _target(params: ConnectorModel) -> str:

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from backend.api.deps import ServiceDep, UserDep
 from backend.api.errors import APIError
 from backend.api.openapi import NDJSON, stream_media_type, stream_response
+from backend.api.responses import written
 from backend.connectors import registry
 from backend.diagnosis.messages import Code
 from backend.diagnosis.service import LiveTest
@@ -69,9 +70,9 @@ async def get_supported_types(user: UserDep) -> Response:
     response_model=ApplicationMessage,
     responses=BUSY,
 )
-async def test_connection(body: CreateConnectorSchema, response: Response, service: ServiceDep, user: UserDep) -> ApplicationMessage:  # type: ignore[valid-type]
-    response.headers["Cache-Control"] = "no-store"  # a verdict (docs/design.md, "Concurrent edits")
-    return await service.test(body.root, user)  # type: ignore[attr-defined]
+async def test_connection(body: CreateConnectorSchema, service: ServiceDep, user: UserDep) -> Response:  # type: ignore[valid-type]
+    # Never cached: a verdict (docs/design.md, "Concurrent edits").
+    return written(await service.test(body.root, user), headers={"Cache-Control": "no-store"})  # type: ignore[attr-defined]
 
 
 # --- the streamed test --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 
 from backend.api.deps import OwnerDep, SavedDep, ServiceDep, UserDep
 from backend.api.openapi import stream_media_type, stream_response
+from backend.api.responses import written
 from backend.api.routers.database_connections import STREAM_EXAMPLE, NDJSONStream
 from backend.api.routers.ids import SAVED_ID
 from backend.core.saved_errors import StoreUnavailable
@@ -27,7 +28,6 @@ from backend.spec.schemas import ApplicationMessage
 log = logging.getLogger("wizard.saved")
 
 MAX_PAGE_SIZE = 100
-log = logging.getLogger("wizard.saved")
 
 router = APIRouter(prefix="/api/v1/database_connections", tags=["Database Connections"])
 
@@ -62,11 +62,9 @@ IfMatchHeader = Annotated[
 ]
 
 
-def one(response: Response, connection: SavedConnection) -> SavedConnection:
-    """The headers of an answer that carries one connection: its ETag, and no caching."""
-    response.headers["ETag"] = f'"{connection.version}"'
-    response.headers["Cache-Control"] = NO_STORE
-    return connection
+def one(connection: SavedConnection, status: int = 200, **headers: str) -> Response:
+    """An answer that carries one connection: its ETag, and no caching."""
+    return written(connection, status, {"ETag": f'"{connection.version}"', "Cache-Control": NO_STORE, **headers})
 
 
 def _with_etag(description: str) -> dict[str, Any]:
@@ -119,10 +117,9 @@ async def list_saved(
     },
     summary="Save a connection (its secrets encrypted)",
 )
-async def create_saved(body: SavedConnectionCreate, response: Response, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
+async def create_saved(body: SavedConnectionCreate, saved: SavedDep, owner: OwnerDep) -> Response:
     made = await saved.call(lambda: saved.create(owner, body))
-    response.headers["Location"] = f"{router.prefix}/{made.id}/"
-    return one(response, made)
+    return one(made, 201, Location=f"{router.prefix}/{made.id}/")
 
 
 @router.get(
@@ -132,8 +129,8 @@ async def create_saved(body: SavedConnectionCreate, response: Response, saved: S
     responses={200: _with_etag("The saved connection"), **NOT_FOUND, **UNAVAILABLE},
     summary="A saved connection (secrets as the mask)",
 )
-async def get_saved(id: str, response: Response, saved: SavedDep, owner: OwnerDep) -> SavedConnection:
-    return one(response, await saved.read(owner, id))
+async def get_saved(id: str, saved: SavedDep, owner: OwnerDep) -> Response:
+    return one(await saved.read(owner, id))
 
 
 @router.patch(
@@ -144,10 +141,10 @@ async def get_saved(id: str, response: Response, saved: SavedDep, owner: OwnerDe
     summary="Change a saved connection (the mask keeps a stored secret, null clears it)",
 )
 async def update_saved(
-    id: str, body: SavedConnectionUpdate, response: Response, saved: SavedDep, owner: OwnerDep, if_match: IfMatchHeader = None
-) -> SavedConnection:
+    id: str, body: SavedConnectionUpdate, saved: SavedDep, owner: OwnerDep, if_match: IfMatchHeader = None
+) -> Response:
     condition = parse_if_match(if_match)
-    return one(response, await saved.call(lambda: saved.update(owner, id, body, condition)))
+    return one(await saved.call(lambda: saved.update(owner, id, body, condition)))
 
 
 @router.delete(
@@ -178,20 +175,18 @@ async def delete_saved(id: str, saved: SavedDep, owner: OwnerDep, if_match: IfMa
 )
 async def test_saved(
     id: str,
-    response: Response,
     saved: SavedDep,
     owner: OwnerDep,
     service: ServiceDep,
     user: UserDep,
-) -> ApplicationMessage:
+) -> Response:
     loaded = await saved.call(lambda: saved.load(owner, id, trigger="user"))
     message = await service.test(loaded.model, user)
     try:
         await saved.call(lambda: saved.record(loaded, message))
     except StoreUnavailable:  # the verdict stands; only its keeping failed (logged by the store call)
         log.error("the verdict of a saved connection's test could not be kept as its last_test")
-    response.headers["Cache-Control"] = NO_STORE
-    return message
+    return written(message, headers={"Cache-Control": NO_STORE})
 
 
 # --- the saved connection's test, streamed (DESIGN.md "Endpoints added for the UI and the steward") ---
