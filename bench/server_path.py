@@ -107,8 +107,8 @@ def measure(api: Api, pg_body: dict[str, Any], samples: int) -> Section:
            "same middleware (security headers, request id, body limit) and FastAPI's JSON path, without auth or "
            "logic: what any endpoint costs on this machine. The API's figures carry the session check (cached for "
            "2 s per process), the store read of `GET {id}/` (SQLite: on the event loop, on a connection that never "
-           "waits for a lock), and for `POST test/` validation, the rate limit, masking, the audit line and the "
-           "metrics; the test's driver connection is closed after its answer.")
+           "waits for a lock), and for `POST test/` validation, the rate limit, masking and the metrics; the "
+           "test's driver connection is closed and its audit line written after its answer.")
     return s
 
 
