@@ -10,7 +10,7 @@ api: setup
 	.venv/bin/uvicorn backend.main:app --host 127.0.0.1 --port 8000
 
 test: setup
-	.venv/bin/python -m pytest -n 2
+	.venv/bin/python -m pytest -n 4
 
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/mypy && .venv/bin/lint-imports --no-cache && .venv/bin/python scripts/check_lock.py
