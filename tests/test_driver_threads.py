@@ -147,3 +147,34 @@ def test_a_call_that_raises_leaves_its_thread_serving() -> None:
     pool.run(ran.set, "wizard-next")
     ran.wait()
     assert pool.threads == 1
+
+
+def test_a_reused_thread_starts_each_call_with_an_empty_openssl_error_queue() -> None:
+    # A driver that leaves errors on its thread's OpenSSL queue (libmariadb closing a TLS connection does)
+    # must not hand them to the next call of that thread: a TLS read there failed at random, under load.
+    import ctypes
+
+    crypto = ctypes.CDLL("libcrypto.so.3")
+    crypto.ERR_peek_error.restype = ctypes.c_ulong
+    crypto.d2i_X509.restype = ctypes.c_void_p
+    threads = DriverThreads(keep=1)
+    seen: list[tuple[str, int]] = []
+    done = threading.Event()
+
+    def leave_an_error() -> None:
+        garbage = ctypes.create_string_buffer(b"\x30\x03not a certificate")
+        cursor = ctypes.c_char_p(ctypes.addressof(garbage))
+        crypto.d2i_X509(None, ctypes.byref(cursor), 9)  # fails, and leaves its reason on this thread's queue
+        seen.append((threading.current_thread().name, crypto.ERR_peek_error()))
+
+    def look() -> None:
+        seen.append((threading.current_thread().name, crypto.ERR_peek_error()))
+        done.set()
+
+    threads.run(leave_an_error, "wizard-first")
+    wait_until(lambda: threads._waiting == 1, what="the first call's thread waiting for the next")
+    threads.run(look, "wizard-second")
+    assert done.wait(30)
+    assert threads.threads == 1, "the second call ran in the first one's thread"
+    assert seen[0][1] != 0, "the first call left an error (else this test proves nothing)"
+    assert seen[1] == ("wizard-second", 0), seen

@@ -120,6 +120,7 @@ class DriverThreads:
         while True:
             thread.name = name
             try:
+                clear_openssl_errors()
                 call()
             except BaseException as exc:  # noqa: BLE001 - the calls handle their own errors; the thread must go on
                 log.error("a driver thread's call raised %s", type(exc).__name__)
@@ -136,6 +137,27 @@ class DriverThreads:
         self._lock = threading.Lock()
         self._calls = queue.SimpleQueue()
         self._waiting = self.threads = 0
+
+
+def _openssl_error_clearer() -> Callable[[], None]:
+    """OpenSSL's ``ERR_clear_error`` of the libcrypto this process loaded, or a no-op."""
+    try:
+        import ctypes
+        import ssl  # loads libcrypto: the name below finds that copy, not another
+
+        library = ctypes.CDLL("libcrypto.so.3" if ssl.OPENSSL_VERSION_INFO[0] >= 3 else "libcrypto.so.1.1")
+        function = library.ERR_clear_error
+        function.restype = None
+        clear: Callable[[], None] = function
+        return clear
+    except (OSError, AttributeError):
+        return lambda: None
+
+
+clear_openssl_errors = _openssl_error_clearer()
+"""Empty this thread's OpenSSL error queue. A driver call in a reused thread starts with none left by the
+thread's last call: libmariadb (mysqlclient) leaves errors there when it closes a TLS connection, and a
+later TLS read in that thread then failed at random ("shutdown while in init")."""
 
 
 DRIVER_THREADS = DriverThreads()

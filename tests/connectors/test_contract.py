@@ -175,7 +175,9 @@ def test_silent_host_ends_within_the_deadline(
     assert failed == [expected], stages  # the example storage endpoints are plain HTTP: no TLS to wait on
     at = names.index(failed[0])
     assert all(s["status"] == "skipped" and s["duration_ms"] is None for s in stages[at + 1:]), stages
-    assert stages[at]["duration_ms"] >= 1000 * DEADLINE_S * 0.9, "it waited there, not 0 ms"
+    # It waited there, not 0 ms: what the earlier stages left of the deadline (their own time grows on a busy machine).
+    before = sum(s["duration_ms"] or 0 for s in stages[:at])
+    assert stages[at]["duration_ms"] >= 0.9 * (1000 * DEADLINE_S - before), stages
     # The advice matches what was seen: the port accepted, so no firewall dropped the connection.
     assert msg["title"] == ACCEPTED_THEN_SILENT.title and msg["body"] == ACCEPTED_THEN_SILENT.body
     assert "firewall" not in msg["body"]
