@@ -24,6 +24,7 @@ from pydantic import BaseModel
 os.environ.setdefault("WIZARD_TEST_TIMEOUT_S", "3")
 
 from backend.main import create_app
+from backend.security.secrets import LIVE
 from backend.settings import Settings
 from tests.helpers import JWKSServer, Keys, assert_within, guarded_getaddrinfo
 from tests.servers.common import LOOPBACK, ClosedPort, DroppingPort, SilentListener
@@ -227,6 +228,14 @@ def installed_drivers() -> list[str]:
     modules = {driver.module for connector in registry().values() for driver in getattr(connector, "protocols", {}).values()}
     return [name for name in sorted(modules | set(DRIVER_STACKS))
             if importlib.util.find_spec(name.partition(".")[0]) is not None]
+
+
+@pytest.fixture(autouse=True)
+def no_secrets_of_earlier_tests() -> None:
+    """Each test starts with no other test's secrets live. They stay live for a grace period after a test
+    (backend/security/secrets.py, LiveSecrets), and the log filter masks them, the short ones where they stand
+    alone: a fuzzed password "a" of one test masked the word "a" in another test's log line."""
+    LIVE.forget_ended()
 
 
 @pytest.fixture(scope="session", autouse=True)

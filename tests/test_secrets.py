@@ -23,8 +23,7 @@ from fastapi.testclient import TestClient
 from backend.connectors import registry
 from backend.connectors.base import Connector
 from backend.main import create_app
-from backend.security import secrets as secrets_module
-from backend.security.secrets import LIVE, MASK, LiveSecrets, SecretFilter, install_log_scrubbing, scrub, scrub_obj
+from backend.security.secrets import LIVE, MASK, SecretFilter, install_log_scrubbing, scrub, scrub_obj
 from tests.conftest import TEST_API, make_settings
 from tests.helpers import (
     CERT,
@@ -184,11 +183,9 @@ def test_other_users_live_secrets_never_blank_an_audit_line(monkeypatch: pytest.
     assert f"INFO wizard.ssh user={MASK}" in logs.text, logs.text
 
 
-def test_uvicorn_access_lines_keep_their_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uvicorn_access_lines_keep_their_shape() -> None:
     from uvicorn.logging import AccessFormatter
 
-    # Other tests' secrets stay live for a while (a fuzzed password "GET" masks the method, rightly): none here.
-    monkeypatch.setattr(secrets_module, "LIVE", LiveSecrets())
     install_log_scrubbing()
     buffer = io.StringIO()
     stream = logging.StreamHandler(buffer)
@@ -379,3 +376,16 @@ def test_settings_never_show_their_secrets_in_repr() -> None:
     settings = Settings.model_validate(secrets)
     shown = repr(settings) + str(settings)
     assert "Canary" not in shown, shown
+
+
+def test_forget_ended_drops_the_ended_tests_secrets_and_keeps_the_held_ones() -> None:
+    import backend.security.secrets as secrets_module
+
+    live = secrets_module.LiveSecrets(grace_s=120.0)
+    with live.hold(["ended-secret-1"]):
+        pass
+    assert "ended-secret-1" in live.values()  # within its grace period
+    with live.hold(["held-secret-2"]):
+        live.forget_ended()
+        assert live.values() == ["held-secret-2"]
+        assert live.masker()("held-secret-2 ended-secret-1") == f"{MASK} ended-secret-1"

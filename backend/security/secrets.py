@@ -295,6 +295,14 @@ class LiveSecrets:
             found += [s for values in self._ending if values not in held for s in values]
         return found
 
+    def forget_ended(self) -> None:
+        """Drop the secrets of the tests that have ended, grace period or not (the test suite, between its
+        tests: one test's one-letter password must not mask a word of the next test's log lines)."""
+        with self._lock:
+            held = set(self._active.values())
+            self._ending.clear()
+            self._maskers = {values: masker for values, masker in self._maskers.items() if values in held}
+
     def masker(self) -> Masker:
         """A masker of the live secrets, compiled again only when the set of them changes (not when another
         test holds the same values again: a user testing one connection over and over compiles nothing)."""
