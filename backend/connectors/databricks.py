@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import Field
 
 from backend.connectors.base import functionality
-from backend.connectors.sql import DatabaseModel, Driver, SQLConnector, in_background
+from backend.connectors.sql import DatabaseModel, Driver, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, exception_chain, one_line
 from backend.diagnosis.messages import Code
-from backend.diagnosis.stages import Failure
+from backend.diagnosis.stages import Failure, in_driver_thread
 from backend.hooks import tls
 from backend.spec.fields import SECRET
 from backend.spec.formfacts import Alternative, FieldFacts, Option, URICut, URIDialect, URIFacts, URIParts
@@ -83,7 +83,7 @@ class _Session:
         if self.closed:
             return
         self.closed = True
-        in_background("wizard-databricks-close", self.conn.close)
+        in_driver_thread("wizard-databricks-close", self.conn.close)
 
 
 class DatabricksURIs(URIDialect):

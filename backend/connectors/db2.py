@@ -35,11 +35,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from backend.connectors.base import functionality
-from backend.connectors.sql import Driver, LoginModel, SQLConnector, in_background
+from backend.connectors.sql import Driver, LoginModel, SQLConnector
 from backend.core import ReachedAddress, RunContext
 from backend.core.rules import ErrorFacts, ErrorRule, classify, match, one_line
 from backend.diagnosis.messages import Code
-from backend.diagnosis.stages import Failure
+from backend.diagnosis.stages import Failure, in_driver_thread
 from backend.hooks import tls
 from backend.spec.fields import SECRET
 from backend.spec.formfacts import URICut, URIDialect, URIFacts, URIParts
@@ -116,7 +116,7 @@ class _Session:
         # SQLDisconnect talks to the server: never on the event loop's thread.
         ibm_db = load_driver()
 
-        in_background("wizard-db2-close", ibm_db.close, self.conn)
+        in_driver_thread("wizard-db2-close", ibm_db.close, self.conn)
 
 
 class Db2URIs(URIDialect):

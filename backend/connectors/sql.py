@@ -284,10 +284,5 @@ def close_after_answer(conn: Any) -> None:
     """Close ``conn`` in a driver thread once the verdict is sent: the answer waits neither for the close
     nor for the database server's end of the session. Outside a request (the command line, the scheduler),
     at once, as the test ends."""
-    if not after_answer(lambda: in_background("wizard-close", conn.close)):
+    if not after_answer(lambda: in_driver_thread("wizard-close", conn.close)):
         close_quietly(conn)
-
-
-def in_background(name: str, fn: Callable[..., Any], *args: Any) -> None:
-    """``fn(*args)`` quietly in a driver thread: a close that talks to the server, never on the event loop's thread."""
-    in_driver_thread(name, fn, *args)

@@ -44,9 +44,10 @@ def accept_or_generate(supplied: bytes | None) -> str:
 
 
 class AfterAnswer:
-    """Clean-ups of one request that its answer does not wait for, run once the answer is sent
+    """Work of one request that its answer does not wait for, run once the answer is sent
     (``backend.ops.middleware.Operations`` runs them): a driver's connection closed, and with it the
-    database server's end of the session (a process exiting, often on the same machine as the client)."""
+    database server's end of the session (a process exiting, often on the same machine as the client);
+    the test's audit line written."""
 
     def __init__(self) -> None:
         self._calls: list[Callable[[], None]] = []
